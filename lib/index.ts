@@ -1,0 +1,5 @@
+// The course library: one module per concept of the lesson. Notebooks import from here:
+//   import { ... } from "@llm-course/lib";
+// Each line below is one module; keep one export line per module.
+export * from "./smoke";
+export * from "./atomic";
