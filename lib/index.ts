@@ -3,3 +3,8 @@
 // Each line below is one module; keep one export line per module.
 export * from "./smoke";
 export * from "./atomic";
+export * from "./paths";
+export * from "./paths";
+export * from "./backend";
+export * from "./kernels";
+export * from "./random";

@@ -1,0 +1,149 @@
+/**
+ * `Slice`, `SplitV` and `Unpack` for the wasm backend, copying only what they return.
+ *
+ * Why: tfjs-backend-wasm 4.22 implements these three in JavaScript, and every slice
+ * starts with `backend.readSync(x)`, which copies the WHOLE input out of the wasm heap.
+ * So tf.split(x, n) / tf.unstack(x) copy x n times: unstacking a [48, 64, 64] tensor
+ * moves 37 MB instead of 0.8 MB (measured ~13 ms instead of ~1.5 ms). Anything that
+ * cuts a tensor into many pieces (tf.unstack over a batch, per-head splits, the
+ * batchMatMul helper of lib/linalg.ts) pays this; an attention layer built from per-head
+ * 2-D products took ~830 ms instead of ~90 ms for forward+backward.
+ *
+ * How: read the input through a view of the wasm heap (`typedArrayFromHeap`, no copy)
+ * and copy the requested block row by row. The view is taken AFTER allocating the
+ * output, because an allocation may grow the heap and detach earlier views.
+ * Same results as the original kernels (checked in tests/slice.test.ts); string
+ * tensors go to the original kernel.
+ */
+import * as tf from "@tensorflow/tfjs";
+// Importing the package registers the wasm backend and its original kernels.
+import "@tensorflow/tfjs-backend-wasm";
+
+/** The few members of tfjs-backend-wasm's `BackendWasm` these kernels use. */
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+
+/** The original wasm kernels (registered by the import above), kept for string tensors. */
+const originals = new Map<string, tf.KernelConfig | undefined>(
+  ["Slice", "SplitV", "Unpack"].map((name) => [name, tf.getKernel(name, "wasm")]),
+);
+
+function callOriginal(name: string, args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const k = originals.get(name);
+  if (k === undefined) throw new Error(`${name} (wasm): string tensors are not supported`);
+  return k.kernelFunc(args as never);
+}
+
+/** Copy x[begin : begin + size] (any rank) into a new tensor. */
+function sliceInfo(x: tf.TensorInfo, begin: number[], size: number[], backend: WasmBackendLike): tf.TensorInfo {
+  const out = backend.makeOutput(size, x.dtype);
+  const n = size.reduce((a, b) => a * b, 1);
+  if (n === 0) return out;
+  const src = backend.typedArrayFromHeap(x); // views taken after makeOutput (see above)
+  const dst = backend.typedArrayFromHeap(out);
+  const rank = x.shape.length;
+  if (rank === 0) {
+    dst[0] = src[0];
+    return out;
+  }
+  const strides = tf.util.computeStrides(x.shape); // strides[r] = elements per step on axis r (rank-1 entries)
+  if (tf.slice_util.isSliceContinous(x.shape, begin, size)) {
+    const off = tf.slice_util.computeFlatOffset(begin, strides);
+    dst.set(src.subarray(off, off + n));
+    return out;
+  }
+  // Copy runs along the last axis; `idx` counts through the outer axes like an odometer.
+  const run = size[rank - 1];
+  const idx = new Array<number>(Math.max(rank - 1, 0)).fill(0);
+  for (let o = 0; o < n; o += run) {
+    let off = begin[rank - 1];
+    for (let r = 0; r < rank - 1; r++) off += (begin[r] + idx[r]) * strides[r];
+    dst.set(src.subarray(off, off + run), o);
+    for (let r = rank - 2; r >= 0; r--) {
+      if (++idx[r] < size[r]) break;
+      idx[r] = 0;
+    }
+  }
+  return out;
+}
+
+function sliceKernel(args: KernelArgs): tf.TensorInfo {
+  const x = args.inputs.x!;
+  if (x.dtype === "string") return callOriginal("Slice", args) as tf.TensorInfo;
+  const [begin, size] = tf.slice_util.parseSliceParams(
+    x as unknown as tf.Tensor, args.attrs?.begin as number[], args.attrs?.size as number[]);
+  tf.slice_util.assertParamsValid(x as unknown as tf.Tensor, begin, size);
+  return sliceInfo(x, begin, size, args.backend as WasmBackendLike);
+}
+
+function splitVKernel(args: KernelArgs): tf.TensorInfo[] {
+  const x = args.inputs.x!;
+  if (x.dtype === "string") return callOriginal("SplitV", args) as tf.TensorInfo[];
+  const axis = tf.util.parseAxisParam(args.attrs?.axis as number, x.shape)[0];
+  const sizes = tf.backend_util.prepareSplitSize(
+    x as unknown as tf.Tensor, args.attrs?.numOrSizeSplits as number | number[], axis);
+  const begin = new Array<number>(x.shape.length).fill(0);
+  return sizes.map((s) => {
+    const size = [...x.shape];
+    size[axis] = s;
+    const piece = sliceInfo(x, [...begin], size, args.backend as WasmBackendLike);
+    begin[axis] += s;
+    return piece;
+  });
+}
+
+function unpackKernel(args: KernelArgs): tf.TensorInfo[] {
+  const x = args.inputs.value!;
+  if (x.dtype === "string") return callOriginal("Unpack", args) as tf.TensorInfo[];
+  let axis = Number(args.attrs?.axis ?? 0);
+  if (axis < 0) axis += x.shape.length;
+  const outShape = x.shape.filter((_, i) => i !== axis);
+  const size = [...x.shape];
+  size[axis] = 1;
+  const pieces: tf.TensorInfo[] = [];
+  for (let i = 0; i < x.shape[axis]; i++) {
+    const begin = new Array<number>(x.shape.length).fill(0);
+    begin[axis] = i;
+    const piece = sliceInfo(x, begin, size, args.backend as WasmBackendLike);
+    pieces.push({ dataId: piece.dataId, dtype: piece.dtype, shape: outShape }); // same memory, axis dropped
+  }
+  return pieces;
+}
+
+function config(kernelName: string, kernelFunc: (a: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]): tf.KernelConfig {
+  return { kernelName, backendName: "wasm", kernelFunc: kernelFunc as unknown as tf.KernelFunc };
+}
+
+/**
+ * The three kernels. To install: for each, tf.unregisterKernel(name, "wasm") then
+ * tf.registerKernel(config) (what registerWasmKernels in lib/kernels/index.ts does with
+ * its list), or call `useFastWasmSlicing()`.
+ */
+export const sliceWasmConfigs: tf.KernelConfig[] = [
+  config("Slice", sliceKernel),
+  config("SplitV", splitVKernel),
+  config("Unpack", unpackKernel),
+];
+
+/** Install the three kernels in place of tfjs's (idempotent). */
+export function useFastWasmSlicing(): void {
+  for (const c of sliceWasmConfigs) {
+    if (tf.getKernel(c.kernelName, "wasm")?.kernelFunc === c.kernelFunc) continue;
+    tf.unregisterKernel(c.kernelName, "wasm");
+    tf.registerKernel(c);
+  }
+}
+
+/** Put tfjs's own Slice/SplitV/Unpack back (tests compare both). */
+export function restoreWasmSlicing(): void {
+  for (const c of sliceWasmConfigs) {
+    const orig = originals.get(c.kernelName);
+    if (orig === undefined || tf.getKernel(c.kernelName, "wasm")?.kernelFunc !== c.kernelFunc) continue;
+    tf.unregisterKernel(c.kernelName, "wasm");
+    tf.registerKernel(orig);
+  }
+}
