@@ -8,3 +8,5 @@ export * from "./paths";
 export * from "./backend";
 export * from "./kernels";
 export * from "./random";
+export * from "./display";
+export * from "./plot";
