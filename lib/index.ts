@@ -10,3 +10,8 @@ export * from "./kernels";
 export * from "./random";
 export * from "./display";
 export * from "./plot";
+export * from "./tokenizer";
+export * from "./wordTokenizer";
+export * from "./charTokenizer";
+export * from "./bpe";
+export * from "./gpt2Tokenizer";
