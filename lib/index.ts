@@ -15,3 +15,6 @@ export * from "./wordTokenizer";
 export * from "./charTokenizer";
 export * from "./bpe";
 export * from "./gpt2Tokenizer";
+export * from "./corpus";
+export * from "./modelSize";
+export * from "./bigram";
