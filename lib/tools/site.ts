@@ -1,0 +1,727 @@
+/**
+ * The course as an offline static website: one HTML page per executed notebook plus an index.
+ *
+ * Everything is rendered at build time (markdown, KaTeX math, highlighted code) so a page needs
+ * no network and no JavaScript except plotly.js for interactive figures. Pages use relative
+ * links only, so the folder works from file:// as well as from any static server.
+ *
+ * Layout of the output folder:
+ *   index.html, <notebook>.html, images/ (copied from the repo), assets/ (CSS, KaTeX, plotly.js)
+ */
+import * as fs from "fs";
+import * as path from "path";
+import MarkdownIt from "markdown-it";
+import katex from "katex";
+import hljs from "highlight.js";
+import { writeFileAtomic } from "../atomic";
+import { repoRoot } from "../paths";
+import { readNotebook, type Cell, type Notebook, type Output } from "./notebook";
+
+// ---------------------------------------------------------------------------------------
+// Small text helpers
+
+const HTML_ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
+}
+
+/** Jupyter stores long strings as lists of lines; accept both. */
+function text(x: unknown): string {
+  if (typeof x === "string") return x;
+  if (Array.isArray(x)) return x.join("");
+  return "";
+}
+
+/**
+ * Make terminal output readable as plain text: drop ANSI escape sequences (colours, cursor moves)
+ * and apply carriage returns the way a terminal would, so a progress bar that redraws itself
+ * with "\r" shows only its final state.
+ */
+export function cleanTerminalText(s: string): string {
+  const noAnsi = s
+    .replace(/\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)/g, "") // OSC sequences (titles, hyperlinks)
+    .replace(/\x1b\[[0-?]*[ -/]*[@-~]/g, "") // CSI sequences (colours, cursor, erase line)
+    .replace(/\x1b[@-_]/g, ""); // any other two-byte escape
+  return noAnsi
+    .replace(/\r\n/g, "\n")
+    .split("\n")
+    .map((line) => {
+      const parts = line.split("\r");
+      // "\r" moves to column 0: a later, shorter write only overwrites the start of the line.
+      let shown = "";
+      for (const p of parts) shown = p + shown.slice(p.length);
+      return shown;
+    })
+    .join("\n");
+}
+
+// ---------------------------------------------------------------------------------------
+// Links: notebooks live in notebooks/, the site in build/site/, images are copied to
+// build/site/images/. A link written for Jupyter ("../images/x.svg", "02-gpt.ipynb#loss")
+// is rewritten so it points at the same thing on the site.
+
+export function rewriteUrl(url: string): string {
+  if (url === "" || url.startsWith("#") || url.startsWith("/") || /^[a-z][a-z0-9+.-]*:/i.test(url)) return url;
+  const cut = url.search(/[?#]/);
+  const file = cut < 0 ? url : url.slice(0, cut);
+  const rest = cut < 0 ? "" : url.slice(cut);
+  const resolved = path.posix.normalize(path.posix.join("notebooks", file));
+  if (resolved.startsWith("images/")) return resolved + rest;
+  const m = /^notebooks\/([^/]+)\.ipynb$/.exec(resolved);
+  if (m) return `${m[1]}.html${rest}`;
+  return url;
+}
+
+/** Rewrite src/href attributes inside raw HTML written in markdown cells. */
+function rewriteHtmlUrls(html: string): string {
+  return html.replace(/\b(src|href)=(["'])([^"']*)\2/gi, (_all, attr: string, q: string, url: string) => `${attr}=${q}${rewriteUrl(url)}${q}`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Markdown with math
+
+/** Render TeX with KaTeX; a bad formula is a build error naming the formula. */
+function renderMath(tex: string, displayMode: boolean): string {
+  try {
+    return katex.renderToString(tex, { displayMode, throwOnError: true, strict: "ignore", output: "htmlAndMathml" });
+  } catch (err) {
+    const msg = (err as Error).message.split("\n")[0];
+    throw new Error(`${msg} in ${displayMode ? "$$" : "$"}${tex.trim()}${displayMode ? "$$" : "$"}`);
+  }
+}
+
+const isSpace = (c: string | undefined) => c === undefined || /\s/.test(c);
+const isDigit = (c: string | undefined) => c !== undefined && c >= "0" && c <= "9";
+
+type MarkdownItInstance = InstanceType<typeof MarkdownIt>;
+type InlineRule = Parameters<MarkdownItInstance["inline"]["ruler"]["push"]>[1];
+type BlockRule = Parameters<MarkdownItInstance["block"]["ruler"]["push"]>[1];
+type Token = MarkdownIt.Token;
+
+/**
+ * Inline `$x$` and `$$x$$`. Like pandoc, `$` opens only before a non-space and closes only after
+ * a non-space not followed by a digit, so "costs $5 and $10" stays plain text.
+ */
+const mathInline: InlineRule = (state, silent) => {
+  const src = state.src;
+  const start = state.pos;
+  if (src[start] !== "$") return false;
+  const display = src[start + 1] === "$";
+  const delim = display ? 2 : 1;
+  if (!display && isSpace(src[start + 1])) return false;
+  let pos = start + delim;
+  let found = -1;
+  while (pos < state.posMax) {
+    const c = src[pos];
+    if (c === "\\") {
+      pos += 2; // "\$" inside math is TeX's literal dollar
+      continue;
+    }
+    if (c === "$") {
+      if (display) {
+        if (src[pos + 1] === "$") {
+          found = pos;
+          break;
+        }
+      } else if (!isSpace(src[pos - 1]) && !isDigit(src[pos + 1])) {
+        found = pos;
+        break;
+      }
+    }
+    pos++;
+  }
+  if (found < 0 || found + delim > state.posMax) return false;
+  const content = src.slice(start + delim, found);
+  if (content.trim() === "") return false;
+  if (!silent) {
+    const token = state.push(display ? "math_display" : "math_inline", "math", 0);
+    token.content = content;
+    token.markup = display ? "$$" : "$";
+  }
+  state.pos = found + delim;
+  return true;
+};
+
+/** A `$$ … $$` block on its own lines (may span several lines). */
+const mathBlock: BlockRule = (state, startLine, endLine, silent) => {
+  if (state.sCount[startLine] - state.blkIndent >= 4) return false; // an indented code block
+  const lineText = (line: number) => state.src.slice(state.bMarks[line] + state.tShift[line], state.eMarks[line]);
+  const first = lineText(startLine);
+  if (!first.startsWith("$$")) return false;
+  const lines: string[] = [];
+  let last = -1;
+  const opening = first.slice(2);
+  if (opening.trimEnd().endsWith("$$") && opening.trim() !== "") {
+    lines.push(opening.trimEnd().slice(0, -2));
+    last = startLine;
+  } else {
+    lines.push(opening);
+    for (let line = startLine + 1; line < endLine; line++) {
+      const t = lineText(line);
+      if (t.trimEnd().endsWith("$$")) {
+        lines.push(t.trimEnd().slice(0, -2));
+        last = line;
+        break;
+      }
+      lines.push(t);
+    }
+  }
+  if (last < 0) return false;
+  if (silent) return true;
+  const token = state.push("math_block", "math", 0);
+  token.block = true;
+  token.content = lines.join("\n");
+  token.markup = "$$";
+  token.map = [startLine, last + 1];
+  state.line = last + 1;
+  return true;
+};
+
+/** Plain text of an inline token (for page titles and heading anchors). */
+function inlineText(token: Token | undefined): string {
+  if (!token?.children) return token?.content ?? "";
+  return token.children
+    .map((c) => (c.type === "text" || c.type === "code_inline" || c.type === "math_inline" ? c.content : c.type === "softbreak" ? " " : ""))
+    .join("")
+    .trim();
+}
+
+export function slugify(s: string): string {
+  return (
+    s
+      .toLowerCase()
+      .normalize("NFKD")
+      .replace(/[\u0300-\u036f]/g, "")
+      .replace(/[^a-z0-9]+/g, "-")
+      .replace(/^-+|-+$/g, "") || "section"
+  );
+}
+
+/** Per-page render state: heading anchors must be unique across all cells of a page. */
+interface PageEnv {
+  slugs: Set<string>;
+  [key: string | symbol]: unknown; // markdown-it's env type
+}
+
+function createMarkdown(): MarkdownItInstance {
+  const md: MarkdownItInstance = new MarkdownIt({
+    html: true, // the notebooks are ours; they may use <img width=…>, <details> and the like
+    linkify: true,
+    typographer: false,
+    highlight: (code, lang) => {
+      const language = lang && hljs.getLanguage(lang) ? lang : undefined;
+      if (!language) return ""; // markdown-it escapes it
+      return hljs.highlight(code, { language, ignoreIllegals: true }).value;
+    },
+  });
+  md.inline.ruler.after("escape", "math_inline", mathInline);
+  md.block.ruler.before("fence", "math_block", mathBlock, { alt: ["paragraph", "reference", "blockquote", "list"] });
+  md.renderer.rules.math_inline = (tokens, i) => renderMath(tokens[i].content, false);
+  md.renderer.rules.math_display = (tokens, i) => renderMath(tokens[i].content, true);
+  md.renderer.rules.math_block = (tokens, i) => `<div class="math-block">${renderMath(tokens[i].content, true)}</div>\n`;
+
+  // Fenced code gets the same look as code cells.
+  const defaultFence = md.renderer.rules.fence!;
+  md.renderer.rules.fence = (tokens, i, options, env, self) => defaultFence(tokens, i, options, env, self).replace(/^<pre>/, '<pre class="hljs">');
+
+  // Rewrite links/images for the site's layout and give headings ids to link to.
+  md.core.ruler.push("site_links", (state) => {
+    const env = state.env as Partial<PageEnv>;
+    const tokens = state.tokens;
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i];
+      if (t.type === "html_block") t.content = rewriteHtmlUrls(t.content);
+      if (t.type === "heading_open" && env.slugs) {
+        let slug = slugify(inlineText(tokens[i + 1]));
+        for (let n = 2; env.slugs.has(slug); n++) slug = `${slug.replace(/-\d+$/, "")}-${n}`;
+        env.slugs.add(slug);
+        t.attrSet("id", slug);
+      }
+      for (const c of t.children ?? []) {
+        if (c.type === "link_open") c.attrSet("href", rewriteUrl(String(c.attrGet("href") ?? "")));
+        if (c.type === "image") c.attrSet("src", rewriteUrl(String(c.attrGet("src") ?? "")));
+        if (c.type === "html_inline") c.content = rewriteHtmlUrls(c.content);
+      }
+    }
+  });
+  return md;
+}
+
+let mdSingleton: MarkdownItInstance | undefined;
+function markdown(): MarkdownItInstance {
+  return (mdSingleton ??= createMarkdown());
+}
+
+/** Markdown → HTML with math rendered by KaTeX and links rewritten for the site. */
+export function renderMarkdown(source: string, env: PageEnv = { slugs: new Set() }): string {
+  return markdown().render(source, env);
+}
+
+/** One line of markdown → inline HTML (no surrounding <p>). */
+export function renderMarkdownInline(source: string): string {
+  return markdown().renderInline(source, {});
+}
+
+// ---------------------------------------------------------------------------------------
+// Chapter facts: title and summary come from the notebook's own markdown
+
+export interface Chapter {
+  /** File name without extension, e.g. "01-tokens-and-embeddings"; the page is `<name>.html`. */
+  name: string;
+  /** Where the executed notebook was read from (named in error messages). */
+  file: string;
+  notebook: Notebook;
+  /** Plain-text title (for <title>), from the first markdown heading; the name if none. */
+  title: string;
+  /** The same title as inline HTML (may contain code or math). */
+  titleHtml: string;
+  /** The first paragraph of text as inline HTML ("" if none). */
+  summaryHtml: string;
+}
+
+function markdownCells(nb: Notebook): string[] {
+  return nb.cells.filter((c) => c.cell_type === "markdown").map((c) => text(c.source));
+}
+
+/**
+ * The first heading and the first paragraph with words in it (not just a banner image) of some
+ * markdown documents read in order, as their markdown source and plain text.
+ */
+export function firstHeadingAndParagraph(sources: string[]): { title?: string; titleSource?: string; paragraphSource?: string } {
+  let titleToken: Token | undefined;
+  let paragraphToken: Token | undefined;
+  for (const src of sources) {
+    const tokens = markdown().parse(src, {});
+    for (let i = 0; i < tokens.length - 1; i++) {
+      const inline = tokens[i + 1];
+      if (!titleToken && tokens[i].type === "heading_open") titleToken = inline;
+      else if (!paragraphToken && tokens[i].type === "paragraph_open" && inlineText(inline) !== "") paragraphToken = inline;
+    }
+    if (titleToken && paragraphToken) break;
+  }
+  return { title: inlineText(titleToken) || undefined, titleSource: titleToken?.content, paragraphSource: paragraphToken?.content };
+}
+
+export function chapterFromNotebook(name: string, notebook: Notebook, file: string = `${name}.ipynb`): Chapter {
+  if (!notebook || !Array.isArray(notebook.cells)) throw new Error(`${file}: not a notebook (no "cells" list)`);
+  const first = firstHeadingAndParagraph(markdownCells(notebook));
+  try {
+    return {
+      name,
+      file,
+      notebook,
+      title: first.title ?? name,
+      titleHtml: first.titleSource !== undefined ? renderMarkdownInline(first.titleSource) : escapeHtml(name),
+      summaryHtml: first.paragraphSource !== undefined ? renderMarkdownInline(first.paragraphSource) : "",
+    };
+  } catch (err) {
+    throw new Error(`${file}: title or first paragraph: ${(err as Error).message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Outputs
+
+const PLOTLY_MIME = "application/vnd.plotly.v1+json";
+
+/** The richest representation we can render, best first. */
+export const MIME_PREFERENCE = [
+  PLOTLY_MIME,
+  "text/html",
+  "image/svg+xml",
+  "image/png",
+  "image/jpeg",
+  "text/markdown",
+  "text/latex",
+  "application/json",
+  "text/plain",
+] as const;
+
+/**
+ * The notebook's own plotly.js bootstrap (a display output tagged by the course's plot helper).
+ * The site loads plotly.js from assets/ instead, so these are dropped.
+ */
+export function isPlotlyLoader(output: Output): boolean {
+  if (output.output_type !== "display_data" && output.output_type !== "execute_result") return false;
+  const meta = (output.metadata ?? {}) as Record<string, any>;
+  const tagged = (m: any) => m?.llm_course?.role === "plotly-loader";
+  return tagged(meta) || Object.values(meta).some(tagged);
+}
+
+interface OutputContext {
+  /** Names the output in error messages, e.g. "x.ipynb: cell 4, output 2". */
+  where: string;
+  /** Counter for unique figure ids on the page. */
+  figures: { count: number };
+  env: PageEnv;
+  warnings: string[];
+}
+
+/** JSON that can sit inside a <script> element: "<" is escaped so "</script>" can't end it. */
+function scriptJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+}
+
+function renderPlotly(value: unknown, ctx: OutputContext): string {
+  let fig: any = value;
+  if (typeof fig === "string") {
+    try {
+      fig = JSON.parse(fig);
+    } catch (err) {
+      throw new Error(`${ctx.where}: ${PLOTLY_MIME} is not valid JSON (${(err as Error).message})`);
+    }
+  }
+  if (typeof fig !== "object" || fig === null || !Array.isArray(fig.data)) {
+    throw new Error(`${ctx.where}: ${PLOTLY_MIME} must be an object {data: [...], layout: {...}}`);
+  }
+  const id = `figure-${++ctx.figures.count}`;
+  const figure = { data: fig.data, layout: fig.layout ?? {}, config: fig.config ?? {} };
+  // The div is drawn by assets/figures.js, which reads the JSON from the script element after it.
+  return (
+    `<div class="output plotly-figure" id="${id}"></div>\n` +
+    `<script type="application/json" class="plotly-data" data-target="${id}">${scriptJson(figure)}</script>`
+  );
+}
+
+function imageDataUri(mime: string, value: unknown): string {
+  const b64 = text(value).replace(/\s+/g, "");
+  return `data:${mime};base64,${b64}`;
+}
+
+function imageSizeAttrs(meta: unknown): string {
+  const m = (meta ?? {}) as Record<string, unknown>;
+  const attrs: string[] = [];
+  if (typeof m.width === "number") attrs.push(`width="${m.width}"`);
+  if (typeof m.height === "number") attrs.push(`height="${m.height}"`);
+  return attrs.length ? " " + attrs.join(" ") : "";
+}
+
+function renderLatex(tex: string): string {
+  const t = tex.trim();
+  const m = /^\$\$([\s\S]*)\$\$$/.exec(t) ?? /^\$([\s\S]*)\$$/.exec(t) ?? /^\\\[([\s\S]*)\\\]$/.exec(t);
+  return `<div class="output output-latex">${renderMath(m ? m[1] : t, true)}</div>`;
+}
+
+function renderMimeBundle(data: Record<string, unknown>, metadata: Record<string, unknown>, ctx: OutputContext): string {
+  const mime = MIME_PREFERENCE.find((m) => data[m] !== undefined);
+  if (!mime) {
+    ctx.warnings.push(`${ctx.where}: no renderable MIME type among ${Object.keys(data).join(", ") || "(none)"}; skipped`);
+    return "";
+  }
+  const value = data[mime];
+  switch (mime) {
+    case PLOTLY_MIME:
+      return renderPlotly(value, ctx);
+    case "text/html":
+      return `<div class="output output-html">${text(value)}</div>`;
+    case "image/svg+xml":
+      // As an <img> so the SVG's ids and styles can't clash with the page's.
+      return `<div class="output output-image"><img alt="figure" src="data:image/svg+xml;base64,${Buffer.from(text(value), "utf8").toString("base64")}"${imageSizeAttrs(metadata[mime])}></div>`;
+    case "image/png":
+    case "image/jpeg":
+      return `<div class="output output-image"><img alt="figure" src="${imageDataUri(mime, value)}"${imageSizeAttrs(metadata[mime])}></div>`;
+    case "text/markdown":
+      return `<div class="output output-markdown">${renderMarkdown(text(value), ctx.env)}</div>`;
+    case "text/latex":
+      return renderLatex(text(value));
+    case "application/json":
+      return `<pre class="output output-text">${escapeHtml(JSON.stringify(value, null, 2))}</pre>`;
+    case "text/plain":
+      return `<pre class="output output-text">${escapeHtml(cleanTerminalText(text(value)))}</pre>`;
+  }
+}
+
+/** Jupyter shows consecutive writes to the same stream as one block; so do we. */
+function mergeStreams(outputs: Output[]): Output[] {
+  const merged: Output[] = [];
+  for (const o of outputs) {
+    const prev = merged[merged.length - 1];
+    if (o.output_type === "stream" && prev?.output_type === "stream" && prev.name === o.name) {
+      merged[merged.length - 1] = { ...prev, text: text(prev.text) + text(o.text) };
+    } else merged.push(o);
+  }
+  return merged;
+}
+
+export function renderOutput(output: Output, ctx: OutputContext): string {
+  const o = output as any;
+  switch (o?.output_type) {
+    case "stream": {
+      const name = o.name === "stderr" ? "stderr" : "stdout";
+      const body = cleanTerminalText(text(o.text));
+      if (body.trim() === "") return "";
+      return `<pre class="output stream ${name}">${escapeHtml(body.replace(/\n$/, ""))}</pre>`;
+    }
+    case "display_data":
+    case "execute_result":
+      if (isPlotlyLoader(output)) return "";
+      if (typeof o.data !== "object" || o.data === null) throw new Error(`${ctx.where}: "data" must be an object of MIME type → value`);
+      return renderMimeBundle(o.data, o.metadata ?? {}, ctx);
+    case "error": {
+      const tb = Array.isArray(o.traceback) && o.traceback.length ? o.traceback.join("\n") : `${o.ename}: ${o.evalue}`;
+      return `<pre class="output stream stderr error">${escapeHtml(cleanTerminalText(tb))}</pre>`;
+    }
+    default:
+      throw new Error(
+        `${ctx.where}: unknown output_type ${JSON.stringify(o?.output_type)}; expected stream, display_data, execute_result or error`,
+      );
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Cells and pages
+
+function cellTags(cell: Cell): string[] {
+  const tags = (cell.metadata as Record<string, unknown> | undefined)?.tags;
+  return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === "string") : [];
+}
+
+function renderCodeCell(cell: Cell & { cell_type: "code" }, cellNo: number, ch: Chapter, figures: { count: number }, env: PageEnv, warnings: string[]): string {
+  const tags = cellTags(cell);
+  const source = text(cell.source).replace(/\s+$/, "");
+  const outputs = mergeStreams(Array.isArray(cell.outputs) ? cell.outputs : [])
+    .map((o, j) => renderOutput(o, { where: `${ch.file}: cell ${cellNo}, output ${j + 1}`, figures, env, warnings }))
+    .filter((h) => h !== "");
+  if (source === "" && outputs.length === 0) return "";
+  const count = typeof cell.execution_count === "number" ? String(cell.execution_count) : " ";
+  const input =
+    source === "" || tags.includes("remove-input")
+      ? ""
+      : `<div class="input"><div class="prompt" title="execution count">[${count}]</div>` +
+        `<pre class="source hljs"><code class="language-typescript">${hljs.highlight(source, { language: "typescript", ignoreIllegals: true }).value}</code></pre></div>`;
+  const out = outputs.length ? `<div class="outputs">\n${outputs.join("\n")}\n</div>` : "";
+  return `<section class="cell code-cell">${input}${out}</section>`;
+}
+
+function renderCell(cell: Cell, i: number, ch: Chapter, figures: { count: number }, env: PageEnv, warnings: string[]): string {
+  const cellNo = i + 1;
+  if (cellTags(cell).includes("remove-cell")) return "";
+  try {
+    switch (cell.cell_type) {
+      case "markdown":
+        return `<section class="cell markdown-cell">\n${renderMarkdown(text(cell.source), env)}</section>`;
+      case "code":
+        return renderCodeCell(cell, cellNo, ch, figures, env, warnings);
+      case "raw":
+        return ""; // raw cells are for other converters (nbconvert); nothing to show
+      default:
+        throw new Error(`unknown cell_type ${JSON.stringify((cell as any).cell_type)}`);
+    }
+  } catch (err) {
+    const msg = (err as Error).message;
+    throw new Error(msg.startsWith(ch.file) ? msg : `${ch.file}: cell ${cellNo}: ${msg}`);
+  }
+}
+
+export interface SiteOptions {
+  courseTitle: string;
+  /** Markdown shown on the index page above the chapter list. */
+  intro: string;
+  /** Optional one-line banner on every page, e.g. that this is a smoke build with tiny sizes. */
+  notice?: string;
+}
+
+export const DEFAULT_SITE_OPTIONS: SiteOptions = {
+  courseTitle: "LLMs from scratch, in TypeScript",
+  intro:
+    "How large language models are designed and trained, built from scratch in TypeScript notebooks: " +
+    "tokens, embeddings, attention, GPT, pretraining, fine-tuning, reward models, PPO and DPO.",
+};
+
+/** The chapter number from the file name ("03-attention" → "03"), unless the title already starts with it. */
+function chapterLabel(ch: Chapter): string {
+  const m = /^(\d+)/.exec(ch.name);
+  if (!m || new RegExp(`^(chapter\\s+)?${m[1]}\\b`, "i").test(ch.title)) return "";
+  return m[1];
+}
+
+function noticeBanner(opts: SiteOptions): string {
+  return opts.notice ? `<div class="notice" role="note">${renderMarkdownInline(opts.notice)}</div>\n` : "";
+}
+
+function pageHead(title: string, extraHead = ""): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="assets/katex/katex.min.css">
+<link rel="stylesheet" href="assets/hljs.css">
+<link rel="stylesheet" href="assets/site.css">
+${extraHead}</head>`;
+}
+
+function navLink(ch: Chapter | undefined, rel: "prev" | "next"): string {
+  if (!ch) return `<span class="nav-${rel} nav-empty"></span>`;
+  const label = chapterLabel(ch);
+  const arrowL = rel === "prev" ? "← " : "";
+  const arrowR = rel === "next" ? " →" : "";
+  return `<a class="nav-${rel}" rel="${rel}" href="${ch.name}.html">${arrowL}${label ? `<span class="nav-num">${label}</span> ` : ""}${ch.titleHtml}${arrowR}</a>`;
+}
+
+function pager(prev: Chapter | undefined, next: Chapter | undefined, where: "top" | "bottom"): string {
+  return `<nav class="pager pager-${where}" aria-label="chapters">${navLink(prev, "prev")}<a class="nav-index" href="index.html">Contents</a>${navLink(next, "next")}</nav>`;
+}
+
+export interface RenderedPage {
+  html: string;
+  /** Number of plotly figures on the page (0 means plotly.js is not loaded). */
+  figures: number;
+  /** Non-fatal problems, e.g. an output with no MIME type we can show. */
+  warnings: string[];
+}
+
+/** The HTML page of one executed notebook. */
+export function renderNotebookPage(
+  ch: Chapter,
+  nav: { prev?: Chapter; next?: Chapter; index: number; total: number },
+  opts: SiteOptions = DEFAULT_SITE_OPTIONS,
+): RenderedPage {
+  const figures = { count: 0 };
+  const env: PageEnv = { slugs: new Set() };
+  const warnings: string[] = [];
+  const cells = ch.notebook.cells.map((c, i) => renderCell(c, i, ch, figures, env, warnings)).filter((h) => h !== "");
+  // plotly.js is 4.8 MB: only pages with figures load it.
+  const scripts = figures.count > 0 ? `<script src="assets/plotly.min.js"></script>\n<script src="assets/figures.js"></script>\n` : "";
+  const html = `${pageHead(`${ch.title} — ${opts.courseTitle}`)}
+<body>
+<header class="site-header">
+<a class="course-title" href="index.html">${escapeHtml(opts.courseTitle)}</a>
+<span class="chapter-count">Chapter ${nav.index + 1} of ${nav.total}</span>
+</header>
+${noticeBanner(opts)}${pager(nav.prev, nav.next, "top")}
+<main class="notebook">
+${cells.join("\n")}
+</main>
+${pager(nav.prev, nav.next, "bottom")}
+${scripts}</body>
+</html>
+`;
+  return { html, figures: figures.count, warnings };
+}
+
+/** The index page: title, intro and the chapter list in order. */
+export function renderIndexPage(chapters: Chapter[], opts: SiteOptions = DEFAULT_SITE_OPTIONS): string {
+  const items = chapters
+    .map((ch) => {
+      const label = chapterLabel(ch);
+      const summary = ch.summaryHtml ? `<p class="chapter-summary">${ch.summaryHtml}</p>` : "";
+      return `<li class="chapter"><a href="${ch.name}.html">${label ? `<span class="chapter-num">${label}</span>` : ""}<span class="chapter-title">${ch.titleHtml}</span></a>${summary}</li>`;
+    })
+    .join("\n");
+  return `${pageHead(opts.courseTitle)}
+<body class="index">
+${noticeBanner(opts)}<main>
+<h1>${escapeHtml(opts.courseTitle)}</h1>
+<div class="intro">${renderMarkdown(opts.intro)}</div>
+<h2>Chapters</h2>
+<ol class="chapters">
+${items}
+</ol>
+</main>
+</body>
+</html>
+`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing the site
+
+/** Source files the site needs, resolved from the installed packages and the repo. */
+export function assetSources(): { from: string; to: string }[] {
+  const katexDist = path.dirname(require.resolve("katex")); // …/katex/dist/katex.js
+  const fontsDir = path.join(katexDist, "fonts");
+  const fonts = fs.readdirSync(fontsDir).filter((f) => f.endsWith(".woff2") || f.endsWith(".woff") || f.endsWith(".ttf"));
+  const own = path.join(repoRoot, "lib", "tools", "site-assets");
+  return [
+    { from: path.join(own, "site.css"), to: "assets/site.css" },
+    { from: path.join(own, "figures.js"), to: "assets/figures.js" },
+    { from: require.resolve("highlight.js/styles/github.min.css"), to: "assets/hljs.css" },
+    { from: path.join(katexDist, "katex.min.css"), to: "assets/katex/katex.min.css" },
+    ...fonts.map((f) => ({ from: path.join(fontsDir, f), to: `assets/katex/fonts/${f}` })),
+    // Read as a file, never require()d: the bundle expects a browser.
+    { from: require.resolve("plotly.js-dist-min"), to: "assets/plotly.min.js" },
+  ];
+}
+
+function copyFile(from: string, to: string): void {
+  let data: Buffer;
+  try {
+    data = fs.readFileSync(from);
+  } catch (err) {
+    throw new Error(`site asset ${from}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`);
+  }
+  writeFileAtomic(to, data);
+}
+
+function copyTree(fromDir: string, toDir: string): number {
+  let n = 0;
+  for (const entry of fs.readdirSync(fromDir, { withFileTypes: true })) {
+    const from = path.join(fromDir, entry.name);
+    const to = path.join(toDir, entry.name);
+    if (entry.isDirectory()) n += copyTree(from, to);
+    else if (entry.isFile()) {
+      copyFile(from, to);
+      n++;
+    }
+  }
+  return n;
+}
+
+export interface BuildSiteOptions extends Partial<SiteOptions> {
+  /** Executed notebooks in chapter order; `name` defaults to the file name without .ipynb. */
+  notebooks: (string | { file: string; name?: string })[];
+  /** The folder to write (created if needed; existing files are overwritten, others left alone). */
+  outDir: string;
+  /** Folder copied to <outDir>/images; defaults to the repo's images/ (skipped if absent). */
+  imagesDir?: string;
+}
+
+export interface BuildSiteResult {
+  pages: string[];
+  chapters: Chapter[];
+  figures: number;
+  warnings: string[];
+}
+
+/** Render every notebook, the index, and copy the assets and images into `outDir`. */
+export function buildSite(options: BuildSiteOptions): BuildSiteResult {
+  const opts: SiteOptions = {
+    courseTitle: options.courseTitle ?? DEFAULT_SITE_OPTIONS.courseTitle,
+    intro: options.intro ?? DEFAULT_SITE_OPTIONS.intro,
+    notice: options.notice,
+  };
+  const chapters = options.notebooks.map((nb) => {
+    const file = typeof nb === "string" ? nb : nb.file;
+    const name = (typeof nb === "string" ? undefined : nb.name) ?? path.basename(file, ".ipynb");
+    return chapterFromNotebook(name, readNotebook(file), file);
+  });
+  const names = new Set<string>();
+  for (const ch of chapters) {
+    if (ch.name === "index") throw new Error(`${ch.file}: a notebook can't be called "index" (the site's contents page)`);
+    if (names.has(ch.name)) throw new Error(`${ch.file}: two notebooks are both named "${ch.name}"`);
+    names.add(ch.name);
+  }
+
+  const outDir = path.resolve(options.outDir);
+  const pages: string[] = [];
+  const warnings: string[] = [];
+  let figures = 0;
+  chapters.forEach((ch, i) => {
+    const page = renderNotebookPage(ch, { prev: chapters[i - 1], next: chapters[i + 1], index: i, total: chapters.length }, opts);
+    writeFileAtomic(path.join(outDir, `${ch.name}.html`), page.html);
+    pages.push(`${ch.name}.html`);
+    warnings.push(...page.warnings);
+    figures += page.figures;
+  });
+  writeFileAtomic(path.join(outDir, "index.html"), renderIndexPage(chapters, opts));
+  pages.unshift("index.html");
+
+  for (const a of assetSources()) copyFile(a.from, path.join(outDir, a.to));
+  const imagesDir = options.imagesDir ?? path.join(repoRoot, "images");
+  if (fs.existsSync(imagesDir)) copyTree(imagesDir, path.join(outDir, "images"));
+  return { pages, chapters, figures, warnings };
+}
