@@ -133,15 +133,17 @@ export interface HeatmapOptions extends AxisTitles {
  */
 export function heatmap(z: number[][], opts: HeatmapOptions): Figure {
   const trace: Trace = { type: "heatmap", z: z.map((row) => [...row]), colorscale: opts.colorscale ?? "Viridis" };
-  if (opts.x) trace.x = [...opts.x];
-  if (opts.y) trace.y = [...opts.y];
+  // Category axes need explicit labels: without them plotly draws an empty plot.
+  trace.x = opts.x ? [...opts.x] : (z[0] ?? []).map((_, i) => i);
+  trace.y = opts.y ? [...opts.y] : z.map((_, i) => i);
   if (opts.zmin !== undefined) trace.zmin = opts.zmin;
   if (opts.zmax !== undefined) trace.zmax = opts.zmax;
   if (opts.reverseScale) trace.reversescale = true;
   if (opts.showValues) trace.texttemplate = `%{z:${opts.valueFormat ?? ".2f"}}`;
   const layout = baseLayout(opts);
   // Category labels must not be reordered or turned into numbers; row 0 goes on top.
-  layout.xaxis = { ...(layout.xaxis as object | undefined), type: "category", side: "top" };
+  // (x axis at the bottom: on top, its title would collide with the chart title)
+  layout.xaxis = { ...(layout.xaxis as object | undefined), type: "category" };
   layout.yaxis = { ...(layout.yaxis as object | undefined), type: "category", autorange: "reversed" };
   return { data: [trace], layout };
 }

@@ -88,6 +88,13 @@ describe("chart builders", () => {
     ]);
     assert.deepEqual(fig.layout?.yaxis, { type: "category", autorange: "reversed" });
     assert.equal(heatmap([[1]], { title: "t" }).data[0].texttemplate, undefined);
+    assert.deepEqual(fig.layout?.xaxis, { type: "category" }, "x axis at the bottom, clear of the title");
+  });
+
+  it("heatmap: labels default to indices (a category axis without labels draws nothing)", () => {
+    const fig = heatmap([[1, 2, 3], [4, 5, 6]], { title: "t" });
+    assert.deepEqual(fig.data[0].x, [0, 1, 2]);
+    assert.deepEqual(fig.data[0].y, [0, 1]);
   });
 
   it("scatter2d: one trace per group in order of appearance, labels as text", () => {
