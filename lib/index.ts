@@ -20,3 +20,8 @@ export * from "./random";
 export * from "./linalg";
 export * from "./positional";
 export * from "./attention";
+export * from "./optim";
+export * from "./schedule";
+export * from "./batches";
+export * from "./checkpoint";
+export * from "./trainer";
