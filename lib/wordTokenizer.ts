@@ -37,12 +37,14 @@ export interface WordTokenizerOptions {
 }
 
 /** One row of the vocabulary table, for display. */
-export interface VocabularyRow {
+// A type alias, not an interface, so rows pass straight to showTable (interfaces have no
+// implicit index signature).
+export type VocabularyRow = {
   id: number;
   token: string;
   /** How often the word occurred in the corpus (0 for special tokens). */
   count: number;
-}
+};
 
 const WORD_RE = /[\p{L}\p{M}\p{N}]+(?:['’][\p{L}\p{M}\p{N}]+)*|[^\s\p{L}\p{M}\p{N}]/gu;
 
