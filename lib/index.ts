@@ -29,3 +29,5 @@ export * from "./schedule";
 export * from "./batches";
 export * from "./checkpoint";
 export * from "./trainer";
+export * from "./gpt";
+export * from "./sampling";
