@@ -31,3 +31,5 @@ export * from "./checkpoint";
 export * from "./trainer";
 export * from "./gpt";
 export * from "./sampling";
+export * from "./safetensors";
+export * from "./hfGpt2";
