@@ -242,6 +242,7 @@ describe("site: index and build", () => {
       const images = path.join(dir, "images");
       fs.mkdirSync(path.join(images, "sub"), { recursive: true });
       fs.writeFileSync(path.join(images, "sub", "x.svg"), "<svg xmlns='http://www.w3.org/2000/svg'/>");
+      fs.writeFileSync(path.join(images, "make-figures.mjs"), "// the figures' generator: not a page asset");
       const out = path.join(dir, "site");
       const res = buildSite({ notebooks: [path.join(nbDir, "00-a.ipynb"), path.join(nbDir, "01-b.ipynb")], outDir: out, imagesDir: images });
       assert.deepEqual(res.pages, ["index.html", "00-a.html", "01-b.html"]);
@@ -249,6 +250,7 @@ describe("site: index and build", () => {
       for (const f of ["index.html", "00-a.html", "01-b.html", "assets/site.css", "assets/figures.js", "assets/hljs.css", "assets/katex/katex.min.css", "assets/plotly.min.js", "images/sub/x.svg"]) {
         assert.ok(fs.existsSync(path.join(out, f)), f);
       }
+      assert.ok(!fs.existsSync(path.join(out, "images/make-figures.mjs")), "only pictures are copied from images/");
       assert.ok(fs.readdirSync(path.join(out, "assets/katex/fonts")).some((f) => f.endsWith(".woff2")), "KaTeX fonts copied");
       // Every url(...) in the KaTeX CSS must point at a copied font.
       const css = fs.readFileSync(path.join(out, "assets/katex/katex.min.css"), "utf8");

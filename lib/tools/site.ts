@@ -657,13 +657,13 @@ function copyFile(from: string, to: string): void {
   writeFileAtomic(to, data);
 }
 
-function copyTree(fromDir: string, toDir: string): number {
+function copyTree(fromDir: string, toDir: string, keep: (name: string) => boolean = () => true): number {
   let n = 0;
   for (const entry of fs.readdirSync(fromDir, { withFileTypes: true })) {
     const from = path.join(fromDir, entry.name);
     const to = path.join(toDir, entry.name);
-    if (entry.isDirectory()) n += copyTree(from, to);
-    else if (entry.isFile()) {
+    if (entry.isDirectory()) n += copyTree(from, to, keep);
+    else if (entry.isFile() && keep(entry.name)) {
       copyFile(from, to);
       n++;
     }
@@ -722,6 +722,8 @@ export function buildSite(options: BuildSiteOptions): BuildSiteResult {
 
   for (const a of assetSources()) copyFile(a.from, path.join(outDir, a.to));
   const imagesDir = options.imagesDir ?? path.join(repoRoot, "images");
-  if (fs.existsSync(imagesDir)) copyTree(imagesDir, path.join(outDir, "images"));
+  // Pictures only: images/ also holds the figures' generator and its README.
+  const isPicture = (name: string) => /\.(svg|png|jpe?g|gif|webp)$/i.test(name);
+  if (fs.existsSync(imagesDir)) copyTree(imagesDir, path.join(outDir, "images"), isPicture);
   return { pages, chapters, figures, warnings };
 }
