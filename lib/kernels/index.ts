@@ -20,6 +20,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import { unsortedSegmentSumWasmConfig } from "./unsorted_segment_sum";
 import { batchMatMulWasmConfig } from "./batch_matmul";
 import { sliceWasmConfigs } from "./slice";
+import { gatherWasmConfig } from "./gather";
 
 // Gradient fixes for tfjs-core itself (every backend): see ./gradients.
 export { gradientFixNames, registerGradientFixes, unregisterGradientFixes } from "./gradients";
@@ -31,8 +32,12 @@ export { gradientFixNames, registerGradientFixes, unregisterGradientFixes } from
  *    unbatched product; ours makes transposes explicit and runs one fast 2-D product per
  *    batch element (attention and every matMul gradient: ~5x faster, same values).
  *  - Slice / SplitV / Unpack: tfjs's wasm kernels copy the whole input for every piece.
+ *  - GatherV2: tfjs's wasm kernel costs ~10 µs per index; ours copies whole rows (embedding
+ *    lookups 20-50x faster).
  */
-const wasmKernels: tf.KernelConfig[] = [unsortedSegmentSumWasmConfig, batchMatMulWasmConfig, ...sliceWasmConfigs];
+const wasmKernels: tf.KernelConfig[] = [
+  unsortedSegmentSumWasmConfig, batchMatMulWasmConfig, ...sliceWasmConfigs, gatherWasmConfig,
+];
 
 /** Kernel name → the config that was registered before ours (undefined: none). */
 const replaced = new Map<string, tf.KernelConfig | undefined>();
