@@ -31,22 +31,12 @@ import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { writeFileAtomic } from "./atomic";
+import type { GPTConfig } from "./gpt";
 import { GPT2_END_OF_TEXT_ID, GPT2_VOCAB_SIZE } from "./gpt2Tokenizer";
 import { SafeTensor, SafeTensors, bf16ToNumber, decodeSafetensors, encodeSafetensors, f16ToNumber } from "./safetensors";
 
-/**
- * The fields of the course's GPTConfig (lib/gpt.ts) this module uses; a GPTConfig fits.
- */
-export interface HfGpt2ModelConfig {
-  vocabSize: number;
-  blockSize: number;
-  nLayer: number;
-  nHead: number;
-  nEmbd: number;
-  dropout: number;
-  bias: boolean;
-  tiedHead?: boolean;
-}
+/** The course's model config (lib/gpt.ts); the name says which side of the mapping it is. */
+export type HfGpt2ModelConfig = GPTConfig;
 
 /** Prefix of the base model's parameters in GPT2LMHeadModel's state dict. */
 export const HF_GPT2_PREFIX = "transformer.";
