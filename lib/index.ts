@@ -33,3 +33,4 @@ export * from "./gpt";
 export * from "./sampling";
 export * from "./safetensors";
 export * from "./hfGpt2";
+export * from "./pretrain";
