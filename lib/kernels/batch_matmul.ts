@@ -20,6 +20,7 @@
 import * as tf from "@tensorflow/tfjs";
 // Importing the package registers the wasm backend and its original kernels.
 import "@tensorflow/tfjs-backend-wasm";
+import { installKernel, restoreKernel } from "./registry";
 
 /** The members of tfjs-backend-wasm's `BackendWasm` this kernel uses. */
 interface WasmBackendLike {
@@ -122,14 +123,10 @@ export const batchMatMulWasmConfig: tf.KernelConfig = {
 
 /** Install the kernel in place of tfjs's (idempotent). */
 export function useFastWasmMatMul(): void {
-  if (tf.getKernel("BatchMatMul", "wasm")?.kernelFunc === batchMatMulWasmConfig.kernelFunc) return;
-  tf.unregisterKernel("BatchMatMul", "wasm");
-  tf.registerKernel(batchMatMulWasmConfig);
+  installKernel(batchMatMulWasmConfig);
 }
 
 /** Put tfjs's own BatchMatMul back. */
 export function restoreWasmMatMul(): void {
-  if (original === undefined || tf.getKernel("BatchMatMul", "wasm")?.kernelFunc !== batchMatMulWasmConfig.kernelFunc) return;
-  tf.unregisterKernel("BatchMatMul", "wasm");
-  tf.registerKernel(original);
+  restoreKernel(batchMatMulWasmConfig);
 }

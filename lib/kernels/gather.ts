@@ -33,6 +33,7 @@
 import * as tf from "@tensorflow/tfjs";
 // Importing the package registers the wasm backend and its original kernels.
 import "@tensorflow/tfjs-backend-wasm";
+import { installKernel, restoreKernel } from "./registry";
 
 /** The few members of tfjs-backend-wasm's `BackendWasm` this kernel uses. */
 interface WasmBackendLike {
@@ -145,14 +146,10 @@ export const gatherWasmConfig: tf.KernelConfig = {
 
 /** Install the kernel in place of tfjs's (idempotent). */
 export function useFastWasmGather(): void {
-  if (tf.getKernel("GatherV2", "wasm")?.kernelFunc === gatherWasmConfig.kernelFunc) return;
-  tf.unregisterKernel("GatherV2", "wasm");
-  tf.registerKernel(gatherWasmConfig);
+  installKernel(gatherWasmConfig);
 }
 
 /** Put tfjs's own GatherV2 back (tests compare both). */
 export function restoreWasmGather(): void {
-  if (original === undefined || tf.getKernel("GatherV2", "wasm")?.kernelFunc !== gatherWasmConfig.kernelFunc) return;
-  tf.unregisterKernel("GatherV2", "wasm");
-  tf.registerKernel(original);
+  restoreKernel(gatherWasmConfig);
 }

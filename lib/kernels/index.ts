@@ -20,6 +20,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import { unsortedSegmentSumWasmConfig } from "./unsorted_segment_sum";
 import { batchMatMulWasmConfig } from "./batch_matmul";
 import { sliceWasmConfigs } from "./slice";
+import { installKernel, kernelInstalled, restoreKernel } from "./registry";
 import { gatherWasmConfig } from "./gather";
 
 // Gradient fixes for tfjs-core itself (every backend): see ./gradients.
@@ -39,8 +40,6 @@ const wasmKernels: tf.KernelConfig[] = [
   unsortedSegmentSumWasmConfig, batchMatMulWasmConfig, ...sliceWasmConfigs, gatherWasmConfig,
 ];
 
-/** Kernel name → the config that was registered before ours (undefined: none). */
-const replaced = new Map<string, tf.KernelConfig | undefined>();
 
 /** Names of the kernels `registerWasmKernels` installs. */
 export const wasmKernelNames: readonly string[] = wasmKernels.map((k) => k.kernelName);
@@ -51,26 +50,16 @@ export const wasmKernelNames: readonly string[] = wasmKernels.map((k) => k.kerne
  * wasm backend up by hand.
  */
 export function registerWasmKernels(): string[] {
-  for (const config of wasmKernels) {
-    if (replaced.has(config.kernelName)) continue; // ours is already in place
-    const original = tf.getKernel(config.kernelName, "wasm");
-    if (original !== undefined) tf.unregisterKernel(config.kernelName, "wasm");
-    tf.registerKernel(config);
-    replaced.set(config.kernelName, original);
-  }
+  wasmKernels.forEach(installKernel);
   return [...wasmKernelNames];
 }
 
 /** Remove the course's wasm kernels and put back whatever was registered before. */
 export function unregisterWasmKernels(): void {
-  for (const [name, original] of replaced) {
-    tf.unregisterKernel(name, "wasm");
-    if (original !== undefined) tf.registerKernel(original);
-  }
-  replaced.clear();
+  wasmKernels.forEach(restoreKernel);
 }
 
 /** True while the course's wasm kernels are registered. */
 export function wasmKernelsRegistered(): boolean {
-  return replaced.size > 0;
+  return wasmKernels.some(kernelInstalled);
 }

@@ -18,6 +18,7 @@
 import * as tf from "@tensorflow/tfjs";
 // Importing the package registers the wasm backend and its original kernels.
 import "@tensorflow/tfjs-backend-wasm";
+import { installKernel, restoreKernel } from "./registry";
 
 /** The few members of tfjs-backend-wasm's `BackendWasm` these kernels use. */
 interface WasmBackendLike {
@@ -131,19 +132,10 @@ export const sliceWasmConfigs: tf.KernelConfig[] = [
 
 /** Install the three kernels in place of tfjs's (idempotent). */
 export function useFastWasmSlicing(): void {
-  for (const c of sliceWasmConfigs) {
-    if (tf.getKernel(c.kernelName, "wasm")?.kernelFunc === c.kernelFunc) continue;
-    tf.unregisterKernel(c.kernelName, "wasm");
-    tf.registerKernel(c);
-  }
+  sliceWasmConfigs.forEach(installKernel);
 }
 
 /** Put tfjs's own Slice/SplitV/Unpack back (tests compare both). */
 export function restoreWasmSlicing(): void {
-  for (const c of sliceWasmConfigs) {
-    const orig = originals.get(c.kernelName);
-    if (orig === undefined || tf.getKernel(c.kernelName, "wasm")?.kernelFunc !== c.kernelFunc) continue;
-    tf.unregisterKernel(c.kernelName, "wasm");
-    tf.registerKernel(orig);
-  }
+  sliceWasmConfigs.forEach(restoreKernel);
 }
