@@ -29,6 +29,7 @@ export * from "./schedule";
 export * from "./batches";
 export * from "./checkpoint";
 export * from "./trainer";
+export * from "./dataParallel";
 export * from "./gpt";
 export * from "./sampling";
 export * from "./safetensors";

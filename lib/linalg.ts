@@ -14,8 +14,8 @@
  *    transposes done explicitly with tf.transpose, batched products split into one 2-D
  *    product per batch element, gradients written by hand (tf.customGrad) with the
  *    same rule. Same maths as tf.matMul (tested).
- * `linear` is worth using either way: one [B·T, C] product for a whole layer, and a
- * bias gradient computed as a product instead of a slow column sum.
+ * `linear` is worth using either way: one [B·T, C] product for a whole layer, and
+ * gradients made of fast products only.
  */
 import * as tf from "@tensorflow/tfjs";
 
@@ -121,9 +121,9 @@ const affineOp = tf.customGrad((...args: GradArgs) => {
     value: tf.add(mm(x, w), b) as tf.Tensor2D, // [R, Cin]·[Cin, Cout] + [Cout] = [R, Cout]
     gradFunc: (g: tf.Tensor2D, saved: tf.Tensor[]) => { // g = dY [R, Cout]
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
-      // db = Σ over rows of dY, as the product ones [1, R]·dY: a fast 2-D matmul, where
-      // tf.sum over axis 0 on wasm transposes first and takes ~8x longer.
-      const db = mm(tf.ones([1, g.shape[0]]) as tf.Tensor2D, g).reshape([g.shape[1]]);
+      // db = Σ over rows of dY. (On wasm the course's Sum kernel adds the rows in place;
+      // tfjs's own transposes first, and ones[1, R]·dY repacks dY as a weight matrix.)
+      const db = tf.sum(g, 0) as tf.Tensor1D;
       return [mm(g, tr(sw)), mm(tr(sx), g), db]; // dX [R, Cin], dW [Cin, Cout], db [Cout]
     },
   };

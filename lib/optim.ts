@@ -28,6 +28,7 @@
  * everything temporary lives inside one tf.tidy, so nothing leaks from step to step.
  */
 import * as tf from "@tensorflow/tfjs";
+import { adamwUpdate } from "./kernels/adamw";
 
 /** Parameters of a model by name (e.g. "h.0.attn.c_attn.weight"). */
 export type Params = Record<string, tf.Variable>;
@@ -83,11 +84,6 @@ export class AdamW {
   private readonly v: Record<string, tf.Variable> = {};
   private readonly decayed: Record<string, boolean> = {};
   private t = 0;
-  // Constant scalars, made once (a JS number in tf.mul would upload a new tensor every call).
-  private readonly beta1: tf.Scalar;
-  private readonly oneMinusBeta1: tf.Scalar;
-  private readonly beta2: tf.Scalar;
-  private readonly oneMinusBeta2: tf.Scalar;
   private disposed = false;
 
   constructor(params: Params, config: AdamWConfig = {}) {
@@ -119,10 +115,6 @@ export class AdamW {
       this.v[name] = tf.tidy(() => tf.variable(tf.zerosLike(p), false));
       this.decayed[name] = this.decay(name, p.shape);
     }
-    this.beta1 = tf.keep(tf.scalar(h.beta1));
-    this.oneMinusBeta1 = tf.keep(tf.scalar(1 - h.beta1));
-    this.beta2 = tf.keep(tf.scalar(h.beta2));
-    this.oneMinusBeta2 = tf.keep(tf.scalar(1 - h.beta2));
   }
 
   /** Number of updates done so far (t of the equations). */
@@ -150,28 +142,23 @@ export class AdamW {
     const { beta1, beta2, weightDecay } = this.hyper;
     const bc1 = 1 - beta1 ** this.t;
     const bc2 = 1 - beta2 ** this.t;
+    // The bias corrections are folded into two per-step numbers:
+    // m̂ / (√v̂ + ε) = (m / bc1) / (√v / √bc2 + ε) = (√bc2 / bc1) · m / (√v + ε·√bc2),
+    // which saves a full-size multiply per parameter (equal up to float rounding).
+    const negStepSize = (-lr * Math.sqrt(bc2)) / bc1; // −lr · √(1 − β2^t) / (1 − β1^t)
+    const epsHat = this.hyper.eps * Math.sqrt(bc2); // ε · √(1 − β2^t)
     tf.tidy(() => {
-      // Per-step scalars, shared by all parameters. The bias corrections are folded into
-      // them: m̂ / (√v̂ + ε) = (m / bc1) / (√v / √bc2 + ε) = (√bc2 / bc1) · m / (√v + ε·√bc2),
-      // which saves a full-size multiply per parameter (equal up to float rounding).
-      const negStepSize = tf.scalar((-lr * Math.sqrt(bc2)) / bc1); // −lr · √(1 − β2^t) / (1 − β1^t)
-      const epsHat = tf.scalar(this.hyper.eps * Math.sqrt(bc2)); // ε · √(1 − β2^t)
-      const shrink = tf.scalar(1 - lr * weightDecay); // 1 − lr·wd
       for (const [name, g] of Object.entries(grads)) {
         const p = this.params[name];
-        const m = this.m[name];
-        const v = this.v[name];
         if (g.shape.length !== p.shape.length || g.shape.some((d, i) => d !== p.shape[i])) {
           throw new Error(`AdamW.step: gradient "${name}" has shape [${g.shape}], parameter has [${p.shape}]`);
         }
-        const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(g, this.oneMinusBeta1));
-        const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.mul(g, g), this.oneMinusBeta2));
-        const denom = tf.add(tf.sqrt(vNew), epsHat);
-        const update = tf.mul(tf.div(mNew, denom), negStepSize);
-        const base = this.decayed[name] && weightDecay !== 0 ? tf.mul(p, shrink) : p;
-        m.assign(mNew);
-        v.assign(vNew);
-        p.assign(tf.add(base, update));
+        const shrink = this.decayed[name] && weightDecay !== 0 ? 1 - lr * weightDecay : 1; // decoupled weight decay
+        // One pass on wasm (lib/kernels/adamw.ts), tensor ops elsewhere: same formula.
+        const [pNew, mNew, vNew] = adamwUpdate(p, this.m[name], this.v[name], g, { beta1, beta2, negStepSize, epsHat, shrink });
+        this.m[name].assign(mNew);
+        this.v[name].assign(vNew);
+        p.assign(pNew);
       }
     });
   }
@@ -229,7 +216,6 @@ export class AdamW {
       this.m[name].dispose();
       this.v[name].dispose();
     }
-    tf.dispose([this.beta1, this.oneMinusBeta1, this.beta2, this.oneMinusBeta2]);
   }
 }
 

@@ -32,6 +32,7 @@ import {
   checkGPTParams, countParameters, GPT_PRESETS, GPTConfig, gptConfig, gptLoss, GPTParams, GPTPresetName, initGPT,
   isDecayed, validateConfig,
 } from "./gpt";
+import { defaultThreads } from "./dataParallel";
 import { cosineSchedule } from "./schedule";
 import type { Tokenizer } from "./tokenizer";
 import { EvalInfo, ProgressMode, StepInfo, train } from "./trainer";
@@ -148,6 +149,12 @@ export interface PretrainOptions extends PretrainDataOptions {
   evalIters?: number;
   /** Seed of the initialisation and of the training RNG (default 1337). */
   seed?: number;
+  /**
+   * Threads that share each batch (data parallelism, lib/dataParallel.ts). Default: 2 when
+   * the machine has 2+ cores and the backend is wasm or cpu, else 1. Seeded runs repeat
+   * exactly with the same number of threads (the float sums are ordered differently).
+   */
+  threads?: number;
   /** Checkpoint directory (none: no checkpoint). */
   outDir?: string;
   /** Save every this many steps too (default: only at the end of the call). */
@@ -180,6 +187,8 @@ export interface PretrainSummary {
   /** Wall-clock seconds of this call (data preparation included). */
   seconds: number;
   msPerStep: number;
+  /** Threads that shared each step's batch. */
+  threads: number;
   backend: string;
   /** Checkpoint directory, or null when outDir was not given. */
   checkpoint: string | null;
@@ -252,6 +261,8 @@ export async function pretrain(opts: PretrainOptions = {}): Promise<PretrainResu
   const evalIters = opts.evalIters ?? 20;
   if (!Number.isInteger(evalIters) || evalIters < 0) throw new Error(`pretrain: evalIters must be an integer >= 0, got ${evalIters}`);
   const seed = opts.seed ?? 1337;
+  const threads = opts.threads ?? defaultThreads();
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`pretrain: threads must be an integer >= 1, got ${threads}`);
   if (opts.resume && opts.outDir === undefined) throw new Error("pretrain: resume needs outDir (where the checkpoint is)");
 
   // On resume, the checkpoint's tokenizer and config win: ids and shapes must match the weights.
@@ -298,6 +309,8 @@ export async function pretrain(opts: PretrainOptions = {}): Promise<PretrainResu
     const summary = await train({
       params,
       lossFn: (batch, ctx) => gptLoss(params, config, batch.x, batch.y, { training: ctx.training, rng: ctx.rng }),
+      // The same loss, split across threads when there are cores to spare (lib/dataParallel.ts).
+      dataParallel: { threads, loss: { builtin: "gpt", options: { config } } },
       getBatch,
       optimizer: { lr, beta1: 0.9, beta2, weightDecay, decay: isDecayed },
       schedule: cosineSchedule(lr, totalIters, { warmupIters: warmup, minLr, decayIters: totalIters }),
@@ -330,6 +343,7 @@ export async function pretrain(opts: PretrainOptions = {}): Promise<PretrainResu
         itersThisRun: summary.iters,
         seconds: (performance.now() - t0) / 1000,
         msPerStep: summary.msPerStep,
+        threads: summary.threads,
         backend: backendInfo()?.name ?? tf.getBackend(),
         checkpoint: opts.outDir === undefined ? null : path.resolve(opts.outDir),
         resumedFrom: summary.resumedFrom ?? null,

@@ -32,6 +32,7 @@ import type { Split } from "./batches";
 import type { Tokenizer, TokenizerJSON } from "./tokenizer";
 import { liveLineChart, LiveLineChart } from "./plot";
 import { inKernel } from "./display";
+import { DataParallel, defaultThreads, ShardLossSpec, TensorBatch } from "./dataParallel";
 
 /** What lossFn and evalLoss are told about the call. */
 export interface StepContext {
@@ -71,6 +72,13 @@ export interface TrainOptions<B> {
   lossFn: (batch: B, ctx: StepContext) => tf.Scalar;
   /** A batch of a split, drawing its randomness from `rng`. Its tensors are disposed by the trainer. */
   getBatch: (split: Split, rng: Rng) => B;
+  /**
+   * Split every batch across threads (lib/dataParallel.ts): the main thread and workers each
+   * compute a shard's gradients, averaged into the whole batch's. The batch must be a record
+   * of tensors with the batch on axis 0, and `loss` must compute what lossFn computes (a
+   * worker cannot receive the closure). threads 1 (or no dataParallel) = lossFn alone.
+   */
+  dataParallel?: { threads?: number; loss: ShardLossSpec };
   /** Loss for evaluations (default: lossFn with ctx.training = false). */
   evalLoss?: (batch: B, ctx: StepContext) => tf.Scalar;
   /** AdamW settings, or an AdamW to continue with (then its state is the caller's). */
@@ -136,6 +144,8 @@ export interface TrainSummary {
   seconds: number;
   /** Mean milliseconds per training step (evaluations excluded). */
   msPerStep: number;
+  /** Threads that computed each step (1 = no data parallelism). */
+  threads: number;
   /** All losses of the run, from step 0 (those before a resume come from the checkpoint). */
   history: LossHistory;
   /** Directory of the checkpoint resumed from, if any. */
@@ -173,6 +183,8 @@ export async function train<B>(opts: TrainOptions<B>): Promise<TrainSummary> {
 
   let rng = createRng(seed);
   let start = 0;
+  const threads = opts.dataParallel === undefined ? 1 : opts.dataParallel.threads ?? defaultThreads();
+  let dp: DataParallel | undefined;
   let history: LossHistory = { train: [], eval: [] };
   let resumedFrom: string | undefined;
   try {
@@ -193,6 +205,9 @@ export async function train<B>(opts: TrainOptions<B>): Promise<TrainSummary> {
         resumedFrom = ck.dir;
       }
     }
+
+    // After resume: the workers copy the frozen weights once, at start.
+    if (opts.dataParallel !== undefined && threads > 1) dp = await DataParallel.start(opts.params, { threads, loss: opts.dataParallel.loss });
 
     const mode = progressMode(opts.progress ?? "auto");
     const logInterval = opts.logInterval ?? Math.max(1, Math.round(maxIters / 20));
@@ -220,7 +235,7 @@ export async function train<B>(opts: TrainOptions<B>): Promise<TrainSummary> {
     let stepMs = 0;
     let steps = 0;
 
-    const evaluate = (step: number): void => {
+    const evaluate = async (step: number): Promise<void> => {
       if (evalIters === 0) return;
       const last = history.eval[history.eval.length - 1];
       if (last !== undefined && last[0] === step) {
@@ -229,9 +244,18 @@ export async function train<B>(opts: TrainOptions<B>): Promise<TrainSummary> {
       }
       // Own RNG per evaluation: the same batches whether or not the run was resumed.
       const evalRng = createRng(`${seed}:eval:${step}`);
-      const mean = (split: Split): number => {
+      const mean = async (split: Split): Promise<number> => {
         let sum = 0;
         for (let k = 0; k < evalIters; k++) {
+          if (dp !== undefined && opts.evalLoss === undefined) {
+            const batch = opts.getBatch(split, evalRng);
+            try {
+              sum += await dp.loss(tensorBatch(batch), { step, seed: `${seed}:eval` });
+            } finally {
+              tf.dispose(Object.values(tensorBatch(batch)));
+            }
+            continue;
+          }
           sum += tf.tidy(() => {
             const batch = opts.getBatch(split, evalRng);
             return evalLoss(batch, { step, training: false, rng: evalRng }).dataSync()[0];
@@ -239,8 +263,8 @@ export async function train<B>(opts: TrainOptions<B>): Promise<TrainSummary> {
         }
         return sum / evalIters;
       };
-      const trainLoss = mean("train");
-      const valLoss = mean("val");
+      const trainLoss = await mean("train");
+      const valLoss = await mean("val");
       history.eval.push([step, trainLoss, valLoss]);
       lastEval = info(step, trainLoss, valLoss);
       chart?.push("val", step, valLoss);
@@ -273,21 +297,36 @@ export async function train<B>(opts: TrainOptions<B>): Promise<TrainSummary> {
     // ---- the loop
     const loopStart = performance.now();
     for (let it = start; it < maxIters; it++) {
-      if (it % evalInterval === 0) evaluate(it);
+      if (it % evalInterval === 0) await evaluate(it);
       const lr = lrAt(it);
       const s0 = performance.now();
       let loss = NaN;
       let gradNorm = NaN;
+      // Data parallel: the threads compute the gradients (async), then the update as below.
+      let shared: { loss: number; grads: NamedTensors } | undefined;
+      if (dp !== undefined) {
+        const batch = tensorBatch(opts.getBatch("train", rng));
+        try {
+          shared = await dp.gradients(batch, { step: it, training: true, seed });
+        } finally {
+          tf.dispose(Object.values(batch));
+        }
+      }
       tf.tidy(() => {
-        const batch = opts.getBatch("train", rng);
-        const ctx: StepContext = { step: it, training: true, rng };
-        const { value, grads } = tf.variableGrads(() => opts.lossFn(batch, ctx), varList);
-        loss = value.dataSync()[0];
+        let named: NamedTensors = {};
+        if (shared !== undefined) {
+          loss = shared.loss;
+          named = shared.grads;
+        } else {
+          const batch = opts.getBatch("train", rng);
+          const ctx: StepContext = { step: it, training: true, rng };
+          const { value, grads } = tf.variableGrads(() => opts.lossFn(batch, ctx), varList);
+          loss = value.dataSync()[0];
+          for (const [varName, g] of Object.entries(grads)) named[nameOfVar.get(varName) ?? varName] = g;
+        }
         if (!Number.isFinite(loss)) {
           throw new Error(`train: the loss is ${loss} at step ${it} (lr ${lr.toExponential(2)}); try a lower learning rate or gradClip`);
         }
-        const named: NamedTensors = {};
-        for (const [varName, g] of Object.entries(grads)) named[nameOfVar.get(varName) ?? varName] = g;
         let use = named;
         if (gradClip > 0) {
           const clipped = clipByGlobalNorm(named, gradClip);
@@ -296,6 +335,7 @@ export async function train<B>(opts: TrainOptions<B>): Promise<TrainSummary> {
         }
         optimizer.step(use, lr);
       });
+      if (shared !== undefined) tf.dispose(Object.values(shared.grads)); // made outside the tidy
       const ms = performance.now() - s0;
       stepMs += ms;
       steps += 1;
@@ -314,7 +354,7 @@ export async function train<B>(opts: TrainOptions<B>): Promise<TrainSummary> {
       await new Promise((r) => setImmediate(r));
     }
 
-    evaluate(Math.max(start, maxIters));
+    await evaluate(Math.max(start, maxIters));
     save(Math.max(start, maxIters));
     bar?.stop();
     chart?.close();
@@ -331,6 +371,7 @@ export async function train<B>(opts: TrainOptions<B>): Promise<TrainSummary> {
       valPerplexity: Math.exp(valLoss),
       seconds: (performance.now() - t0) / 1000,
       msPerStep: steps > 0 ? stepMs / steps : 0,
+      threads: dp?.threads ?? 1,
       history,
     };
     if (resumedFrom !== undefined) summary.resumedFrom = resumedFrom;
@@ -344,7 +385,16 @@ export async function train<B>(opts: TrainOptions<B>): Promise<TrainSummary> {
     return summary;
   } finally {
     if (ownOptimizer) optimizer.dispose();
+    await dp?.dispose();
   }
+}
+
+/** A batch as a record of tensors (what data parallelism can split), or a clear error. */
+function tensorBatch(batch: unknown): TensorBatch {
+  const ok = batch !== null && typeof batch === "object" && Object.keys(batch).length > 0 &&
+    Object.values(batch as object).every((t) => t instanceof tf.Tensor);
+  if (!ok) throw new Error("train: dataParallel needs getBatch to return a record of tensors ({x, y, …}) with the batch on axis 0");
+  return batch as TensorBatch;
 }
 
 function info(step: number, trainLoss: number, valLoss: number): EvalInfo {

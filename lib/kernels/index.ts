@@ -22,6 +22,8 @@ import { batchMatMulWasmConfig } from "./batch_matmul";
 import { sliceWasmConfigs } from "./slice";
 import { installKernel, kernelInstalled, restoreKernel } from "./registry";
 import { gatherWasmConfig } from "./gather";
+import { sumWasmConfig } from "./sum";
+import { adamwWasmConfig } from "./adamw";
 
 // Gradient fixes for tfjs-core itself (every backend): see ./gradients.
 export { gradientFixNames, registerGradientFixes, unregisterGradientFixes } from "./gradients";
@@ -35,9 +37,13 @@ export { gradientFixNames, registerGradientFixes, unregisterGradientFixes } from
  *  - Slice / SplitV / Unpack: tfjs's wasm kernels copy the whole input for every piece.
  *  - GatherV2: tfjs's wasm kernel costs ~10 µs per index; ours copies whole rows (embedding
  *    lookups 20-50x faster).
+ *  - Sum over leading axes (bias and LayerNorm gradients): tfjs transposes the whole input
+ *    first; ours adds rows in JavaScript (~5-20x faster).
+ *  - CourseAdamW: not a tfjs kernel but the course's own, one pass per parameter for an
+ *    AdamW update instead of ~10 elementwise kernels (lib/optim.ts uses it when present).
  */
 const wasmKernels: tf.KernelConfig[] = [
-  unsortedSegmentSumWasmConfig, batchMatMulWasmConfig, ...sliceWasmConfigs, gatherWasmConfig,
+  unsortedSegmentSumWasmConfig, batchMatMulWasmConfig, ...sliceWasmConfigs, gatherWasmConfig, sumWasmConfig, adamwWasmConfig,
 ];
 
 

@@ -19,10 +19,11 @@ import { formatSeconds } from "../trainer";
 
 const USAGE = `Usage: train [--data moby-dick|shakespeare|FILE] [--tokenizer char|bpe] [--preset ${Object.keys(GPT_PRESETS).join("|")}]
              [--max-iters N] [--batch-size N] [--block-size N] [--lr LR] [--min-lr LR] [--warmup N]
-             [--eval-interval N] [--eval-iters N] [--bpe-vocab-size N] [--out DIR] [--resume] [--seed S] [--json]
+             [--eval-interval N] [--eval-iters N] [--bpe-vocab-size N] [--out DIR] [--resume] [--seed S] [--threads N] [--json]
   Pretrain a GPT (lib/pretrain.ts). Defaults: moby-dick, char, nanogpt-cpu, 2000 iterations,
   batch 12, lr 1e-3 (warm-up 100, cosine to lr/10), AdamW (0.9, 0.99), weight decay 0.1, clip 1.0,
   --out ${path.relative(process.cwd(), artifactPath("pretrained")) || "."} (COURSE_ARTIFACTS moves it).
+  --threads: threads sharing each batch (data parallelism; default 2 on a 2+-core machine with wasm).
   COURSE_SMOKE=1: tiny model, 20 iterations on a 50,000-character slice (seconds). --json: the last line of stdout is
   {trainLoss, valLoss, iterations, seconds, msPerStep, backend, checkpoint, ...}.`;
 
@@ -45,6 +46,7 @@ export interface TrainArgs {
   out: string;
   resume: boolean;
   seed?: number;
+  threads?: number;
   json: boolean;
   help: boolean;
 }
@@ -99,6 +101,7 @@ export function parseTrainArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
       case "--out": args.out = value(i++, a); break;
       case "--resume": args.resume = true; break;
       case "--seed": args.seed = int(i++, a, 0); break;
+      case "--threads": args.threads = int(i++, a, 1); break;
       case "--json": args.json = true; break;
       case "-h":
       case "--help": args.help = true; break;
@@ -129,6 +132,7 @@ export function trainOptions(args: TrainArgs, env: NodeJS.ProcessEnv = process.e
     evalInterval: args.evalInterval ?? (smoke ? 10 : undefined),
     evalIters: args.evalIters ?? (smoke ? 2 : 20),
     seed: args.seed,
+    threads: args.threads,
     outDir: args.out,
     // Save at every evaluation too: an interrupted run loses little (--resume continues it).
     checkpointInterval: args.evalInterval ?? (smoke ? 10 : Math.max(1, Math.round(maxIters / 8))),

@@ -1,0 +1,287 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: how fast this machine trains and samples the course's GPT.
+ *
+ *   npm run bench -- [--json] [--threads 1,2] [--steps 30] [--warmup 5] [--tokens 60]
+ *                    [--preset nanogpt-cpu] [--batch-size 12] [--data FILE]
+ *                    [--torch [--python python3] [--torch-script PATH]]
+ *
+ * Training: the real training step of lib/trainer.ts (batch sampling, forward, backward,
+ * gradient clipping, AdamW), on the active backend, for each thread count (data
+ * parallelism, lib/dataParallel.ts); median ms per step after warm-up, tokens/s, and GFLOP/s
+ * (flopsPerToken, as nanoGPT's MFU estimate). Sampling: greedy tokens/s with and without the
+ * KV cache (the two outputs must be equal). Peak memory: the process's maximum resident set.
+ *
+ * --torch runs the PyTorch reference (../shared/bench/torch_reference.py: the same model,
+ * batch and optimizer) IN THE SAME SITTING, before ours, and reports the ratio of our time
+ * per step to its: compare ratios from one run, never times from different runs.
+ * Needs python3 with torch (Debian: apt-get install -y python3-torch libopenblas0-pthread).
+ *
+ * Human-readable lines on stderr; stdout gets a summary, or with --json one JSON line (last).
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../backend";
+import { Batch, getBatch } from "../batches";
+import { CharTokenizer } from "../charTokenizer";
+import { mobyDickText } from "../corpus";
+import { defaultThreads } from "../dataParallel";
+import { flopsPerToken, gptConfig, gptLoss, GPT_PRESETS, GPTPresetName, initGPT, isDecayed } from "../gpt";
+import { repoRoot } from "../paths";
+import { disposeParams } from "../pretrain";
+import { generate } from "../sampling";
+import { train } from "../trainer";
+
+const USAGE = `Usage: bench [--json] [--threads N[,N…]] [--steps N] [--warmup N] [--tokens N] [--preset NAME]
+             [--batch-size N] [--data FILE] [--torch] [--python CMD] [--torch-script PATH]
+  Times a training step (median after warm-up) for each thread count (default: 1 and the
+  default of this machine), sampling with and without KV cache, peak memory. --torch also
+  runs the PyTorch reference in the same sitting and reports our ms/step ÷ PyTorch's.
+  Defaults: nanogpt-cpu, batch 12, 30 steps after 5 warm-up, 60 sampled tokens,
+  Moby-Dick characters (--data FILE: any UTF-8 text, e.g. ../shared/data/tinyshakespeare.txt).`;
+
+export class UsageError extends Error {}
+
+export interface BenchArgs {
+  json: boolean;
+  threads?: number[];
+  steps: number;
+  warmup: number;
+  tokens: number;
+  preset: GPTPresetName;
+  batchSize: number;
+  data?: string;
+  torch: boolean;
+  python: string;
+  torchScript: string;
+  help: boolean;
+}
+
+export function parseBenchArgs(argv: readonly string[]): BenchArgs {
+  const args: BenchArgs = {
+    json: false, steps: 30, warmup: 5, tokens: 60, preset: "nanogpt-cpu", batchSize: 12, torch: false, python: "python3",
+    torchScript: path.resolve(repoRoot, "..", "shared", "bench", "torch_reference.py"), help: false,
+  };
+  const value = (i: number, flag: string): string => {
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith("--")) throw new UsageError(`${flag} needs a value`);
+    return v;
+  };
+  const int = (v: string, flag: string, min: number): number => {
+    const n = Number(v);
+    if (!/^\s*\d+\s*$/.test(v) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got "${v}"`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    switch (a) {
+      case "--json": args.json = true; break;
+      case "--threads": args.threads = value(i++, a).split(",").map((t) => int(t, a, 1)); break;
+      case "--steps": args.steps = int(value(i++, a), a, 1); break;
+      case "--warmup": args.warmup = int(value(i++, a), a, 0); break;
+      case "--tokens": args.tokens = int(value(i++, a), a, 1); break;
+      case "--batch-size": args.batchSize = int(value(i++, a), a, 1); break;
+      case "--preset": {
+        const p = value(i++, a);
+        if (!(p in GPT_PRESETS)) throw new UsageError(`--preset must be one of ${Object.keys(GPT_PRESETS).join(", ")}, got "${p}"`);
+        args.preset = p as GPTPresetName;
+        break;
+      }
+      case "--data": args.data = value(i++, a); break;
+      case "--torch": args.torch = true; break;
+      case "--python": args.python = value(i++, a); break;
+      case "--torch-script": args.torchScript = value(i++, a); break;
+      case "-h":
+      case "--help": args.help = true; break;
+      default: throw new UsageError(a.startsWith("-") ? `unknown option ${a}` : `unexpected argument "${a}"`);
+    }
+  }
+  return args;
+}
+
+export const median = (xs: readonly number[]): number => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+export interface TrainTiming {
+  threads: number;
+  msPerStep: number;
+  tokensPerSecond: number;
+  gflopsPerSecond: number;
+  ratioToPytorch?: number;
+}
+
+export interface BenchResult {
+  backend: string;
+  machine: { cpus: number; model: string; node: string };
+  preset: string;
+  batchSize: number;
+  context: number;
+  parameters: number;
+  /** Training FLOPs of one step (6N + attention, per nanoGPT's estimate). */
+  flopsPerStep: number;
+  train: TrainTiming[];
+  sampling: { kvCacheTokensPerSecond: number; noCacheTokensPerSecond: number; tokens: number; sameOutput: boolean };
+  peakRssMB: number;
+  pytorch?: { msPerStep: number; version: string; threads: number } | { error: string };
+  /** Our best ms/step ÷ PyTorch's (same sitting). */
+  ratioToPytorch?: number;
+  seconds: number;
+}
+
+/** Run the PyTorch reference; its last stdout line is JSON. */
+function runTorch(args: BenchArgs, dataFile: string, log: (s: string) => void): BenchResult["pytorch"] {
+  if (!fs.existsSync(args.torchScript)) return { error: `no PyTorch reference at ${args.torchScript}` };
+  log(`PyTorch reference: ${args.python} ${args.torchScript} (${args.steps} steps)…`);
+  const r = spawnSync(args.python, [args.torchScript, "--data", dataFile, "--steps", String(args.steps), "--warmup", String(args.warmup), "--batch", String(args.batchSize)], { encoding: "utf8" });
+  if (r.error) return { error: `${args.python}: ${r.error.message}` };
+  if (r.status !== 0) return { error: `${args.python} exited with ${r.status}: ${(r.stderr ?? "").trim().split("\n").pop()}` };
+  try {
+    const j = JSON.parse(r.stdout.trim().split("\n").pop() ?? "");
+    return { msPerStep: j.ms_per_step, version: j.impl, threads: j.threads };
+  } catch {
+    return { error: `unexpected output from the PyTorch reference: ${r.stdout.slice(0, 200)}` };
+  }
+}
+
+export async function runBench(args: BenchArgs, log: (s: string) => void = (s) => console.error(s)): Promise<BenchResult> {
+  const t0 = performance.now();
+  const info = await initBackend({ quiet: true });
+  const text = args.data !== undefined ? fs.readFileSync(args.data, "utf8") : mobyDickText();
+  let dataFile = args.data;
+  if (args.torch && dataFile === undefined) {
+    dataFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bench-")), "moby-dick.txt");
+    fs.writeFileSync(dataFile, text);
+  }
+  const pytorch = args.torch ? runTorch(args, dataFile!, log) : undefined;
+  if (pytorch && "error" in pytorch) log(`PyTorch reference skipped: ${pytorch.error}`);
+
+  const tokenizer = CharTokenizer.fromText(text);
+  const ids = Int32Array.from(tokenizer.encode(text));
+  const config = gptConfig(args.preset, { vocabSize: tokenizer.vocabSize });
+  const T = config.blockSize;
+  const B = args.batchSize;
+  const flopsPerStep = flopsPerToken(config, T) * B * T;
+  const threadCounts = args.threads ?? [...new Set([1, defaultThreads()])];
+  const timings: TrainTiming[] = [];
+  let parameters = 0;
+  for (const threads of threadCounts) {
+    const params = initGPT(config, { seed: 1 });
+    parameters = Object.values(params).reduce((s, p) => s + p.size, 0);
+    const ms: number[] = [];
+    try {
+      await train({
+        params,
+        lossFn: (b: Batch) => gptLoss(params, config, b.x, b.y),
+        dataParallel: { threads, loss: { builtin: "gpt", options: { config } } },
+        getBatch: (_split, rng) => getBatch(ids, T, B, rng),
+        optimizer: { lr: 1e-3, beta1: 0.9, beta2: 0.99, weightDecay: 0.1, decay: isDecayed },
+        maxIters: args.warmup + args.steps,
+        evalIters: 0,
+        gradClip: 1.0,
+        chart: false,
+        progress: "none",
+        onStep: (s) => {
+          if (s.step >= args.warmup) ms.push(s.ms);
+        },
+      });
+    } finally {
+      disposeParams(params);
+    }
+    const m = median(ms);
+    const t: TrainTiming = { threads, msPerStep: m, tokensPerSecond: (B * T * 1000) / m, gflopsPerSecond: flopsPerStep / m / 1e6 };
+    if (pytorch && !("error" in pytorch)) t.ratioToPytorch = m / pytorch.msPerStep;
+    timings.push(t);
+    log(`train step, ${threads} thread(s): ${m.toFixed(1)} ms (${t.tokensPerSecond.toFixed(0)} tokens/s, ${t.gflopsPerSecond.toFixed(1)} GFLOP/s)` +
+      (t.ratioToPytorch !== undefined ? `, ${t.ratioToPytorch.toFixed(2)}x PyTorch` : ""));
+  }
+
+  // Sampling: greedy from one token, within the context (where the cache applies).
+  const params = initGPT(config, { seed: 2 });
+  const n = Math.min(args.tokens, T - 1);
+  const rate = (useKvCache: boolean): { tps: number; out: number[] } => {
+    generate(params, config, [0], { maxNewTokens: 3, temperature: 0, useKvCache }); // warm-up
+    const times: number[] = [];
+    let out: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const s0 = performance.now();
+      out = generate(params, config, [0], { maxNewTokens: n, temperature: 0, useKvCache });
+      times.push(performance.now() - s0);
+    }
+    return { tps: (n * 1000) / median(times), out };
+  };
+  const cached = rate(true);
+  const uncached = rate(false);
+  disposeParams(params);
+  const sampling = { kvCacheTokensPerSecond: cached.tps, noCacheTokensPerSecond: uncached.tps, tokens: n, sameOutput: cached.out.join() === uncached.out.join() };
+  log(`sampling (batch 1, ${n} tokens): ${cached.tps.toFixed(0)} tokens/s with KV cache, ${uncached.tps.toFixed(0)} without` +
+    (sampling.sameOutput ? "" : " — OUTPUTS DIFFER"));
+  const best = Math.min(...timings.map((t) => t.msPerStep));
+  const result: BenchResult = {
+    backend: info.name,
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? "?", node: process.version },
+    preset: args.preset,
+    batchSize: B,
+    context: T,
+    parameters,
+    flopsPerStep,
+    train: timings,
+    sampling,
+    peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+    seconds: (performance.now() - t0) / 1000,
+  };
+  if (pytorch) {
+    result.pytorch = pytorch;
+    if (!("error" in pytorch)) result.ratioToPytorch = best / pytorch.msPerStep;
+  }
+  void tf;
+  return result;
+}
+
+export function formatBench(r: BenchResult): string {
+  const lines = [
+    `${r.preset} (${(r.parameters / 1e6).toFixed(2)}M parameters), batch ${r.batchSize} × context ${r.context}, backend ${r.backend}, ${r.machine.cpus} × ${r.machine.model}`,
+    ...r.train.map((t) => `  train step, ${t.threads} thread(s): ${t.msPerStep.toFixed(1)} ms, ${t.tokensPerSecond.toFixed(0)} tokens/s, ${t.gflopsPerSecond.toFixed(1)} GFLOP/s` +
+      (t.ratioToPytorch !== undefined ? `, ${t.ratioToPytorch.toFixed(2)}x PyTorch's time` : "")),
+    `  sampling: ${r.sampling.kvCacheTokensPerSecond.toFixed(0)} tokens/s with KV cache, ${r.sampling.noCacheTokensPerSecond.toFixed(0)} without`,
+    `  peak memory ${r.peakRssMB} MB`,
+  ];
+  if (r.pytorch) lines.push("error" in r.pytorch ? `  PyTorch: ${r.pytorch.error}` : `  PyTorch (${r.pytorch.version}, ${r.pytorch.threads} thread): ${r.pytorch.msPerStep.toFixed(1)} ms/step`);
+  return lines.join("\n");
+}
+
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  let args: BenchArgs;
+  try {
+    args = parseBenchArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`bench: ${e.message}\n${USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const r = await runBench(args);
+  console.log(args.json ? JSON.stringify(r) : formatBench(r));
+  return 0;
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (e) => {
+      console.error(`bench: ${(e as Error).message}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend";
+import { DataParallel, defaultThreads, shardSizes } from "../lib/dataParallel";
+import { gptConfig, gptLoss, initGPT } from "../lib/gpt";
+import { disposeParams } from "../lib/pretrain";
+
+const config = gptConfig("tiny", { vocabSize: 11, blockSize: 8 });
+
+function batch(rows: number, seed: number, withMask = false): Record<string, tf.Tensor> {
+  const x = tf.randomUniform([rows, 8], 0, 11, "int32", seed);
+  const y = tf.randomUniform([rows, 8], 0, 11, "int32", seed + 1);
+  if (!withMask) return { x, y };
+  // Uneven masks: shards keep different numbers of positions, so the weighting matters.
+  const m = new Int32Array(rows * 8);
+  for (let r = 0; r < rows; r++) for (let t = 0; t < 8; t++) m[r * 8 + t] = t >= (r * 3) % 7 ? 1 : 0;
+  return { x, y, mask: tf.tensor2d(m, [rows, 8], "int32") };
+}
+
+function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+}
+
+describe("dataParallel", function () {
+  this.timeout(120_000);
+  before(async () => {
+    await initBackend({ quiet: true });
+  });
+
+  it("shardSizes splits rows as evenly as possible, never an empty shard", () => {
+    assert.deepEqual(shardSizes(12, 2), [6, 6]);
+    assert.deepEqual(shardSizes(7, 3), [3, 2, 2]);
+    assert.deepEqual(shardSizes(1, 2), [1]);
+    assert.throws(() => shardSizes(0, 2), /at least one row/);
+  });
+
+  it("defaultThreads: 1 on the native backend, up to 2 elsewhere", () => {
+    assert.equal(defaultThreads("tensorflow", 8), 1);
+    assert.equal(defaultThreads("wasm", 8), 2);
+    assert.equal(defaultThreads("wasm", 1), 1);
+  });
+
+  for (const withMask of [false, true]) {
+    it(`2 threads give the loss and gradients of one pass over the whole batch${withMask ? " (masked, uneven shards)" : ""}`, async () => {
+      const params = initGPT(config, { seed: 3 });
+      const dp = await DataParallel.start(params, { threads: 2, loss: { builtin: "gpt", options: { config } } });
+      try {
+        const b = batch(5, 7, withMask); // 5 rows: shards of 3 and 2
+        const names = Object.keys(params);
+        const ref = tf.variableGrads(() => gptLoss(params, config, b.x, b.y, { mask: b.mask }), names.map((n) => params[n]));
+        const got = await dp.gradients(b, { step: 0, training: true, seed: 1 });
+        assert.ok(Math.abs(got.loss - ref.value.dataSync()[0]) < 1e-5, `loss ${got.loss} vs ${ref.value.dataSync()[0]}`);
+        for (const n of names) {
+          const d = maxAbsDiff(got.grads[n], ref.grads[params[n].name]);
+          assert.ok(d < 1e-5, `${n}: gradients differ by ${d}`);
+        }
+        const evalLoss = await dp.loss(b, { step: 0, seed: 1 });
+        assert.ok(Math.abs(evalLoss - ref.value.dataSync()[0]) < 1e-5);
+        tf.dispose([ref.value, ...Object.values(ref.grads), ...Object.values(got.grads), ...Object.values(b)]);
+      } finally {
+        await dp.dispose();
+        disposeParams(params);
+      }
+    });
+  }
+
+  it("workers follow the main thread's weights after an update; no tensor leak across steps", async () => {
+    const params = initGPT(config, { seed: 4 });
+    const dp = await DataParallel.start(params, { threads: 2, loss: { builtin: "gpt", options: { config } } });
+    try {
+      const b = batch(4, 9);
+      const names = Object.keys(params);
+      const step = async (i: number) => {
+        const { grads } = await dp.gradients(b, { step: i, training: true, seed: 1 });
+        tf.tidy(() => names.forEach((n) => params[n].assign(tf.sub(params[n], tf.mul(grads[n], 0.5)))));
+        tf.dispose(Object.values(grads));
+      };
+      await step(0);
+      const before = tf.memory().numTensors;
+      for (let i = 1; i < 4; i++) await step(i);
+      assert.equal(tf.memory().numTensors, before);
+      // After the updates, the two threads still agree with a single pass.
+      const ref = tf.variableGrads(() => gptLoss(params, config, b.x, b.y), names.map((n) => params[n]));
+      const got = await dp.gradients(b, { step: 9, training: true, seed: 1 });
+      for (const n of names) assert.ok(maxAbsDiff(got.grads[n], ref.grads[params[n].name]) < 1e-5, n);
+      tf.dispose([ref.value, ...Object.values(ref.grads), ...Object.values(got.grads), ...Object.values(b)]);
+    } finally {
+      await dp.dispose();
+      disposeParams(params);
+    }
+  });
+
+  it("a custom loss module runs in the workers; a bad one is a one-line error", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dp-"));
+    const mod = path.join(dir, "loss.js");
+    // Mean of squared weights times a batch statistic: gradients are easy to predict.
+    fs.writeFileSync(mod, `const tf = require(${JSON.stringify(require.resolve("@tensorflow/tfjs"))});
+exports.l2 = (params, batch, options) => tf.mul(tf.mean(tf.square(params.w)), tf.mul(tf.mean(tf.cast(batch.x, "float32")), options.k));
+`);
+    const params = { w: tf.variable(tf.tensor1d([1, 2, 3])) };
+    const dp = await DataParallel.start(params, { threads: 2, loss: { module: mod, name: "l2", options: { k: 2 } } });
+    try {
+      const x = tf.tensor2d([[1], [1], [3], [3]], [4, 1], "int32"); // shards: mean 1 and mean 3
+      const { loss, grads } = await dp.gradients({ x }, { step: 0, training: true, seed: 0 });
+      // Each shard's loss is mean(w²)·mean(x)·2; averaged over equal shards: mean(w²)·2·2.
+      assert.ok(Math.abs(loss - (14 / 3) * 4) < 1e-4, String(loss));
+      assert.deepEqual(Array.from(grads.w.dataSync()).map((v) => Math.round(v * 1e4) / 1e4), [1, 2, 3].map((w) => Math.round(((2 * w) / 3) * 4 * 1e4) / 1e4));
+      tf.dispose([x, grads.w]);
+    } finally {
+      await dp.dispose();
+      params.w.dispose();
+    }
+    await assert.rejects(
+      DataParallel.start({ w: tf.variable(tf.zeros([1])) }, { threads: 2, loss: { module: mod, name: "nope" } }),
+      /exports no function "nope"/,
+    );
+    await assert.rejects(DataParallel.start({}, { threads: 2, loss: { module: "relative.js", name: "x" } }), /absolute path/);
+  });
+});
