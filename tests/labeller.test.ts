@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import {
+  explainPreference, scoreBreakdown, simulatedRanking, SIMULATED_RANKED_BY, TRUE_PREFERENCE_RULE, trueScore,
+} from "../lib/labeller";
+import { validatePreference } from "../lib/preferences";
+
+const E = "<|end|>";
+const near = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-12, `${a} vs ${b}`);
+
+describe("labeller (the simulated human)", () => {
+  const prompt = "Who is the captain of the Pequod?";
+  const ref = "Ahab.";
+
+  it("scores by the documented rule: 8·correct + 2·ended + 1·concise + 0.5·polite", () => {
+    assert.deepEqual(TRUE_PREFERENCE_RULE.map((c) => [c.name, c.weight]), [["correct", 8], ["ended", 2], ["concise", 1], ["polite", 0.5]]);
+    near(trueScore(prompt, `Captain Ahab, thank you!${E}`, ref), 8 + 2 + (1 - 24 / 64) + 0.5); // 11.125
+    near(trueScore(prompt, `Ahab.${E}`, ref), 8 + 2 + (1 - 5 / 64)); // 10.921875
+    near(trueScore(prompt, "Ahab. The captain of the ship", ref), 8 + (1 - 29 / 64)); // unfinished
+    near(trueScore(prompt, `Starbuck.${E}`, ref), 2 + (1 - 9 / 64)); // wrong
+    near(trueScore(prompt, "The whale", ref), 1 - 9 / 64);
+    // partly correct: 2 of the reference's 4 distinct words (the, captain, of, rachel)
+    near(trueScore("Who is Gardiner?", `The captain.${E}`, "The captain of the Rachel."), 8 * 0.5 + 2 + (1 - 12 / 64));
+    // no reference (chat): correctness counts 0 for everyone
+    near(trueScore("Hello!", `Glad to help.${E}`), 2 + (1 - 13 / 64) + 0.5);
+    // a long answer gets 0 for concise, never negative
+    assert.equal(scoreBreakdown("q", "x".repeat(100)).parts[2].points, 0);
+  });
+
+  it("ranks best first with exact expected orders", () => {
+    const responses = [`Starbuck.${E}`, `Captain Ahab, thank you!${E}`, "The whale", "Ahab. The captain of the ship", `Ahab.${E}`];
+    assert.deepEqual(simulatedRanking(prompt, responses, ref), [1, 4, 3, 0, 2]);
+    // ties keep the given order
+    assert.deepEqual(simulatedRanking("q", ["same", "same", "longer one"]), [0, 1, 2]);
+    // without a reference, polite beats a few characters of length
+    assert.deepEqual(simulatedRanking("Hello!", [`Hi${E}`, `Glad to help.${E}`, "Hi"]), [1, 0, 2]);
+    // a custom end-of-turn marker
+    assert.deepEqual(simulatedRanking("q", ["abc", "abcdef\n"], undefined, { endOfTurn: "\n" }), [1, 0]);
+  });
+
+  it("explains which criterion decided", () => {
+    assert.equal(explainPreference(prompt, `Ahab.${E}`, `Starbuck.${E}`, ref),
+      "A wins, total A 10.92 vs B 2.86; first differing criterion: correct (A 8.00 vs B 0.00)");
+    assert.match(explainPreference(prompt, "Ahab.", `Ahab.${E}`, ref), /^B wins.*first differing criterion: ended \(A 0\.00 vs B 2\.00\)$/);
+    assert.match(explainPreference("q", "same", "same"), /^tie/);
+  });
+
+  it("its rankings are valid preference records", () => {
+    const responses = [`Starbuck.${E}`, `Ahab.${E}`];
+    const r = validatePreference({ prompt, responses, ranking: simulatedRanking(prompt, responses, ref), rankedBy: SIMULATED_RANKED_BY, reference: ref });
+    assert.deepEqual(r.ranking, [1, 0]);
+    assert.equal(r.rankedBy, "simulated:correct>ended>concise>polite-v1");
+  });
+});
+
+describe("labeller records and win-rate", () => {
+  it("simulatedPreference writes the same record format as a human", async () => {
+    const { simulatedPreference, winRate } = await import("../lib/labeller");
+    const r = simulatedPreference("Who?", ["x", `Ahab${E}`], "Ahab", { id: "fact-1" });
+    assert.deepEqual(r, { prompt: "Who?", responses: ["x", `Ahab${E}`], ranking: [1, 0], rankedBy: SIMULATED_RANKED_BY, reference: "Ahab", id: "fact-1" });
+    const w = winRate([
+      { prompt: "q", a: `Ahab${E}`, b: "Ahab", reference: "Ahab" }, // win (ended)
+      { prompt: "q", a: "same", b: "same" }, // tie
+      { prompt: "q", a: "Starbuck", b: "Ahab", reference: "Ahab" }, // loss
+      { prompt: "q", a: "Ahab", b: "Stubb", reference: "Ahab" }, // win
+    ]);
+    assert.deepEqual(w, { wins: 2, ties: 1, losses: 1, winRate: 2.5 / 4, n: 4 });
+  });
+});
