@@ -21,6 +21,7 @@
  * (slower, and the output is identical with or without `useKvCache`).
  */
 import * as tf from "@tensorflow/tfjs";
+import { createDecoder, Decoder } from "./decoder";
 import { createKVCache, disposeKVCache, GPTConfig, GPTParams, gptLastLogits, KVCache } from "./gpt";
 import { createRng, Rng } from "./random";
 import { Tokenizer } from "./tokenizer";
@@ -109,6 +110,12 @@ export interface GenerateOptions extends SamplingOptions {
   rng?: Rng;
   /** Reuse past keys/values (default true). Greedy output is the same either way. */
   useKvCache?: boolean;
+  /**
+   * Who computes the cached steps: "js" the course's small inference engine (lib/decoder.ts,
+   * plain TypeScript, no per-operation overhead), "tfjs" gptForward with its KV cache.
+   * Default "auto": js for models up to 50M parameters on the wasm/cpu backends, else tfjs.
+   */
+  engine?: "auto" | "js" | "tfjs";
   /** Called with each new token id and its index (0-based); return false to stop. */
   onToken?: (id: number, step: number) => void | boolean;
 }
@@ -133,9 +140,21 @@ export function generate(params: GPTParams, config: GPTConfig, promptIds: readon
   const rng = opts.rng ?? createRng(opts.seed ?? 0);
   const seq = [...promptIds];
   const out: number[] = [];
-  let cache: KVCache | null = useKvCache ? createKVCache(config) : null;
+  let decoder: Decoder | null = useKvCache && engineFor(opts.engine, params) === "js" ? createDecoder(params, config) : null;
+  let cache: KVCache | null = useKvCache && decoder === null ? createKVCache(config) : null;
   try {
     for (let step = 0; step < maxNewTokens; step++) {
+      if (decoder && seq.length <= config.blockSize) {
+        let logits: Float32Array | undefined;
+        while (decoder.length < seq.length) logits = decoder.step(seq[decoder.length]); // the prompt at first, then the newest token
+        const id = sampleFromLogits(logits!, opts, rng);
+        seq.push(id);
+        out.push(id);
+        if (opts.onToken?.(id, step) === false) break;
+        if (stop.some((s) => endsWith(out, s))) break;
+        continue;
+      }
+      decoder = null; // past the context: sliding window, no cache
       let input: number[];
       let opt: { kvCache?: KVCache } = {};
       if (cache && seq.length <= config.blockSize) {
@@ -159,6 +178,17 @@ export function generate(params: GPTParams, config: GPTConfig, promptIds: readon
     if (cache) disposeKVCache(cache);
   }
   return out;
+}
+
+/** Parameters below which the JavaScript decoder beats tfjs for one-token steps (measured: see decoder.ts). */
+const JS_ENGINE_MAX_PARAMS = 50_000_000;
+
+function engineFor(engine: GenerateOptions["engine"], params: GPTParams): "js" | "tfjs" {
+  if (engine === "js" || engine === "tfjs") return engine;
+  if (engine !== undefined && engine !== "auto") throw new Error(`generate: engine must be "auto", "js" or "tfjs", got ${JSON.stringify(engine)}`);
+  const backend = tf.getBackend();
+  const size = Object.values(params).reduce((n, p) => n + p.size, 0);
+  return (backend === "wasm" || backend === "cpu") && size <= JS_ENGINE_MAX_PARAMS ? "js" : "tfjs";
 }
 
 function endsWith(xs: number[], tail: number[]): boolean {

@@ -9,8 +9,8 @@
  * Training: the real training step of lib/trainer.ts (batch sampling, forward, backward,
  * gradient clipping, AdamW), on the active backend, for each thread count (data
  * parallelism, lib/dataParallel.ts); median ms per step after warm-up, tokens/s, and GFLOP/s
- * (flopsPerToken, as nanoGPT's MFU estimate). Sampling: greedy tokens/s with and without the
- * KV cache (the two outputs must be equal). Peak memory: the process's maximum resident set.
+ * (flopsPerToken, as nanoGPT's MFU estimate). Sampling: greedy tokens/s with the KV cache
+ * (lib/decoder.ts, and through tfjs) and without (the outputs must be equal). Peak memory: the process's maximum resident set.
  *
  * --torch runs the PyTorch reference (../shared/bench/torch_reference.py: the same model,
  * batch and optimizer) IN THE SAME SITTING, before ours, and reports the ratio of our time
@@ -127,7 +127,7 @@ export interface BenchResult {
   /** Training FLOPs of one step (6N + attention, per nanoGPT's estimate). */
   flopsPerStep: number;
   train: TrainTiming[];
-  sampling: { kvCacheTokensPerSecond: number; noCacheTokensPerSecond: number; tokens: number; sameOutput: boolean };
+  sampling: { kvCacheTokensPerSecond: number; kvCacheTfjsTokensPerSecond: number; noCacheTokensPerSecond: number; tokens: number; sameOutput: boolean };
   peakRssMB: number;
   pytorch?: { msPerStep: number; version: string; threads: number } | { error: string };
   /** Our best ms/step ÷ PyTorch's (same sitting). */
@@ -205,23 +205,27 @@ export async function runBench(args: BenchArgs, log: (s: string) => void = (s) =
   // Sampling: greedy from one token, within the context (where the cache applies).
   const params = initGPT(config, { seed: 2 });
   const n = Math.min(args.tokens, T - 1);
-  const rate = (useKvCache: boolean): { tps: number; out: number[] } => {
-    generate(params, config, [0], { maxNewTokens: 3, temperature: 0, useKvCache }); // warm-up
+  const rate = (useKvCache: boolean, engine: "auto" | "tfjs" = "auto"): { tps: number; out: number[] } => {
+    generate(params, config, [0], { maxNewTokens: 3, temperature: 0, useKvCache, engine }); // warm-up
     const times: number[] = [];
     let out: number[] = [];
     for (let r = 0; r < 3; r++) {
       const s0 = performance.now();
-      out = generate(params, config, [0], { maxNewTokens: n, temperature: 0, useKvCache });
+      out = generate(params, config, [0], { maxNewTokens: n, temperature: 0, useKvCache, engine });
       times.push(performance.now() - s0);
     }
     return { tps: (n * 1000) / median(times), out };
   };
   const cached = rate(true);
+  const cachedTfjs = rate(true, "tfjs");
   const uncached = rate(false);
   disposeParams(params);
-  const sampling = { kvCacheTokensPerSecond: cached.tps, noCacheTokensPerSecond: uncached.tps, tokens: n, sameOutput: cached.out.join() === uncached.out.join() };
-  log(`sampling (batch 1, ${n} tokens): ${cached.tps.toFixed(0)} tokens/s with KV cache, ${uncached.tps.toFixed(0)} without` +
-    (sampling.sameOutput ? "" : " — OUTPUTS DIFFER"));
+  const sampling = {
+    kvCacheTokensPerSecond: cached.tps, kvCacheTfjsTokensPerSecond: cachedTfjs.tps, noCacheTokensPerSecond: uncached.tps, tokens: n,
+    sameOutput: cached.out.join() === uncached.out.join() && cachedTfjs.out.join() === uncached.out.join(),
+  };
+  log(`sampling (batch 1, ${n} tokens): ${cached.tps.toFixed(0)} tokens/s with KV cache (lib/decoder.ts), ` +
+    `${cachedTfjs.tps.toFixed(0)} with tfjs's KV cache, ${uncached.tps.toFixed(0)} without cache` + (sampling.sameOutput ? "" : " — OUTPUTS DIFFER"));
   const best = Math.min(...timings.map((t) => t.msPerStep));
   const result: BenchResult = {
     backend: info.name,
@@ -249,7 +253,7 @@ export function formatBench(r: BenchResult): string {
     `${r.preset} (${(r.parameters / 1e6).toFixed(2)}M parameters), batch ${r.batchSize} × context ${r.context}, backend ${r.backend}, ${r.machine.cpus} × ${r.machine.model}`,
     ...r.train.map((t) => `  train step, ${t.threads} thread(s): ${t.msPerStep.toFixed(1)} ms, ${t.tokensPerSecond.toFixed(0)} tokens/s, ${t.gflopsPerSecond.toFixed(1)} GFLOP/s` +
       (t.ratioToPytorch !== undefined ? `, ${t.ratioToPytorch.toFixed(2)}x PyTorch's time` : "")),
-    `  sampling: ${r.sampling.kvCacheTokensPerSecond.toFixed(0)} tokens/s with KV cache, ${r.sampling.noCacheTokensPerSecond.toFixed(0)} without`,
+    `  sampling: ${r.sampling.kvCacheTokensPerSecond.toFixed(0)} tokens/s with KV cache (${r.sampling.kvCacheTfjsTokensPerSecond.toFixed(0)} through tfjs), ${r.sampling.noCacheTokensPerSecond.toFixed(0)} without`,
     `  peak memory ${r.peakRssMB} MB`,
   ];
   if (r.pytorch) lines.push("error" in r.pytorch ? `  PyTorch: ${r.pytorch.error}` : `  PyTorch (${r.pytorch.version}, ${r.pytorch.threads} thread): ${r.pytorch.msPerStep.toFixed(1)} ms/step`);
