@@ -4,17 +4,28 @@
  *
  *   node lib/dist/tools/sample.js --checkpoint build/artifacts/pretrained --prompt "Call me" --tokens 200
  *
+ * DIR may also be a Hugging Face GPT-2 model directory (config.json + model.safetensors),
+ * e.g. GPT-2 small's weights on disk: it is read into the course's model, with GPT-2's
+ * tokenizer from the tokens chapter.
  * The prompt and the continuation go to stdout; the speed (tokens/s) to stderr.
  */
+import * as fs from "fs";
+import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend";
+import { checkpointExists } from "../checkpoint";
+import { GPT2_VOCAB_SIZE, gpt2Tokenizer } from "../gpt2Tokenizer";
+import { HF_CONFIG_FILE, importHfGpt2 } from "../hfGpt2";
+import { loadTokenizer, Tokenizer } from "../tokenizer";
+import { COURSE_TOKENIZER_FILE } from "./export";
 import { artifactPath } from "../paths";
 import { disposeParams, loadPretrained, PretrainedModel } from "../pretrain";
 import { textGenerate } from "../sampling";
 import { isSmoke } from "../smoke";
 
 const USAGE = `Usage: sample --prompt "TEXT" [--checkpoint DIR] [--tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
-  Continue TEXT with the GPT saved in DIR (default: the pretrained checkpoint, ${artifactPath("pretrained")}).
+  Continue TEXT with the GPT saved in DIR (default: the pretrained checkpoint, ${artifactPath("pretrained")}),
+  or in a Hugging Face GPT-2 directory (config.json + model.safetensors: GPT-2 small, or npm run export's output).
   Defaults: 200 tokens (20 with COURSE_SMOKE=1), temperature 0.8, all tokens (no top-k / top-p), seed 0.
   Temperature 0 = greedy. The text streams to stdout; tokens/s is reported on stderr.`;
 
@@ -93,7 +104,7 @@ export async function main(
   await initBackend({ quiet: true });
   let model: PretrainedModel;
   try {
-    model = loadPretrained(args.checkpoint);
+    model = loadModelDir(args.checkpoint);
   } catch (e) {
     err(`sample: cannot load the checkpoint: ${oneLine(e)}`);
     return 2;
@@ -124,6 +135,29 @@ export async function main(
     return 1;
   } finally {
     disposeParams(model.params);
+  }
+}
+
+/**
+ * A course checkpoint (as pretrain writes), or a Hugging Face GPT-2 model directory
+ * (config.json + model.safetensors, e.g. GPT-2 small or what `npm run export` wrote) with
+ * its tokenizer: the course's tokenizer.course.json when present, else GPT-2's own BPE
+ * (the model must then have GPT-2's 50,257-token vocabulary).
+ */
+export function loadModelDir(dir: string): PretrainedModel {
+  if (checkpointExists(dir) || !fs.existsSync(path.join(dir, HF_CONFIG_FILE))) return loadPretrained(dir);
+  const { params, config } = importHfGpt2(dir);
+  try {
+    const courseTokenizer = path.join(dir, COURSE_TOKENIZER_FILE);
+    let tokenizer: Tokenizer;
+    if (fs.existsSync(courseTokenizer)) tokenizer = loadTokenizer(courseTokenizer);
+    else if (config.vocabSize === GPT2_VOCAB_SIZE) tokenizer = gpt2Tokenizer();
+    else throw new Error(`${dir}: no ${COURSE_TOKENIZER_FILE}, and the vocabulary (${config.vocabSize}) is not GPT-2's ${GPT2_VOCAB_SIZE}: which tokenizer goes with this model?`);
+    if (tokenizer.vocabSize > config.vocabSize) throw new Error(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocabSize}`);
+    return { params, config, tokenizer, step: 0, dir, backend: "hf-gpt2" };
+  } catch (e) {
+    disposeParams(params);
+    throw e;
   }
 }
 
