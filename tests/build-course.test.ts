@@ -19,6 +19,15 @@ describe("build-course: arguments", () => {
     assert.deepEqual(a.only, ["01", "02", "10"]);
   });
 
+  it("accepts --slides (npm run slides: re-render from the executed copies, list the decks)", () => {
+    const a = parseBuildArgs(["--skip-exec", "--slides"]);
+    assert.ok(a !== "help");
+    assert.deepEqual([a.skipExec, a.slides], [true, true]);
+    const b = parseBuildArgs([]);
+    assert.ok(b !== "help");
+    assert.equal(b.slides, false);
+  });
+
   it("rejects contradictory or stray arguments with one line", () => {
     assert.throws(() => parseBuildArgs(["--only", "01", "--from", "02"]), /^Error: use --only or --from, not both$/);
     assert.throws(() => parseBuildArgs(["--skip-exec", "--only", "01"]), /--skip-exec executes nothing/);

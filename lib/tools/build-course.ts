@@ -1,13 +1,16 @@
 /**
  * `npm start`: execute every notebook of the course in order, then render the static site.
  *
- *   node lib/dist/tools/build-course.js [--smoke] [--only 03[,04]] [--from 05] [--skip-exec] [--verbose]
+ *   node lib/dist/tools/build-course.js [--smoke] [--only 03[,04]] [--from 05] [--skip-exec] [--slides] [--verbose]
  *
  * Notebooks run one after the other in full mode (later chapters load what earlier ones saved
  * in build/artifacts/), each in a fresh tslab kernel; the executed copies go to
  * build/notebooks/<name>.ipynb and the site to build/site/. A failing notebook stops the run
  * (later chapters depend on it), the site is still rendered from the notebooks that have an
  * executed copy, and the exit code is 1.
+ *
+ * The site includes presenter mode: every chapter as a reveal.js slide deck, build/site/slides/<name>.html
+ * (lib/tools/slides.ts). `--slides` (npm run slides) lists the decks to open at the end.
  *
  * Smoke mode (tiny sizes, minutes instead of hours) writes to build/notebooks-smoke/ and
  * build/site-smoke/ so it never overwrites a full build (its artifacts go to build/artifacts-smoke/).
@@ -38,6 +41,8 @@ export interface BuildArgs {
   /** Prefix given with --from (run this notebook and every later one). */
   from?: string;
   skipExec: boolean;
+  /** List the slide decks to open at the end (they are always built with the site). */
+  slides: boolean;
   verbose: boolean;
   /** Where the source notebooks are (default notebooks/). */
   notebooksDir: string;
@@ -45,7 +50,7 @@ export interface BuildArgs {
   buildDir: string;
 }
 
-const USAGE = `usage: node lib/dist/tools/build-course.js [--smoke] [--only PREFIX[,PREFIX]] [--from PREFIX] [--skip-exec] [--verbose]
+const USAGE = `usage: node lib/dist/tools/build-course.js [--smoke] [--only PREFIX[,PREFIX]] [--from PREFIX] [--skip-exec] [--slides] [--verbose]
 
 Executes notebooks/*.ipynb in order, writes the executed copies to build/notebooks/ and renders
 the static site to build/site/ (open build/site/index.html).
@@ -53,6 +58,8 @@ the static site to build/site/ (open build/site/index.html).
   --only 03      execute only the notebooks whose name starts with 03 (repeatable, or 03,04)
   --from 05      execute 05 and every notebook after it (earlier ones keep their executed copies)
   --skip-exec    execute nothing, just re-render the site from the executed copies
+  --slides       list the chapters' slide decks to open (build/site/slides/<name>.html, presenter
+                 mode: → or space next, Esc overview, S speaker view; always built with the site)
   --verbose      also print the notebooks' own output
   --notebooks DIR  source notebooks (default notebooks/)
   --build-dir DIR  output folder (default build/); artifacts still follow COURSE_ARTIFACTS`;
@@ -68,6 +75,7 @@ export function parseBuildArgs(argv: string[]): BuildArgs | "help" {
       only: { type: "string", multiple: true },
       from: { type: "string" },
       "skip-exec": { type: "boolean" },
+      slides: { type: "boolean" },
       verbose: { type: "boolean", short: "v" },
       notebooks: { type: "string" },
       "build-dir": { type: "string" },
@@ -86,6 +94,7 @@ export function parseBuildArgs(argv: string[]): BuildArgs | "help" {
     only,
     from: values.from?.trim(),
     skipExec: values["skip-exec"] ?? false,
+    slides: values.slides ?? false,
     verbose: values.verbose ?? false,
     notebooksDir: path.resolve(values.notebooks ?? path.join(repoRoot, "notebooks")),
     buildDir: path.resolve(values["build-dir"] ?? path.join(repoRoot, "build")),
@@ -204,7 +213,7 @@ function courseInfo(): { courseTitle: string; intro: string } {
 }
 
 /** Render the site into a fresh folder, then swap it in: no stale pages of removed notebooks. */
-function renderSite(notebookDir: string, siteDir: string, names: string[], smoke: boolean, progress: Progress): { pages: number; warnings: string[] } {
+function renderSite(notebookDir: string, siteDir: string, names: string[], smoke: boolean, progress: Progress): { pages: number; decks: string[]; warnings: string[] } {
   const files = names.map((n) => path.join(notebookDir, `${n}.ipynb`));
   const tmp = `${siteDir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -219,7 +228,7 @@ function renderSite(notebookDir: string, siteDir: string, names: string[], smoke
   if (fs.existsSync(siteDir)) fs.renameSync(siteDir, old);
   fs.renameSync(tmp, siteDir);
   fs.rmSync(old, { recursive: true, force: true });
-  return { pages: res.pages.length, warnings: res.warnings };
+  return { pages: res.pages.length, decks: res.decks, warnings: res.warnings };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -297,7 +306,7 @@ export async function main(argv: string[]): Promise<number> {
   const executed = all.filter((n) => fs.existsSync(path.join(notebookDir, `${n}.ipynb`)));
   const missing = all.filter((n) => !executed.includes(n));
   let siteError: string | undefined;
-  let site: { pages: number; warnings: string[] } | undefined;
+  let site: { pages: number; decks: string[]; warnings: string[] } | undefined;
   if (executed.length) {
     try {
       site = renderSite(notebookDir, siteDir, executed, args.smoke, progress);
@@ -311,6 +320,10 @@ export async function main(argv: string[]): Promise<number> {
   for (const w of site?.warnings ?? []) lines.push(`warning: ${w}`);
   if (missing.length) lines.push(`not on the site (no executed copy in ${rel(notebookDir)}): ${missing.join(", ")}`);
   if (site) lines.push(`site: ${rel(path.join(siteDir, "index.html"))} (${site.pages} pages)`);
+  if (site && args.slides) {
+    lines.push(`slides (presenter mode: → or space next, ↓ scrolls a tall slide, Esc overview, S speaker view, F full screen):`);
+    for (const d of site.decks) lines.push(`  ${rel(path.join(siteDir, d))}`);
+  } else if (site?.decks.length) lines.push(`slides: ${rel(path.join(siteDir, "slides"))}/ (${site.decks.length} decks; npm run slides lists them)`);
   else if (!siteError) lines.push("site: not rendered (no executed notebooks)");
   if (siteError) lines.push(`build-course: site: ${siteError}`);
   if (failure) lines.push(`build-course: ${failure}`);

@@ -2,7 +2,14 @@
  * Open every page of the built course site in headless Chromium and fail on anything a student
  * would notice: console errors, script errors, failed or external requests, plotly figures that
  * did not draw, fonts that did not load, links to pages that don't exist. Saves a full-page
- * screenshot of each page to look at.
+ * screenshot of each page to look at. Worked solutions (<details>) are opened first, so the plots
+ * inside them must draw too.
+ *
+ * The slide decks (slides/*.html, presenter mode) are opened at 1280×720: every slide is visited
+ * through the Reveal API, its plots must draw at the width of the slide, nothing may stick out
+ * sideways (it would be cut off), solutions must start collapsed and draw their plots when opened.
+ * Slides taller than the screen scroll; they are listed as a note. Screenshots of a few slides
+ * per deck go to <screenshots>/slides/.
  *
  *   node lib/dist/tools/check-site.js [SITE_DIR] [--mode http|file|both] [--screenshots DIR]
  *
@@ -116,12 +123,27 @@ export interface PageResult {
   problems: string[];
   figures: number;
   ms: number;
+  /** Slide decks: how many slides were stepped through. */
+  slides?: number;
+  /** Things worth knowing that are not failures (e.g. slides that scroll). */
+  notes?: string[];
 }
 
 /** Every .html file of the site, index.html first, then by name. */
 export function listPages(siteDir: string): string[] {
   const pages = fs.readdirSync(siteDir).filter((f) => f.endsWith(".html"));
   return pages.sort((a, b) => (a === "index.html" ? -1 : b === "index.html" ? 1 : a.localeCompare(b)));
+}
+
+/** The slide decks of the site (slides/*.html, see lib/tools/slides.ts), by name. */
+export function listDecks(siteDir: string): string[] {
+  const dir = path.join(siteDir, "slides");
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".html"))
+    .sort()
+    .map((f) => `slides/${f}`);
 }
 
 /** Relative links of a page that point at files missing from the site. */
@@ -160,18 +182,9 @@ async function checkPage(context: BrowserContext, siteDir: string, page: string,
   try {
     await tab.goto(base + encodeURI(page), { waitUntil: "load" });
     figures = await tab.locator(".plotly-figure").count();
-    if (figures > 0) {
-      try {
-        await tab.waitForFunction(
-          () => Array.from(document.querySelectorAll(".plotly-figure")).every((d) => d.querySelector(".main-svg") !== null),
-          undefined,
-          { timeout: FIGURE_TIMEOUT_MS },
-        );
-      } catch {
-        const ids = await tab.$$eval(".plotly-figure", (ds) => ds.filter((d) => !d.querySelector(".main-svg")).map((d) => d.id));
-        problems.push(`plotly figure(s) not drawn: ${ids.join(", ")}`);
-      }
-    }
+    // Worked solutions are collapsed (<details>); their plots are drawn when opened. Open them all.
+    await tab.$$eval("details", (ds) => ds.forEach((d) => ((d as unknown as { open: boolean }).open = true)));
+    if (figures > 0) problems.push(...(await figureProblems(tab, ".plotly-figure")));
     // KaTeX fonts load lazily; a font that failed shows up here, not as a console error.
     const badFonts = await tab.evaluate(async () => {
       await document.fonts.ready;
@@ -194,6 +207,149 @@ async function checkPage(context: BrowserContext, siteDir: string, page: string,
   return { page, mode, problems, figures, ms: Date.now() - t0 };
 }
 
+/**
+ * Wait until every figure matching `selector` has drawn, then check it was drawn at the width of
+ * its container (a plot drawn while hidden gets plotly's default 700 px instead).
+ */
+async function figureProblems(tab: Page, selector: string): Promise<string[]> {
+  try {
+    await tab.waitForFunction((sel) => Array.from(document.querySelectorAll(sel)).every((d) => d.querySelector(".main-svg") !== null), selector, {
+      timeout: FIGURE_TIMEOUT_MS,
+    });
+  } catch {
+    const ids = await tab.$$eval(selector, (ds) => ds.filter((d) => !d.querySelector(".main-svg")).map((d) => d.id));
+    return [`plotly figure(s) not drawn: ${ids.join(", ")}`];
+  }
+  // Drawn plots fill their box (plotly's resize is async: give it a moment).
+  const misfit = async () =>
+    tab.$$eval(selector, (ds) =>
+      ds
+        .map((d) => {
+          const svg = d.querySelector(".main-svg") as unknown as { getBoundingClientRect(): { width: number; height: number } } | null;
+          const box = (d as unknown as { getBoundingClientRect(): { width: number } }).getBoundingClientRect();
+          const r = svg?.getBoundingClientRect();
+          return { id: d.id, svg: r ? Math.round(r.width) : 0, h: r ? Math.round(r.height) : 0, box: Math.round(box.width) };
+        })
+        .filter((f) => f.svg < 50 || f.h < 50 || Math.abs(f.svg - f.box) > 3)
+        .map((f) => `${f.id} (${f.svg}×${f.h} px in a ${f.box} px wide box)`),
+    );
+  let bad = await misfit();
+  for (let i = 0; i < 10 && bad.length; i++) {
+    await tab.waitForTimeout(200);
+    bad = await misfit();
+  }
+  return bad.length ? [`plotly figure(s) drawn at the wrong size: ${bad.join(", ")}`] : [];
+}
+
+interface SlideInfo {
+  h: number;
+  v: number;
+  figures: number;
+  code: boolean;
+  solutions: number;
+  /** How much taller than the slide its content is (0 = fits). */
+  overflowY: number;
+  /** Content wider than the slide is clipped (overflow-x is hidden): must be 0. */
+  overflowX: number;
+  title: string;
+}
+
+/**
+ * Open a reveal.js deck, step through every slide with the Reveal API, check each slide's plots
+ * drew at full width and nothing sticks out sideways, open its collapsed solutions and check their
+ * plots too. Screenshots of a few slides (the first, the first with a plot, the first with code,
+ * the tallest) go to `screenshotDir/<deck>-<h>-<v>.png`.
+ */
+async function checkDeck(context: BrowserContext, siteDir: string, deck: string, mode: Mode, base: string, screenshotDir?: string): Promise<PageResult> {
+  const t0 = Date.now();
+  const problems: string[] = [];
+  const notes: string[] = [];
+  const tab: Page = await context.newPage();
+  tab.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console error: ${m.text()}`);
+  });
+  tab.on("pageerror", (err) => problems.push(`page error: ${err.message.split("\n")[0]}`));
+  tab.on("requestfailed", (req) => problems.push(`request failed: ${req.url()} (${req.failure()?.errorText ?? "?"})`));
+  tab.on("request", (req) => {
+    if (!isLocal(req.url(), base)) problems.push(`external request (the site must work offline): ${req.url()}`);
+  });
+  tab.on("response", (res) => {
+    if (res.status() >= 400) problems.push(`HTTP ${res.status()}: ${res.url()}`);
+  });
+  let figures = 0;
+  let slides = 0;
+  try {
+    await tab.goto(base + encodeURI(deck), { waitUntil: "load" });
+    await tab.waitForFunction(() => (globalThis as any).Reveal?.isReady?.() === true, undefined, { timeout: FIGURE_TIMEOUT_MS });
+    figures = await tab.locator(".plotly-figure").count();
+    const openAtLoad = await tab.locator("details.solution[open]").count();
+    if (openAtLoad) problems.push(`${openAtLoad} solution(s) open at load; they must start collapsed`);
+    const indices: { h: number; v: number }[] = await tab.evaluate(() => {
+      const R = (globalThis as any).Reveal;
+      return R.getSlides().map((s: unknown) => R.getIndices(s));
+    });
+    slides = indices.length;
+    const infos: SlideInfo[] = [];
+    for (const { h, v } of indices) {
+      await tab.evaluate(([h, v]) => (globalThis as any).Reveal.slide(h, v), [h, v ?? 0] as const);
+      const where = `slide ${h + 1}.${(v ?? 0) + 1}`;
+      const current = ".reveal .slides section.slide.present";
+      const info: SlideInfo = await tab.$eval(current, (el: any) => ({
+        h: 0,
+        v: 0,
+        figures: el.querySelectorAll(".plotly-figure").length,
+        code: el.querySelector(".code-cell") !== null,
+        solutions: el.querySelectorAll("details.solution").length,
+        overflowY: Math.max(0, el.scrollHeight - el.clientHeight),
+        overflowX: Math.max(0, el.scrollWidth - el.clientWidth),
+        title: (el.querySelector(".slide-title")?.textContent ?? "").trim().slice(0, 60),
+      }));
+      info.h = h;
+      info.v = v ?? 0;
+      infos.push(info);
+      const visible = `${current} .plotly-figure:not(details:not([open]) .plotly-figure)`;
+      if (info.figures) for (const p of await figureProblems(tab, visible)) problems.push(`${where}: ${p}`);
+      if (info.overflowX > 1) problems.push(`${where} ("${info.title}"): content ${info.overflowX} px wider than the slide is cut off`);
+      if (info.solutions) {
+        // A solution opened on a slide draws its plots too; then it is closed again.
+        await tab.$$eval(`${current} details.solution`, (ds) => ds.forEach((d: any) => (d.open = true)));
+        for (const p of await figureProblems(tab, `${current} .plotly-figure`)) problems.push(`${where}, solution opened: ${p}`);
+        await tab.$$eval(`${current} details.solution`, (ds) => ds.forEach((d: any) => (d.open = false)));
+      }
+    }
+    const scrolling = infos.filter((i) => i.overflowY > 1);
+    if (scrolling.length)
+      notes.push(`${scrolling.length} slide(s) scroll: ${scrolling.map((i) => `${i.h + 1}.${i.v + 1} (+${i.overflowY} px)`).join(", ")}`);
+    const badFonts = await tab.evaluate(async () => {
+      await document.fonts.ready;
+      const faces = Array.from(document.fonts as unknown as Iterable<{ status: string; family: string }>);
+      return faces.filter((f) => f.status === "error").map((f) => f.family);
+    });
+    if (badFonts.length) problems.push(`fonts failed to load: ${badFonts.join(", ")}`);
+    const hrefs = await tab.$$eval("a[href]", (as) => as.map((a) => a.getAttribute("href") ?? ""));
+    for (const href of missingLinkTargets(siteDir, deck, hrefs)) problems.push(`broken link: ${href}`);
+    if (screenshotDir) {
+      const picks = new Map<string, SlideInfo>();
+      const add = (i: SlideInfo | undefined) => i && picks.set(`${i.h}-${i.v}`, i);
+      add(infos[0]);
+      add(infos.find((i) => i.figures > 0));
+      add(infos.find((i) => i.code));
+      add([...scrolling].sort((a, b) => b.overflowY - a.overflowY)[0]);
+      fs.mkdirSync(screenshotDir, { recursive: true });
+      for (const i of picks.values()) {
+        await tab.evaluate(([h, v]) => (globalThis as any).Reveal.slide(h, v), [i.h, i.v] as const);
+        if (i.figures) await figureProblems(tab, ".reveal .slides section.slide.present .plotly-figure:not(details:not([open]) .plotly-figure)");
+        await tab.screenshot({ path: path.join(screenshotDir, `${path.basename(deck, ".html")}-${i.h + 1}-${i.v + 1}.png`) });
+      }
+    }
+  } catch (err) {
+    problems.push(`could not check the deck: ${(err as Error).message.split("\n")[0]}`);
+  } finally {
+    await tab.close();
+  }
+  return { page: deck, mode, problems, figures, ms: Date.now() - t0, slides, notes };
+}
+
 // ---------------------------------------------------------------------------------------
 // Command line
 
@@ -205,9 +361,10 @@ export interface CheckArgs {
 
 const USAGE = `usage: node lib/dist/tools/check-site.js [SITE_DIR] [--mode http|file|both] [--screenshots DIR]
 
-Opens every page of the site (default build/site) in headless Chromium (CHROMIUM_PATH, default
+Opens every page and slide deck (slides/*.html) of the site (default build/site) in headless Chromium (CHROMIUM_PATH, default
 /usr/bin/chromium) and fails on console errors, page errors, failed or external requests, plotly
-figures that did not draw, fonts that failed and broken links. Screenshots go to
+figures that did not draw (solutions are opened; every slide is stepped through), content cut off
+on a slide, fonts that failed and broken links. Screenshots go to
 build/screenshots/ (for build/site) or DIR.`;
 
 /** build/site → build/screenshots; anything/else → anything/else-screenshots. */
@@ -239,8 +396,10 @@ export function parseCheckArgs(argv: string[]): CheckArgs | "help" {
 function formatResult(r: PageResult): string {
   const where = `${r.page} (${r.mode})`;
   if (r.problems.length === 0) {
+    const slides = r.slides !== undefined ? `, ${r.slides} slides` : "";
     const figs = r.figures ? `, ${r.figures} figure${r.figures === 1 ? "" : "s"}` : "";
-    return `ok    ${where}${figs}, ${(r.ms / 1000).toFixed(1)} s`;
+    const notes = (r.notes ?? []).map((n) => `\n        note: ${n}`).join("");
+    return `ok    ${where}${slides}${figs}, ${(r.ms / 1000).toFixed(1)} s${notes}`;
   }
   return `FAIL  ${where}\n${r.problems.map((p) => `        ${p}`).join("\n")}`;
 }
@@ -291,6 +450,16 @@ export async function main(argv: string[]): Promise<number> {
         else failed++;
         process.stdout.write(formatResult(r) + "\n");
       }
+      // Presenter mode: the projector's 16:9 (reveal scales its 1280×720 canvas to the window).
+      const slideContext = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      for (const deck of listDecks(args.siteDir)) {
+        const shots = mode === args.modes[0] ? path.join(args.screenshotsDir, "slides") : undefined;
+        const r = await checkDeck(slideContext, args.siteDir, deck, mode, base, shots);
+        if (r.problems.length === 0) passed++;
+        else failed++;
+        process.stdout.write(formatResult(r) + "\n");
+      }
+      await slideContext.close();
       await context.close();
     }
   } finally {

@@ -16,6 +16,8 @@ import hljs from "highlight.js";
 import { writeFileAtomic } from "../atomic";
 import { repoRoot } from "../paths";
 import { readNotebook, type Cell, type Notebook, type Output } from "./notebook";
+import { notebookPieces, type SolutionRef } from "./notebook-structure";
+import { renderSlideDeck } from "./slides";
 
 // ---------------------------------------------------------------------------------------
 // Small text helpers
@@ -199,7 +201,7 @@ export function slugify(s: string): string {
 }
 
 /** Per-page render state: heading anchors must be unique across all cells of a page. */
-interface PageEnv {
+export interface PageEnv {
   slugs: Set<string>;
   [key: string | symbol]: unknown; // markdown-it's env type
 }
@@ -256,6 +258,33 @@ function markdown(): MarkdownItInstance {
 /** Markdown → HTML with math rendered by KaTeX and links rewritten for the site. */
 export function renderMarkdown(source: string, env: PageEnv = { slugs: new Set() }): string {
   return markdown().render(source, env);
+}
+
+/**
+ * Markdown → its top-level blocks (paragraphs, lists, tables, code, math …) rendered one by one,
+ * each with the parsed tokens (the slides estimate a block's height from them).
+ */
+export function renderMarkdownBlocks(source: string, env: PageEnv = { slugs: new Set() }): { html: string; tokens: Token[] }[] {
+  const md = markdown();
+  const tokens = md.parse(source, env);
+  const blocks: { html: string; tokens: Token[] }[] = [];
+  let start = 0;
+  let depth = 0;
+  tokens.forEach((t, i) => {
+    depth += t.nesting;
+    if (depth === 0) {
+      const slice = tokens.slice(start, i + 1);
+      blocks.push({ html: md.renderer.render(slice, md.options, env), tokens: slice });
+      start = i + 1;
+    }
+  });
+  return blocks;
+}
+
+/** Render tokens from renderMarkdownBlocks again (e.g. some items of a list). */
+export function renderMarkdownTokens(tokens: Token[], env: PageEnv = { slugs: new Set() }): string {
+  const md = markdown();
+  return md.renderer.render(tokens, md.options, env);
 }
 
 /** One line of markdown → inline HTML (no surrounding <p>). */
@@ -349,7 +378,7 @@ export function isPlotlyLoader(output: Output): boolean {
   return tagged(meta) || Object.values(meta).some(tagged);
 }
 
-interface OutputContext {
+export interface OutputContext {
   /** Names the output in error messages, e.g. "x.ipynb: cell 4, output 2". */
   where: string;
   /** Counter for unique figure ids on the page. */
@@ -472,12 +501,12 @@ export function renderOutput(output: Output, ctx: OutputContext): string {
 // ---------------------------------------------------------------------------------------
 // Cells and pages
 
-function cellTags(cell: Cell): string[] {
+export function cellTags(cell: Cell): string[] {
   const tags = (cell.metadata as Record<string, unknown> | undefined)?.tags;
   return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === "string") : [];
 }
 
-function renderCodeCell(cell: Cell & { cell_type: "code" }, cellNo: number, ch: Chapter, figures: { count: number }, env: PageEnv, warnings: string[]): string {
+export function renderCodeCell(cell: Cell & { cell_type: "code" }, cellNo: number, ch: Chapter, figures: { count: number }, env: PageEnv, warnings: string[]): string {
   const tags = cellTags(cell);
   const source = text(cell.source).replace(/\s+$/, "");
   const outputs = mergeStreams(Array.isArray(cell.outputs) ? cell.outputs : [])
@@ -494,7 +523,7 @@ function renderCodeCell(cell: Cell & { cell_type: "code" }, cellNo: number, ch: 
   return `<section class="cell code-cell">${input}${out}</section>`;
 }
 
-function renderCell(cell: Cell, i: number, ch: Chapter, figures: { count: number }, env: PageEnv, warnings: string[]): string {
+export function renderCell(cell: Cell, i: number, ch: Chapter, figures: { count: number }, env: PageEnv, warnings: string[]): string {
   const cellNo = i + 1;
   if (cellTags(cell).includes("remove-cell")) return "";
   try {
@@ -520,6 +549,8 @@ export interface SiteOptions {
   intro: string;
   /** Optional one-line banner on every page, e.g. that this is a smoke build with tiny sizes. */
   notice?: string;
+  /** Slide decks (slides/<name>.html) are linked from the pages unless this is false. */
+  slides?: boolean;
 }
 
 export const DEFAULT_SITE_OPTIONS: SiteOptions = {
@@ -574,6 +605,38 @@ export interface RenderedPage {
   warnings: string[];
 }
 
+/** A worked solution, collapsed: <details class="solution"><summary>Solution 2</summary>…</details>. */
+export function solutionDetails(ref: SolutionRef, bodyHtml: string[]): string {
+  return `<details class="solution"><summary>${escapeHtml(ref.label)}</summary>\n<div class="solution-body">\n${bodyHtml.join("\n")}\n</div></details>`;
+}
+
+/**
+ * Render a notebook piece by piece (see notebook-structure.ts), wrapping the pieces of each worked
+ * solution in one collapsed <details>; cells tagged remove-cell and empty renders are dropped.
+ */
+export function renderPieces(ch: Chapter, render: (p: ReturnType<typeof notebookPieces>[number]) => string): string[] {
+  const out: string[] = [];
+  let open: SolutionRef | undefined;
+  let body: string[] = [];
+  const close = () => {
+    if (open && body.length) out.push(solutionDetails(open, body));
+    open = undefined;
+    body = [];
+  };
+  for (const p of notebookPieces(ch.notebook)) {
+    if (cellTags(ch.notebook.cells[p.cell]).includes("remove-cell")) continue;
+    const html = render(p);
+    if (html === "") continue;
+    if (p.solution?.id !== open?.id) close();
+    if (p.solution) {
+      open = p.solution;
+      body.push(html);
+    } else out.push(html);
+  }
+  close();
+  return out;
+}
+
 /** The HTML page of one executed notebook. */
 export function renderNotebookPage(
   ch: Chapter,
@@ -583,14 +646,18 @@ export function renderNotebookPage(
   const figures = { count: 0 };
   const env: PageEnv = { slugs: new Set() };
   const warnings: string[] = [];
-  const cells = ch.notebook.cells.map((c, i) => renderCell(c, i, ch, figures, env, warnings)).filter((h) => h !== "");
+  const cells = renderPieces(ch, (p) => {
+    const cell = ch.notebook.cells[p.cell];
+    // A markdown cell may be cut into pieces (at headings and solution markers): each renders alone.
+    return renderCell(p.type === "markdown" ? { ...cell, source: p.source } : cell, p.cell, ch, figures, env, warnings);
+  });
   // plotly.js is 4.8 MB: only pages with figures load it.
   const scripts = figures.count > 0 ? `<script src="assets/plotly.min.js"></script>\n<script src="assets/figures.js"></script>\n` : "";
   const html = `${pageHead(`${ch.title} — ${opts.courseTitle}`)}
 <body>
 <header class="site-header">
 <a class="course-title" href="index.html">${escapeHtml(opts.courseTitle)}</a>
-<span class="chapter-count">Chapter ${nav.index + 1} of ${nav.total}</span>
+<span class="header-right">${opts.slides === false ? "" : `<a class="present-link" href="slides/${ch.name}.html" title="this chapter as slides, for a projector">Present ▶</a> `}<span class="chapter-count">Chapter ${nav.index + 1} of ${nav.total}</span></span>
 </header>
 ${noticeBanner(opts)}${pager(nav.prev, nav.next, "top")}
 <main class="notebook">
@@ -609,7 +676,8 @@ export function renderIndexPage(chapters: Chapter[], opts: SiteOptions = DEFAULT
     .map((ch) => {
       const label = chapterLabel(ch);
       const summary = ch.summaryHtml ? `<p class="chapter-summary">${ch.summaryHtml}</p>` : "";
-      return `<li class="chapter"><a href="${ch.name}.html">${label ? `<span class="chapter-num">${label}</span>` : ""}<span class="chapter-title">${ch.titleHtml}</span></a>${summary}</li>`;
+      const present = opts.slides === false ? "" : ` <a class="present-link" href="slides/${ch.name}.html" title="this chapter as slides, for a projector">Present ▶</a>`;
+      return `<li class="chapter"><a href="${ch.name}.html">${label ? `<span class="chapter-num">${label}</span>` : ""}<span class="chapter-title">${ch.titleHtml}</span></a>${summary}${present}</li>`;
     })
     .join("\n");
   return `${pageHead(opts.courseTitle)}
@@ -644,6 +712,13 @@ export function assetSources(): { from: string; to: string }[] {
     ...fonts.map((f) => ({ from: path.join(fontsDir, f), to: `assets/katex/fonts/${f}` })),
     // Read as a file, never require()d: the bundle expects a browser.
     { from: require.resolve("plotly.js-dist-min"), to: "assets/plotly.min.js" },
+    // Presenter mode: reveal.js (its UMD build defines window.Reveal) and our slide styles.
+    { from: path.join(own, "slides.css"), to: "assets/slides.css" },
+    { from: path.join(own, "slides.js"), to: "assets/slides.js" },
+    { from: require.resolve("reveal.js"), to: "assets/reveal/reveal.js" },
+    { from: require.resolve("reveal.js/reveal.css"), to: "assets/reveal/reveal.css" },
+    { from: require.resolve("reveal.js/theme/white.css"), to: "assets/reveal/white.css" },
+    { from: require.resolve("reveal.js/plugin/notes"), to: "assets/reveal/notes.js" },
   ];
 }
 
@@ -671,17 +746,21 @@ function copyTree(fromDir: string, toDir: string, keep: (name: string) => boolea
   return n;
 }
 
-export interface BuildSiteOptions extends Partial<SiteOptions> {
+export interface BuildSiteOptions extends Partial<Omit<SiteOptions, "slides">> {
   /** Executed notebooks in chapter order; `name` defaults to the file name without .ipynb. */
   notebooks: (string | { file: string; name?: string })[];
   /** The folder to write (created if needed; existing files are overwritten, others left alone). */
   outDir: string;
   /** Folder copied to <outDir>/images; defaults to the repo's images/ (skipped if absent). */
   imagesDir?: string;
+  /** Also write slides/<name>.html per notebook (default true); "only": just the slides and assets. */
+  slides?: boolean | "only";
 }
 
 export interface BuildSiteResult {
   pages: string[];
+  /** Slide decks written, e.g. "slides/03-attention.html". */
+  decks: string[];
   chapters: Chapter[];
   figures: number;
   warnings: string[];
@@ -693,6 +772,7 @@ export function buildSite(options: BuildSiteOptions): BuildSiteResult {
     courseTitle: options.courseTitle ?? DEFAULT_SITE_OPTIONS.courseTitle,
     intro: options.intro ?? DEFAULT_SITE_OPTIONS.intro,
     notice: options.notice,
+    slides: options.slides !== false,
   };
   const chapters = options.notebooks.map((nb) => {
     const file = typeof nb === "string" ? nb : nb.file;
@@ -710,20 +790,31 @@ export function buildSite(options: BuildSiteOptions): BuildSiteResult {
   const pages: string[] = [];
   const warnings: string[] = [];
   let figures = 0;
-  chapters.forEach((ch, i) => {
+  const decks: string[] = [];
+  if (options.slides !== false) {
+    for (const ch of chapters) {
+      const deck = renderSlideDeck(ch, opts);
+      writeFileAtomic(path.join(outDir, "slides", `${ch.name}.html`), deck.html);
+      decks.push(`slides/${ch.name}.html`);
+      warnings.push(...deck.warnings);
+    }
+  }
+  if (options.slides !== "only") chapters.forEach((ch, i) => {
     const page = renderNotebookPage(ch, { prev: chapters[i - 1], next: chapters[i + 1], index: i, total: chapters.length }, opts);
     writeFileAtomic(path.join(outDir, `${ch.name}.html`), page.html);
     pages.push(`${ch.name}.html`);
     warnings.push(...page.warnings);
     figures += page.figures;
   });
-  writeFileAtomic(path.join(outDir, "index.html"), renderIndexPage(chapters, opts));
-  pages.unshift("index.html");
+  if (options.slides !== "only") {
+    writeFileAtomic(path.join(outDir, "index.html"), renderIndexPage(chapters, opts));
+    pages.unshift("index.html");
+  }
 
   for (const a of assetSources()) copyFile(a.from, path.join(outDir, a.to));
   const imagesDir = options.imagesDir ?? path.join(repoRoot, "images");
   // Pictures only: images/ also holds the figures' generator and its README.
   const isPicture = (name: string) => /\.(svg|png|jpe?g|gif|webp)$/i.test(name);
   if (fs.existsSync(imagesDir)) copyTree(imagesDir, path.join(outDir, "images"), isPicture);
-  return { pages, chapters, figures, warnings };
+  return { pages, decks, chapters, figures, warnings };
 }

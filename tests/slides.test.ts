@@ -1,0 +1,251 @@
+import { strict as assert } from "node:assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import type { Cell, Notebook } from "../lib/tools/notebook";
+import { readNotebook } from "../lib/tools/notebook";
+import { chapterStructure, countExercises, notebookPieces, solutionMarker, splitMarkdown } from "../lib/tools/notebook-structure";
+import { buildSite, chapterFromNotebook, renderIndexPage, renderMarkdownBlocks, renderNotebookPage } from "../lib/tools/site";
+import { cellAsDiv, codeCellHeight, codeUnits, listItemUnits, relocateUrls, renderSlideDeck, splitSlides, type SlideUnit } from "../lib/tools/slides";
+import { listDecks } from "../lib/tools/check-site";
+
+const md = (source: string, id = "m"): Cell => ({ cell_type: "markdown", id, metadata: {}, source });
+const code = (source: string, outputs: any[] = [], id = "c"): Cell => ({ cell_type: "code", id, metadata: {}, source, execution_count: 1, outputs });
+const nb = (cells: Cell[]): Notebook => ({ nbformat: 4, nbformat_minor: 5, metadata: {}, cells });
+
+const FIGURE = { data: [{ type: "scatter", x: [1, 2], y: [3, 4] }], layout: { height: 300 } };
+const plot = { output_type: "display_data", data: { "application/vnd.plotly.v1+json": FIGURE, "text/plain": "<Figure>" }, metadata: {} };
+
+/** A chapter that follows the conventions of lib/tools/notebook-structure.ts. */
+function chapterNotebook(): Notebook {
+  return nb([
+    md("# 09 · Example\n\nIntro.\n\n**Learning objectives.** By the end you can\n\n1. do a;\n2. do b.", "a"),
+    md("## First section\n\nText.", "b"),
+    code("show(1)", [plot], "c"),
+    md("## Recap\n\n- a\n\n## Exercises\n\n1. **One.** Do it.\n2. **Two.** Do that.", "d"),
+    md("**Solution 1.** Like this:", "e"),
+    code("console.log(1)", [{ output_type: "stream", name: "stdout", text: "1\n" }], "f"),
+    md("That's it.\n\n**Solution 2.** And a plot:", "g"),
+    code("show(2)", [plot], "h"),
+  ]);
+}
+
+describe("notebook structure: pieces and solutions", () => {
+  it("recognises solution markers", () => {
+    assert.deepEqual(solutionMarker("**Solution 2.** The head"), { number: 2 });
+    assert.deepEqual(solutionMarker("__Solution 3__: x"), { number: 3 });
+    assert.deepEqual(solutionMarker("**Solution:** x"), { number: undefined });
+    assert.deepEqual(solutionMarker("#### Solution 1"), { number: 1 });
+    assert.equal(solutionMarker("### Solutions"), undefined);
+    assert.equal(solutionMarker("**1.** The model"), undefined);
+    assert.equal(solutionMarker("The **Solution 1.** in the middle"), undefined);
+  });
+
+  it("cuts markdown before headings of level 1–3 and solution markers, not inside code or math", () => {
+    const src = "Intro\n\n## A\n\ntext\n```\n# not a heading\n```\n$$\n# TeX\n$$\n#### Deep\n\nx\n**Solution 1.** y\n\nz";
+    assert.deepEqual(splitMarkdown(src), [
+      { source: "Intro" },
+      { source: "## A", heading: { level: 2, text: "A" }, marker: undefined },
+      { source: "text\n```\n# not a heading\n```\n$$\n# TeX\n$$\n#### Deep\n\nx" },
+      { source: "**Solution 1.** y\n\nz", marker: { number: 1 } },
+    ]);
+  });
+
+  it("marks the pieces of each worked solution up to the next marker or heading", () => {
+    const pieces = notebookPieces(chapterNotebook());
+    assert.deepEqual(
+      pieces.map((p) => [p.cell, p.type, p.source.slice(0, 16), p.solution?.label ?? ""]),
+      [
+        [0, "markdown", "# 09 · Example", ""],
+        [0, "markdown", "Intro.\n\n**Learni", ""],
+        [1, "markdown", "## First section", ""],
+        [1, "markdown", "Text.", ""],
+        [2, "code", "show(1)", ""],
+        [3, "markdown", "## Recap", ""],
+        [3, "markdown", "- a", ""],
+        [3, "markdown", "## Exercises", ""],
+        [3, "markdown", "1. **One.** Do i", ""],
+        [4, "markdown", "**Solution 1.** ", "Solution 1"],
+        [5, "code", "console.log(1)", "Solution 1"],
+        [6, "markdown", "That's it.", "Solution 1"],
+        [6, "markdown", "**Solution 2.** ", "Solution 2"],
+        [7, "code", "show(2)", "Solution 2"],
+      ],
+    );
+  });
+
+  it("collapses everything under a 'Solutions' heading without markers into one block", () => {
+    const pieces = notebookPieces(nb([md("## Exercises\n\n1. a\n2. b\n\n### Solutions"), code("x()"), code("y()"), md("## Next\n\nmore")]));
+    assert.deepEqual(
+      pieces.map((p) => p.solution?.label ?? ""),
+      ["", "", "", "Solutions", "Solutions", "", ""],
+    );
+  });
+
+  it("takes **N.** under a 'Solutions' heading for solution N", () => {
+    const pieces = notebookPieces(nb([md("## Exercises\n\n**1.** a\n\n**2.** b\n\n### Solutions\n\n**1.** Like this:"), code("x()"), md("So.\n\n**2.** And:\n```\n**3.** not a marker\n```"), code("y()")]));
+    assert.deepEqual(
+      pieces.map((p) => [p.source.slice(0, 10), p.solution?.label ?? ""]),
+      [
+        ["## Exercis", ""],
+        ["**1.** a\n\n", ""],
+        ["### Soluti", ""],
+        ["**1.** Lik", "Solution 1"],
+        ["x()", "Solution 1"],
+        ["So.", "Solution 1"],
+        ["**2.** And", "Solution 2"],
+        ["y()", "Solution 2"],
+      ],
+    );
+    assert.deepEqual(chapterStructure(nb(pieces.length ? [md("# T\n\n**Learning objectives.** x\n\n## Recap\n\n- r\n\n## Exercises\n\n**1.** a\n\n**2.** b\n\n### Solutions\n\n**1.** A"), md("**2.** B")] : [])).problems, []);
+  });
+
+  it("counts exercises as a numbered list or as **N.** paragraphs", () => {
+    assert.equal(countExercises("1. **A.** x\n   more\n2. y\n3. z"), 3);
+    assert.equal(countExercises("**1.** x\n\n**2.** y"), 2);
+    assert.equal(countExercises("Just text."), 0);
+  });
+
+  it("checks a chapter for objectives, recap and 2–3 exercises with solutions", () => {
+    assert.deepEqual(chapterStructure(chapterNotebook()), { objectives: true, recap: true, exercises: 2, solutions: [1, 2], problems: [] });
+    const bare = nb([md("# T\n\nIntro."), md("## Body\n\nx"), md("## Exercises\n\n1. a\n2. b\n3. c\n4. d"), md("**Solution 2.** y"), md("## Recap\n\n- z")]);
+    assert.deepEqual(chapterStructure(bare).problems, [
+      'no "Learning objectives" before the first ## section',
+      '4 exercises under "Exercises"; expected 2 or 3 (a numbered list, or paragraphs starting **1.**)',
+      "no worked solution for exercise 1, 3, 4 (a markdown line starting **Solution N.**)",
+    ]);
+    const late = nb([md("# T\n\n**Learning objectives.** x"), md("## Recap\n\n- r"), md("## More content\n\ny")]);
+    assert.deepEqual(chapterStructure(late).problems, ['no "## Recap" section after the last content section', 'no "## Exercises" heading']);
+  });
+});
+
+describe("course notebooks follow the chapter conventions", () => {
+  const dir = path.join(__dirname, "..", "notebooks");
+  const files = fs.readdirSync(dir).filter((f) => /^\d.*\.ipynb$/.test(f)).sort();
+  it("there are notebooks to check", () => assert.ok(files.length > 0));
+  for (const f of files) {
+    it(`${f}: learning objectives at the top, a recap at the end, 2–3 exercises each with a worked solution`, () => {
+      assert.deepEqual(chapterStructure(readNotebook(path.join(dir, f))).problems, []);
+    });
+  }
+});
+
+describe("slides: splitting a chapter", () => {
+  const h = (level: number, html: string): SlideUnit => ({ kind: "heading", level, html });
+  const b = (html: string, height: number): SlideUnit => ({ kind: "block", html, height });
+
+  it("starts a column at #/##, a slide at ###, and continues long sections on further slides", () => {
+    const columns = splitSlides(
+      [b("pre", 100), h(1, "Title"), b("intro", 200), h(2, "A"), b("a1", 300), b("a2", 300), b("a3", 50), h(3, "A.1"), b("x", 900), b("y", 10), h(2, "B")],
+      600,
+      80,
+    );
+    assert.deepEqual(columns, [
+      [{ continued: false, blocks: ["pre"] }],
+      [{ title: "Title", level: 1, continued: false, blocks: ["intro"] }],
+      [
+        { title: "A", level: 2, continued: false, blocks: ["a1"] },
+        { title: "A", level: 2, continued: true, blocks: ["a2", "a3"] },
+        { title: "A.1", level: 3, continued: false, blocks: ["x"] },
+        { title: "A.1", level: 3, continued: true, blocks: ["y"] },
+      ],
+      [{ title: "B", level: 2, continued: false, blocks: [] }],
+    ]);
+  });
+
+  it("moves a lead-in paragraph on with the list it introduces", () => {
+    const lead: SlideUnit = { kind: "block", html: "lead", height: 50, keepWithNext: true };
+    assert.deepEqual(splitSlides([h(1, "T"), b("intro", 400), lead, b("list", 200)], 600, 80), [
+      [
+        { title: "T", level: 1, continued: false, blocks: ["intro"] },
+        { title: "T", level: 1, continued: true, blocks: ["lead", "list"] },
+      ],
+    ]);
+    assert.deepEqual(splitSlides([h(2, "A"), lead, b("list", 600)], 600, 80), [
+      [
+        { title: "A", level: 2, continued: false, blocks: ["lead"] },
+        { title: "A", level: 2, continued: true, blocks: ["list"] },
+      ],
+    ]);
+  });
+
+  it("cuts a code cell taller than a slide between its source and its outputs", () => {
+    const cell = code(Array.from({ length: 12 }, (_, i) => `line${i}`).join("\n"), [plot]);
+    assert.equal(codeCellHeight(cell), 12 * 27 + 40 + 300 + 20);
+    const html = '<div class="cell code-cell"><div class="input">IN</div><div class="outputs">\nOUT\n</div></div>';
+    assert.deepEqual(codeUnits(html, cell), [
+      { kind: "block", html: '<div class="cell code-cell"><div class="input">IN</div></div>', height: 12 * 27 + 40 },
+      { kind: "block", html: '<div class="cell code-cell"><div class="outputs">\nOUT\n</div></div>', height: 320 },
+    ]);
+    const small = code("x", [plot]);
+    assert.deepEqual(codeUnits(html, small), [{ kind: "block", html, height: 27 + 40 + 320 }]);
+  });
+
+  it("cuts a list too long for a slide into one list per item, keeping the numbering", () => {
+    assert.deepEqual(listItemUnits(renderMarkdownBlocks("3. a **b**\n4. c\n   - d\n")[0].tokens), [
+      { kind: "block", html: '<ol class="list-part" start="3">\n<li>a <strong>b</strong></li>\n</ol>\n', height: 50 },
+      { kind: "block", html: '<ol class="list-part" start="4">\n<li>c\n<ul>\n<li>d</li>\n</ul>\n</li>\n</ol>\n', height: 96 },
+    ]);
+    assert.deepEqual(listItemUnits(renderMarkdownBlocks("- x\n- y")[0].tokens)?.map((u) => u.kind === "block" && u.html), [
+      '<ul class="list-part">\n<li>x</li>\n</ul>\n',
+      '<ul class="list-part">\n<li>y</li>\n</ul>\n',
+    ]);
+    assert.equal(listItemUnits(renderMarkdownBlocks("A paragraph.")[0].tokens), undefined);
+  });
+
+  it("turns a cell's <section> into a <div> (reveal would take it for a slide) and relocates URLs one folder down", () => {
+    assert.equal(cellAsDiv('<section class="cell code-cell"><div>x</div></section>'), '<div class="cell code-cell"><div>x</div></div>');
+    assert.equal(
+      relocateUrls('<img src="images/a.svg"><a href="01-b.html#x">b</a><a href="#top">t</a><a href="https://x.org/">x</a><img src="data:image/png;base64,AA">'),
+      '<img src="../images/a.svg"><a href="../01-b.html#x">b</a><a href="#top">t</a><a href="https://x.org/">x</a><img src="data:image/png;base64,AA">',
+    );
+  });
+
+  it("renders a deck: one section per slide, solutions collapsed, plots as data for figures.js", () => {
+    const ch = chapterFromNotebook("09-example", chapterNotebook());
+    const deck = renderSlideDeck(ch, { courseTitle: "C", intro: "" });
+    assert.equal(deck.slides, 4);
+    assert.equal(deck.figures, 2);
+    const sections = deck.html.match(/<section class="[^"]*"/g);
+    assert.deepEqual(sections, ['<section class="slide title-slide"', '<section class="slide"', '<section class="slide"', '<section class="slide"']);
+    assert.deepEqual(deck.html.match(/<h[12] class="slide-title">[^<]*/g), ['<h1 class="slide-title">09 · Example', '<h2 class="slide-title">First section', '<h2 class="slide-title">Recap', '<h2 class="slide-title">Exercises']);
+    assert.deepEqual(deck.html.match(/<summary>[^<]*<\/summary>/g), ["<summary>Solution 1</summary>", "<summary>Solution 2</summary>"]);
+    assert.ok(!/<details[^>]* open/.test(deck.html), "solutions start collapsed");
+    assert.match(deck.html, /<script src="\.\.\/assets\/reveal\/reveal\.js"><\/script>/);
+    assert.match(deck.html, /<a href="\.\.\/09-example\.html">Read as a page<\/a>/);
+    assert.match(deck.html, /<h2 class="slide-title">Exercises<\/h2>/);
+  });
+});
+
+describe("site: solutions and presenter links", () => {
+  it("wraps each worked solution, its code and outputs, in a collapsed <details>", () => {
+    const ch = chapterFromNotebook("09-example", chapterNotebook());
+    const page = renderNotebookPage(ch, { index: 0, total: 1 }).html;
+    const details = page.match(/<details class="solution">[\s\S]*?<\/details>/g) ?? [];
+    assert.equal(details.length, 2);
+    assert.match(details[0], /^<details class="solution"><summary>Solution 1<\/summary>[\s\S]*<strong>Solution 1\.<\/strong> Like this:[\s\S]*console[\s\S]*<pre class="output stream stdout">1<\/pre>[\s\S]*That's it\./);
+    assert.match(details[1], /<summary>Solution 2<\/summary>[\s\S]*id="figure-2"/);
+    assert.ok(!details[1].includes("That's it"), "text before a marker stays with the solution before");
+    assert.match(page, /<a class="present-link" href="slides\/09-example\.html"/);
+    assert.match(renderIndexPage([ch]), /<a class="present-link" href="slides\/09-example\.html"/);
+  });
+
+  it("builds slides/<name>.html with reveal's files, and only those with slides: 'only'", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "slides-"));
+    try {
+      const file = path.join(dir, "09-example.ipynb");
+      fs.writeFileSync(file, JSON.stringify(chapterNotebook()));
+      const res = buildSite({ notebooks: [file], outDir: path.join(dir, "site"), imagesDir: path.join(dir, "none") });
+      assert.deepEqual(res.decks, ["slides/09-example.html"]);
+      assert.deepEqual(listDecks(path.join(dir, "site")), ["slides/09-example.html"]);
+      for (const f of ["reveal/reveal.js", "reveal/reveal.css", "reveal/white.css", "reveal/notes.js", "slides.css", "slides.js", "figures.js"]) {
+        assert.ok(fs.existsSync(path.join(dir, "site", "assets", f)), f);
+      }
+      const only = buildSite({ notebooks: [file], outDir: path.join(dir, "only"), imagesDir: path.join(dir, "none"), slides: "only" });
+      assert.deepEqual([only.pages, only.decks], [[], ["slides/09-example.html"]]);
+      assert.ok(!fs.existsSync(path.join(dir, "only", "index.html")));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
