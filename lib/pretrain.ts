@@ -155,6 +155,12 @@ export interface PretrainOptions extends PretrainDataOptions {
    * exactly with the same number of threads (the float sums are ordered differently).
    */
   threads?: number;
+  /**
+   * Which parameters get weight decay (default isDecayed: matrices of the blocks, not biases,
+   * LayerNorm or embeddings). nanoGPT's code decays every tensor of 2+ dimensions, embeddings
+   * included: `(name, shape) => shape.length >= 2`.
+   */
+  decay?: (name: string, shape: number[]) => boolean;
   /** Checkpoint directory (none: no checkpoint). */
   outDir?: string;
   /** Save every this many steps too (default: only at the end of the call). */
@@ -312,7 +318,7 @@ export async function pretrain(opts: PretrainOptions = {}): Promise<PretrainResu
       // The same loss, split across threads when there are cores to spare (lib/dataParallel.ts).
       dataParallel: { threads, loss: { builtin: "gpt", options: { config } } },
       getBatch,
-      optimizer: { lr, beta1: 0.9, beta2, weightDecay, decay: isDecayed },
+      optimizer: { lr, beta1: 0.9, beta2, weightDecay, decay: opts.decay ?? isDecayed },
       schedule: cosineSchedule(lr, totalIters, { warmupIters: warmup, minLr, decayIters: totalIters }),
       maxIters,
       evalInterval,
