@@ -82,8 +82,50 @@ function findTslab(): TslabJupyterModule | null {
       if (mod.lastWriteDisplayData) break;
     }
   }
-  if (tslabModule) watchSessions(tslabModule);
+  if (tslabModule) {
+    watchSessions(tslabModule);
+    serializeKernelSends();
+  }
   return tslabModule;
+}
+
+const SEND_HOOK = Symbol.for("llm-course.display.serialized-sends");
+
+/**
+ * Let each kernel socket send one message at a time, in order.
+ *
+ * Why: tslab 1.0.22 calls zeromq's `socket.send` without waiting for it. zeromq.js 6 completes
+ * a send at once while the socket's queue has room, but when a busy frontend falls behind (a
+ * long training run drawing a live chart on a loaded machine) a send has to wait, and the next
+ * call then THROWS "Socket is busy writing" — inside tslab's status message, which kills the
+ * kernel (seen once in a 15-minute notebook run). Chaining every send on the previous one
+ * keeps the order and never throws; a failed send is dropped (tslab ignored it anyway).
+ * Installed once per process, on the zeromq copy the kernel already loaded.
+ */
+export function serializeKernelSends(): void {
+  const file = Object.keys(require.cache).find((p) => /[\\/]node_modules[\\/]zeromq[\\/]lib[\\/]index\.js$/.test(p));
+  const zmq = file === undefined ? undefined : (require.cache[file]?.exports as { Publisher?: { prototype: object } } | undefined);
+  if (zmq?.Publisher) serializeSends(Object.getPrototypeOf(zmq.Publisher.prototype) as SocketPrototype);
+}
+
+type SocketPrototype = Record<string | symbol, unknown>;
+
+/** Wrap `proto.send` so that each socket's sends run one after the other (see above). Idempotent. */
+export function serializeSends(proto: SocketPrototype): void {
+  if (proto[SEND_HOOK] || typeof proto.send !== "function") return;
+  const send = proto.send as (this: object, msg: unknown) => Promise<void>;
+  const queues = new WeakMap<object, Promise<void>>();
+  const serialized = function (this: object, msg: unknown): Promise<void> {
+    const next = (queues.get(this) ?? Promise.resolve()).then(() => send.call(this, msg));
+    const settled = next.catch(() => undefined);
+    queues.set(this, settled);
+    return settled;
+  };
+  // zeromq's native prototype has send read-only but configurable: redefine, don't assign.
+  const d = Object.getOwnPropertyDescriptor(proto, "send");
+  if (d && !d.writable && !d.configurable) return;
+  Object.defineProperty(proto, "send", { value: serialized, writable: d?.writable ?? true, enumerable: d?.enumerable ?? false, configurable: true });
+  Object.defineProperty(proto, SEND_HOOK, { value: true });
 }
 
 const SESSION_HOOK = Symbol.for("llm-course.display.session-hook");

@@ -200,3 +200,30 @@ describe("finding tslab's kernel module", () => {
     assert.equal(Object.getOwnPropertySymbols(ZmqServer.prototype).length, 1);
   });
 });
+
+describe("serializeSends (kernel sockets)", () => {
+  it("runs a socket's sends one after the other, in order, never overlapping; a failure does not stop the next", async () => {
+    const { serializeSends } = await import("../lib/display");
+    const log: string[] = [];
+    let busy = false;
+    // Like zeromq.js 6: send is read-only on the prototype, and a second send while one is pending throws.
+    function send(this: { name: string }, msg: string): Promise<void> {
+      if (busy) throw new Error("Socket is busy writing");
+      busy = true;
+      return new Promise((ok, fail) => setTimeout(() => {
+        busy = false;
+        log.push(`${this.name}:${msg}`);
+        if (msg === "bad") fail(new Error("send failed"));
+        else ok();
+      }, 2));
+    }
+    const proto: Record<string | symbol, unknown> = {};
+    Object.defineProperty(proto, "send", { value: send, writable: false, configurable: true });
+    serializeSends(proto);
+    serializeSends(proto); // idempotent
+    const sock = Object.create(proto) as { name: string; send(m: string): Promise<void> };
+    sock.name = "iopub";
+    await Promise.all(["a", "bad", "b", "c"].map((m) => sock.send(m)));
+    assert.deepEqual(log, ["iopub:a", "iopub:bad", "iopub:b", "iopub:c"]);
+  });
+});
