@@ -44,3 +44,4 @@ export * from "./rollout";
 export * from "./rewardModel";
 export * from "./ppo";
 export * from "./dpo";
+export * from "./rlhf";

@@ -1,0 +1,480 @@
+/**
+ * RLHF end to end, the plumbing shared by notebooks 07–09 and the reward / ppo / dpo / rank
+ * CLIs. The pieces themselves live in their own modules (lib/preferences, lib/labeller,
+ * lib/rollout, lib/rewardModel, lib/ppo, lib/dpo); this file only connects them to the SFT
+ * model's chat format and data:
+ *
+ *   SFT data (single-turn questions + reference answers) ── rlhfPrompts ──► prompts
+ *   SFT model ── sampleResponses (K per prompt) ──► labeller / a person ──► preference JSONL
+ *   preferences ── trainRewardModel (Bradley–Terry on every pair) ──► reward model
+ *   SFT model + reward model ── runPPO ──► PPO policy;  SFT + preferences ── trainDPO ──► DPO policy
+ *   policy vs SFT on held-out prompts ── evaluatePolicy ──► win-rate by the TRUE rule, RM score, KL
+ *
+ * Text conventions: a prompt is the user's question; the model sees it through the chat
+ * template as "<|user|>Q<|end|><|assistant|>". A response is the decoded text of the sampled
+ * tokens, INCLUDING the final "<|end|>" when the model ended its turn (the labeller's "ended"
+ * criterion reads it; encodeResponse turns it back into the end token).
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as tf from "@tensorflow/tfjs";
+import { LossHistory, saveCheckpoint } from "./checkpoint";
+import { dpoPairLoss, sequenceLogProbs } from "./dpo";
+import { GPTConfig, GPTParams } from "./gpt";
+import { simulatedPreference, trueScore, winRate, WinRate } from "./labeller";
+import { appendPreference, PreferenceRecord, preferencePairs } from "./preferences";
+import { copyParams, createPPO, disposePPO, ppoLiveCharts, PPOOptions, ppoStep, PPOStepStats, PPOTrainer } from "./ppo";
+import { loadPretrained, PretrainedModel } from "./pretrain";
+import { createRng } from "./random";
+import {
+  EncodedPair, encodePairs, evaluateRewardModel, initRewardModel, pairBatcher, rewardPairLoss, RewardEval, scoreResponses, splitPairsByRecord,
+} from "./rewardModel";
+import { generateBatch, responseBatch, rowsToTensor } from "./rollout";
+import { chatTokenIds, encodeChat, SFTExample } from "./sft";
+import type { Tokenizer } from "./tokenizer";
+import { ProgressMode, train } from "./trainer";
+
+// ---------------------------------------------------------------------------------------
+// Prompts and the chat format
+
+/** A question to answer, with the data set's reference answer (the labeller's "correct"). */
+export interface RLHFPrompt {
+  id: string;
+  kind: string;
+  prompt: string;
+  reference?: string;
+}
+
+/** The single-turn examples of an SFT data set as prompts (multi-turn ones are skipped). */
+export function rlhfPrompts(examples: readonly SFTExample[]): RLHFPrompt[] {
+  return examples
+    .filter((e) => e.messages.length === 2)
+    .map((e) => ({ id: e.id, kind: e.kind, prompt: e.messages[0].content, reference: e.messages[1].content }));
+}
+
+/** How text meets token ids in the chat format of the SFT model. */
+export interface ChatCodec {
+  tokenizer: Tokenizer;
+  blockSize: number;
+  /** Id of "<|end|>": generation stops there; also used as padding. */
+  endId: number;
+  padId: number;
+  /** "<|user|>prompt<|end|><|assistant|>" as ids. */
+  encodePrompt(prompt: string): number[];
+  /** A response's text (special tokens written as text, e.g. a final "<|end|>") as ids. */
+  encodeResponse(response: string): number[];
+  decodeResponse(ids: readonly number[]): string;
+}
+
+export function chatCodec(tokenizer: Tokenizer, blockSize: number): ChatCodec {
+  const { end } = chatTokenIds(tokenizer);
+  return {
+    tokenizer, blockSize, endId: end, padId: end,
+    encodePrompt: (p) => encodeChat(tokenizer, [{ role: "user", content: p }], blockSize, { addGenerationPrompt: true }).ids,
+    encodeResponse: (r) => tokenizer.encode(r, { allowSpecial: true }),
+    decodeResponse: (ids) => tokenizer.decode(ids),
+  };
+}
+
+/** A fine-tuned chat model from a checkpoint (SFT, PPO or DPO output); refuses one without the chat tokens. */
+export function loadChatModel(dir: string): PretrainedModel & { codec: ChatCodec } {
+  const m = loadPretrained(dir);
+  try {
+    return { ...m, codec: chatCodec(m.tokenizer, m.config.blockSize) };
+  } catch (e) {
+    tf.dispose(Object.values(m.params));
+    throw new Error(`${dir}: not a chat model (${(e as Error).message}); fine-tune it first (notebook 06 or npm run sft)`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Steps 1–2: responses, rankings
+
+export interface ResponseSampleOptions {
+  /** Responses per prompt. Default 1. */
+  k?: number;
+  maxNewTokens: number;
+  temperature?: number;
+  topK?: number;
+  seed?: number;
+  /** Rows generated together (one KV cache). Default 64. */
+  batchSize?: number;
+}
+
+/** K sampled responses per prompt (text, "<|end|>" kept when the turn ended): [prompt][k]. */
+export function sampleResponses(params: GPTParams, config: GPTConfig, codec: ChatCodec, prompts: readonly string[], opts: ResponseSampleOptions): string[][] {
+  const k = opts.k ?? 1;
+  const rows = prompts.flatMap((p) => Array.from({ length: k }, () => codec.encodePrompt(p)));
+  const rng = createRng(opts.seed ?? 0);
+  const bs = opts.batchSize ?? 64;
+  const texts: string[] = [];
+  for (let i = 0; i < rows.length; i += bs) {
+    const g = generateBatch(params, config, rows.slice(i, i + bs), {
+      maxNewTokens: opts.maxNewTokens, stopId: codec.endId, padId: codec.padId, temperature: opts.temperature ?? 1, topK: opts.topK, rng,
+    });
+    texts.push(...g.responses.map((r) => codec.decodeResponse(r)));
+  }
+  return prompts.map((_, i) => texts.slice(i * k, (i + 1) * k));
+}
+
+/**
+ * Steps 1–2 with the simulated labeller: K responses per prompt, ranked by the true rule,
+ * appended to `file` (when given) one record at a time, as a human ranking session would.
+ */
+export function collectSimulatedPreferences(
+  params: GPTParams, config: GPTConfig, codec: ChatCodec, prompts: readonly RLHFPrompt[], opts: ResponseSampleOptions & { file?: string },
+): PreferenceRecord[] {
+  const responses = sampleResponses(params, config, codec, prompts.map((p) => p.prompt), { ...opts, k: opts.k ?? 4 });
+  const time = new Date().toISOString();
+  return prompts.map((p, i) => {
+    const rec = simulatedPreference(p.prompt, responses[i], p.reference, { id: p.id, time });
+    if (opts.file !== undefined) appendPreference(opts.file, rec);
+    return rec;
+  });
+}
+
+/**
+ * Every pair of every ranking, tokenized. Dropped: pairs of two identical texts, and (dropTies,
+ * default true) pairs of a SIMULATED ranking whose two answers have the same true score. A
+ * ranking is a strict order, so ties had to be ordered somehow (the labeller keeps their
+ * sampling order): such pairs say nothing about preference and would only teach the reward
+ * model noise (and cap its measured accuracy). Human rankings keep every pair.
+ */
+export function encodePreferencePairs(records: readonly PreferenceRecord[], codec: ChatCodec, opts: { dropTies?: boolean } = {}): EncodedPair[] {
+  const dropTies = opts.dropTies ?? true;
+  const text = preferencePairs(records).filter((p) => {
+    if (p.chosen === p.rejected) return false;
+    const rec = records[p.record];
+    if (!dropTies || !rec.rankedBy.startsWith("simulated:")) return true;
+    return Math.abs(trueScore(rec.prompt, p.chosen, rec.reference) - trueScore(rec.prompt, p.rejected, rec.reference)) > 1e-9;
+  });
+  return encodePairs(text, codec.encodePrompt, codec.encodeResponse);
+}
+
+/** Train/validation pairs, split by record (all pairs of a ranking on one side). An empty validation side reuses training. */
+export function splitPreferencePairs(pairs: readonly EncodedPair[], valFraction: number, seed = 0): { train: EncodedPair[]; val: EncodedPair[]; valIsTrain: boolean } {
+  const s = splitPairsByRecord(pairs, valFraction, seed);
+  if (s.train.length === 0) throw new Error(`no training pairs: ${pairs.length} pairs in all (need rankings of at least two different responses)`);
+  return s.val.length === 0 ? { train: s.train, val: s.train, valIsTrain: true } : { ...s, valIsTrain: false };
+}
+
+// ---------------------------------------------------------------------------------------
+// Step 3: the reward model
+
+export interface RewardTrainOptions {
+  /** The SFT model the reward model starts from (copied, not changed). */
+  sft: GPTParams;
+  config: GPTConfig;
+  codec: ChatCodec;
+  records: readonly PreferenceRecord[];
+  maxIters: number;
+  /** Pairs per step. Default 16. */
+  batchSize?: number;
+  /** AdamW learning rate (constant). Default 1e-4. */
+  lr?: number;
+  /** Fraction of RECORDS held out. Default 0.2. */
+  valFraction?: number;
+  evalInterval?: number;
+  evalIters?: number;
+  seed?: number;
+  chart?: boolean;
+  chartTitle?: string;
+  progress?: ProgressMode;
+  log?: (line: string) => void;
+  /** Save the reward model here (loadPretrained reads it; the head rides along as score.*). */
+  outDir?: string;
+  /** Also measure pairwise accuracy (train sample and held-out) at every evaluation, for a plot. Default false. */
+  trackAccuracy?: boolean;
+}
+
+export interface RewardTrainResult {
+  params: GPTParams;
+  /** Accuracy, loss, margin on the training and the held-out pairs. */
+  train: RewardEval;
+  val: RewardEval;
+  /** Held-out accuracy before training (the fresh head: about chance). */
+  valBefore: RewardEval;
+  trainPairs: number;
+  valPairs: number;
+  /** True when there were too few records to hold any out (val = train). */
+  valIsTrain: boolean;
+  history: LossHistory;
+  /** [step, training-pair accuracy, held-out accuracy] at each evaluation (trackAccuracy). */
+  accuracyHistory: [number, number, number][];
+  seconds: number;
+}
+
+export async function trainRewardModel(opts: RewardTrainOptions): Promise<RewardTrainResult> {
+  const t0 = performance.now();
+  const { config, codec } = opts;
+  const seed = opts.seed ?? 0;
+  const split = splitPreferencePairs(encodePreferencePairs(opts.records, codec), opts.valFraction ?? 0.2, seed);
+  const params = initRewardModel(opts.sft, config, seed);
+  const valBefore = evaluateRewardModel(params, config, split.val, 32, codec.padId);
+  const accuracyHistory: [number, number, number][] = [];
+  const trainSample = createRng(seed + 1).shuffle([...split.train]).slice(0, Math.max(split.val.length, 32));
+  const lossFn = (b: { prompts: number[][]; chosen: number[][]; rejected: number[][] }) =>
+    rewardPairLoss(params, config, b.prompts, b.chosen, b.rejected, codec.padId).loss;
+  const summary = await train({
+    params, lossFn, getBatch: pairBatcher(split.train, split.val, opts.batchSize ?? 16),
+    optimizer: { lr: opts.lr ?? 1e-4, weightDecay: 0, beta1: 0.9, beta2: 0.95 },
+    maxIters: opts.maxIters, evalInterval: opts.evalInterval, evalIters: opts.evalIters ?? 4, gradClip: 1, seed,
+    chart: opts.chart ?? false, chartTitle: opts.chartTitle ?? "Reward model: Bradley–Terry loss", progress: opts.progress ?? "none", log: opts.log,
+    onEval: opts.trackAccuracy ? (ev) => {
+      accuracyHistory.push([ev.step, evaluateRewardModel(params, config, trainSample, 32, codec.padId).accuracy, evaluateRewardModel(params, config, split.val, 32, codec.padId).accuracy]);
+    } : undefined,
+  });
+  const result: RewardTrainResult = {
+    params,
+    train: evaluateRewardModel(params, config, split.train, 32, codec.padId),
+    val: evaluateRewardModel(params, config, split.val, 32, codec.padId),
+    valBefore, trainPairs: split.train.length, valPairs: split.val.length, valIsTrain: split.valIsTrain,
+    history: summary.history, accuracyHistory, seconds: 0,
+  };
+  result.seconds = (performance.now() - t0) / 1000;
+  if (opts.outDir !== undefined) {
+    saveCheckpoint(opts.outDir, {
+      params, config, tokenizer: codec.tokenizer, step: summary.step, losses: summary.history,
+      extra: { reward: { valAccuracy: result.val.accuracy, trainAccuracy: result.train.accuracy, trainPairs: result.trainPairs, valPairs: result.valPairs, records: opts.records.length, seed, seconds: result.seconds } },
+    });
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------
+// Steps 4–9: PPO
+
+export interface RunPPOOptions extends Omit<PPOOptions, "generation" | "padId"> {
+  sft: GPTParams;
+  config: GPTConfig;
+  codec: ChatCodec;
+  /** The trained reward model (score head). */
+  reward: GPTParams;
+  /** Training prompts (drawn in shuffled order, batchSize per iteration). */
+  prompts: readonly RLHFPrompt[];
+  iterations: number;
+  /** Prompts (rollouts) per iteration. Default 16. */
+  batchSize?: number;
+  maxNewTokens: number;
+  temperature?: number;
+  /** Live charts in a notebook (title), or false. Default false. */
+  chart?: string | false;
+  log?: (line: string) => void;
+  onIteration?: (stats: PPOStepStats, sample: { prompt: string; response: string; score: number }) => void;
+}
+
+export interface RunPPOResult {
+  trainer: PPOTrainer;
+  history: PPOStepStats[];
+  /** Mean TRUE score (the labeller's rule) of each iteration's rollouts: what the reward model stands in for. */
+  trueScores: number[];
+  seconds: number;
+}
+
+/** The PPO loop: each iteration samples new prompts, rolls out, scores with the reward model, updates. */
+export async function runPPO(opts: RunPPOOptions): Promise<RunPPOResult> {
+  const t0 = performance.now();
+  const { config, codec } = opts;
+  const trainer = createPPO(opts.sft, config, {
+    ...opts, generation: { maxNewTokens: opts.maxNewTokens, stopId: codec.endId, temperature: opts.temperature ?? 1 }, padId: codec.padId,
+  });
+  const rewardFn = (p: number[][], r: number[][]) => scoreResponses(opts.reward, config, p, r, 32, codec.padId);
+  const charts = opts.chart ? ppoLiveCharts(opts.chart) : undefined;
+  const rng = createRng((opts.seed ?? 0) + 7);
+  const bs = Math.min(opts.batchSize ?? 16, opts.prompts.length);
+  let order: number[] = [];
+  const history: PPOStepStats[] = [];
+  const trueScores: number[] = [];
+  try {
+    for (let it = 0; it < opts.iterations; it++) {
+      if (order.length < bs) order = order.concat(rng.shuffle(opts.prompts.map((_, i) => i)));
+      const batch = order.splice(0, bs).map((i) => opts.prompts[i]);
+      const { stats, responses, scores } = ppoStep(trainer, batch.map((p) => codec.encodePrompt(p.prompt)), rewardFn);
+      history.push(stats);
+      const texts = responses.map((r) => codec.decodeResponse(r));
+      const ts = texts.reduce((a, t, i) => a + trueScore(batch[i].prompt, t, batch[i].reference), 0) / texts.length;
+      trueScores.push(ts);
+      charts?.push(stats);
+      charts?.charts[0].push("true score (labeller's rule)", stats.iteration, ts);
+      const sample = { prompt: batch[0].prompt, response: texts[0], score: scores[0] };
+      opts.log?.(`iteration ${stats.iteration}/${opts.iterations}: score ${stats.meanScore.toFixed(3)}, true score ${ts.toFixed(3)}, KL ${stats.meanKL.toFixed(3)}, β ${stats.beta.toFixed(3)}, clip ${stats.clipFraction.toFixed(3)}, entropy ${stats.entropy.toFixed(3)}, ${stats.seconds.toFixed(1)} s | ${JSON.stringify(sample.prompt)} → ${JSON.stringify(sample.response)}`);
+      opts.onIteration?.(stats, sample);
+      await new Promise((r) => setImmediate(r)); // let the notebook draw the charts
+    }
+  } catch (e) {
+    disposePPO(trainer);
+    throw e;
+  } finally {
+    charts?.close();
+  }
+  return { trainer, history, trueScores, seconds: (performance.now() - t0) / 1000 };
+}
+
+// ---------------------------------------------------------------------------------------
+// DPO
+
+export interface DPOTrainOptions {
+  sft: GPTParams;
+  config: GPTConfig;
+  codec: ChatCodec;
+  records: readonly PreferenceRecord[];
+  maxIters: number;
+  /** Pairs per step. Default 16. */
+  batchSize?: number;
+  /** Default 1e-4. */
+  lr?: number;
+  /** β of the DPO loss. Default 0.1. */
+  beta?: number;
+  /** Same split as the reward model (same seed → same held-out records). Default 0.2. */
+  valFraction?: number;
+  evalInterval?: number;
+  evalIters?: number;
+  seed?: number;
+  chart?: boolean;
+  chartTitle?: string;
+  progress?: ProgressMode;
+  log?: (line: string) => void;
+}
+
+export interface DPOTrainResult {
+  /** The trained policy; `ref` is the frozen SFT copy it was measured against. */
+  policy: GPTParams;
+  ref: GPTParams;
+  /** Held-out implicit-reward accuracy (chosen's β·log π/π_ref above rejected's) and margin. */
+  valAccuracy: number;
+  valMargin: number;
+  trainPairs: number;
+  valPairs: number;
+  history: LossHistory;
+  seconds: number;
+}
+
+export async function trainDPO(opts: DPOTrainOptions): Promise<DPOTrainResult> {
+  const t0 = performance.now();
+  const { config, codec } = opts;
+  const seed = opts.seed ?? 0;
+  const beta = opts.beta ?? 0.1;
+  const split = splitPreferencePairs(encodePreferencePairs(opts.records, codec), opts.valFraction ?? 0.2, seed);
+  const policy = copyParams(opts.sft, true);
+  const ref = copyParams(opts.sft, false);
+  const summary = await train({
+    params: policy,
+    lossFn: (b) => dpoPairLoss(policy, ref, config, b.prompts, b.chosen, b.rejected, beta, codec.padId).loss,
+    getBatch: pairBatcher(split.train, split.val, opts.batchSize ?? 16),
+    optimizer: { lr: opts.lr ?? 1e-4, weightDecay: 0, beta1: 0.9, beta2: 0.95 },
+    maxIters: opts.maxIters, evalInterval: opts.evalInterval, evalIters: opts.evalIters ?? 4, gradClip: 1, seed,
+    chart: opts.chart ?? false, chartTitle: opts.chartTitle ?? "DPO loss", progress: opts.progress ?? "none", log: opts.log,
+  });
+  let right = 0, margin = 0;
+  for (let i = 0; i < split.val.length; i += 32) {
+    const b = split.val.slice(i, i + 32);
+    const r = dpoPairLoss(policy, ref, config, b.map((p) => p.prompt), b.map((p) => p.chosen), b.map((p) => p.rejected), beta, codec.padId);
+    const m = tf.tidy(() => tf.sub(r.rewardsChosen, r.rewardsRejected).dataSync());
+    m.forEach((x) => { if (x > 0) right++; margin += x; });
+    tf.dispose(Object.values(r));
+  }
+  const n = Math.max(1, split.val.length);
+  return {
+    policy, ref, valAccuracy: right / n, valMargin: margin / n, trainPairs: split.train.length, valPairs: split.val.length,
+    history: summary.history, seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// The honest evaluation
+
+export interface PolicyEvalOptions {
+  policy: GPTParams;
+  /** The SFT model: the baseline of the win-rate and the reference of the KL. */
+  baseline: GPTParams;
+  config: GPTConfig;
+  codec: ChatCodec;
+  /** Held-out prompts with references. */
+  prompts: readonly RLHFPrompt[];
+  /** Reward model, for its score of both policies' answers (optional). */
+  reward?: GPTParams;
+  /** Sampled answers per prompt and policy. Default 1. */
+  samples?: number;
+  maxNewTokens: number;
+  /** Sampling temperature (the policy as PPO trained it). Default 1. */
+  temperature?: number;
+  seed?: number;
+}
+
+export interface PolicyEvalRow {
+  prompt: string;
+  reference?: string;
+  policy: string;
+  baseline: string;
+  policyTrue: number;
+  baselineTrue: number;
+}
+
+export interface PolicyEval {
+  /** Policy vs baseline by the labeller's TRUE rule, answer against answer on the same prompt. */
+  winRate: WinRate;
+  /** Mean true score of each side's answers. */
+  trueScore: { policy: number; baseline: number };
+  /** Mean reward-model score of each side's answers (NaN without a reward model). */
+  rewardScore: { policy: number; baseline: number };
+  /** Mean Σ_t log π(y_t) − log π_ref(y_t) over the policy's own answers: a sample of KL(π ‖ π_sft) per answer, nats. */
+  meanKL: number;
+  /** Fraction of the policy's answers that ended with <|end|>, and their mean length in tokens. */
+  endedFraction: number;
+  meanLength: number;
+  rows: PolicyEvalRow[];
+}
+
+/** Held-out evaluation of a policy against the SFT model (see PolicyEval). */
+export function evaluatePolicy(opts: PolicyEvalOptions): PolicyEval {
+  const { config, codec } = opts;
+  const k = opts.samples ?? 1;
+  const items = opts.prompts.flatMap((p) => Array.from({ length: k }, () => p));
+  const texts = items.map((p) => p.prompt);
+  const gen = { maxNewTokens: opts.maxNewTokens, temperature: opts.temperature ?? 1, seed: opts.seed ?? 12345 };
+  const pol = sampleResponses(opts.policy, config, codec, texts, gen).map((r) => r[0]);
+  const base = sampleResponses(opts.baseline, config, codec, texts, gen).map((r) => r[0]);
+  const rows: PolicyEvalRow[] = items.map((p, i) => ({
+    prompt: p.prompt, reference: p.reference, policy: pol[i], baseline: base[i],
+    policyTrue: trueScore(p.prompt, pol[i], p.reference), baselineTrue: trueScore(p.prompt, base[i], p.reference),
+  }));
+  const promptIds = texts.map((t) => codec.encodePrompt(t));
+  const polIds = pol.map((r) => codec.encodeResponse(r));
+  let kl = 0;
+  for (let i = 0; i < items.length; i += 32) {
+    const rb = responseBatch(promptIds.slice(i, i + 32), polIds.slice(i, i + 32), config.blockSize, codec.padId);
+    const d = tf.tidy(() => {
+      const idx = rowsToTensor(rb.inputs, "int32"), tg = rowsToTensor(rb.targets, "int32"), m = rowsToTensor(rb.mask, "float32");
+      return tf.sub(sequenceLogProbs(opts.policy, config, idx, tg, m), sequenceLogProbs(opts.baseline, config, idx, tg, m)).dataSync();
+    });
+    d.forEach((x) => (kl += x));
+  }
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+  const rm = (ids: number[][]) => (opts.reward ? mean(scoreResponses(opts.reward, config, promptIds, ids, 32, codec.padId)) : NaN);
+  return {
+    winRate: winRate(items.map((p, i) => ({ prompt: p.prompt, a: pol[i], b: base[i], reference: p.reference }))),
+    trueScore: { policy: mean(rows.map((r) => r.policyTrue)), baseline: mean(rows.map((r) => r.baselineTrue)) },
+    rewardScore: { policy: rm(polIds), baseline: rm(base.map((r) => codec.encodeResponse(r))) },
+    meanKL: items.length ? kl / items.length : NaN,
+    endedFraction: mean(pol.map((r) => (r.endsWith("<|end|>") ? 1 : 0))),
+    meanLength: mean(polIds.map((r) => r.length)),
+    rows,
+  };
+}
+
+/** Save a policy (PPO or DPO) as a checkpoint loadPretrained / loadChatModel read (a value head rides along). */
+export function savePolicy(dir: string, params: GPTParams, config: GPTConfig, tokenizer: Tokenizer, step: number, extra: Record<string, unknown>): void {
+  saveCheckpoint(dir, { params, config, tokenizer, step, extra });
+}
+
+/** The `extra` notes a checkpoint was saved with (e.g. {ppo: {seconds, …}}), without loading its tensors; {} when none. */
+export function checkpointNotes(dir: string): Record<string, unknown> {
+  const file = path.join(dir, "model.json");
+  let json: { extra?: Record<string, unknown> };
+  try {
+    json = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new Error(`${file}: cannot read the checkpoint (${(e as Error).message})`);
+  }
+  return json.extra ?? {};
+}
