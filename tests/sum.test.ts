@@ -56,6 +56,8 @@ describe("wasm Sum over leading axes in JavaScript", function () {
       if (kernel === "course") useFastWasmSum();
       else restoreWasmSum();
       for (const c of cases) {
+        // tfjs's own wasm Sum returns uninitialised memory for an empty input (whatever was there before).
+        if (kernel === "original" && c.name === "empty rows") continue;
         const got = values(c);
         const want = expected.get(c.name)!;
         assert.deepEqual(got.shape, want.shape, c.name);

@@ -39,7 +39,8 @@ function sumKernel(args: KernelArgs): tf.TensorInfo {
   const x = args.inputs.x!;
   const axes = tf.util.parseAxisParam(args.attrs?.axis as number | number[], x.shape);
   const k = x.dtype === "float32" ? leadingAxes(axes, x.shape.length) : 0;
-  if (k === 0 || tf.util.sizeFromShape(x.shape) === 0) {
+  // (An empty input is summed here too, to zeros: tfjs's wasm Sum returns uninitialised memory for it.)
+  if (k === 0) {
     if (original === undefined) throw new Error("Sum (wasm): the original kernel is missing");
     return original.kernelFunc(args as never) as tf.TensorInfo;
   }
