@@ -206,10 +206,11 @@ export async function runBench(args: BenchArgs, log: (s: string) => void = (s) =
   const params = initGPT(config, { seed: 2 });
   const n = Math.min(args.tokens, T - 1);
   const rate = (useKvCache: boolean, engine: "auto" | "tfjs" = "auto"): { tps: number; out: number[] } => {
-    generate(params, config, [0], { maxNewTokens: 3, temperature: 0, useKvCache, engine }); // warm-up
+    // Warm-up: whole generations, so the JIT has compiled the loops (as the training steps' warm-up).
+    for (let r = 0; r < 10; r++) generate(params, config, [0], { maxNewTokens: n, temperature: 0, useKvCache, engine });
     const times: number[] = [];
     let out: number[] = [];
-    for (let r = 0; r < 3; r++) {
+    for (let r = 0; r < 5; r++) {
       const s0 = performance.now();
       out = generate(params, config, [0], { maxNewTokens: n, temperature: 0, useKvCache, engine });
       times.push(performance.now() - s0);
