@@ -120,3 +120,22 @@ exports.l2 = (params, batch, options) => tf.mul(tf.mean(tf.square(params.w)), tf
     await assert.rejects(DataParallel.start({}, { threads: 2, loss: { module: "relative.js", name: "x" } }), /absolute path/);
   });
 });
+
+describe("dataParallel in the trainer", function () {
+  this.timeout(120_000);
+  it("pretrain with 2 threads: no tensor leak across steps and evaluations, summary says 2 threads", async () => {
+    const { pretrain } = await import("../lib/pretrain");
+    await initBackend({ quiet: true });
+    const counts: Record<number, number> = {};
+    const r = await pretrain({
+      text: "abcdefghij ".repeat(300), preset: "tiny", maxIters: 30, evalInterval: 10, evalIters: 2, threads: 2, progress: "none", chart: false,
+      onStep: (s) => {
+        if (s.step === 10 || s.step === 29) counts[s.step] = tf.memory().numTensors;
+      },
+    });
+    assert.equal(r.summary.threads, 2);
+    assert.equal(counts[29], counts[10]);
+    assert.ok(r.summary.valLoss < Math.log(r.config.vocabSize), `the model learned nothing: ${r.summary.valLoss}`);
+    disposeParams(r.params);
+  });
+});
