@@ -69,10 +69,6 @@ export function shardLossOf(spec: ShardLossSpec): ShardLossFn {
   return fn as ShardLossFn;
 }
 
-function specOptions(spec: ShardLossSpec): unknown {
-  return spec.options;
-}
-
 /**
  * The default number of threads: one per core up to 2 on the wasm and cpu backends (the
  * course's laptops have 2+ cores; more shards of a batch of 12 stop paying), 1 on the
@@ -119,6 +115,15 @@ function sliceRows(batch: TensorBatch, start: number, n: number): TensorBatch {
     out[k] = n === t.shape[0] ? t : tf.slice(t, [start], [n]);
   }
   return out;
+}
+
+/** Each shard's randomness: its own stream, from the run's seed, the step and the shard. */
+const shardSeed = (ctx: { step: number; seed: string | number }, shard: number): string => `${ctx.seed}:${ctx.step}:shard${shard}`;
+
+/** Each shard's share of the mean (its weight over the total; equal shares when nothing counts). */
+function shares(weights: number[]): number[] {
+  const total = weights.reduce((a, b) => a + b, 0);
+  return weights.map((w) => (total > 0 ? w / total : 1 / weights.length));
 }
 
 /** How much a shard counts in the mean: the positions its mask keeps, else its rows. */
@@ -235,7 +240,7 @@ export class DataParallel {
       await Promise.all(slots.map((s) => s.worker.terminate()));
       throw e;
     }
-    const dp = new DataParallel(params, threads, lossFn, specOptions(opts.loss), slots, names, weights);
+    const dp = new DataParallel(params, threads, lossFn, opts.loss.options, slots, names, weights);
     for (const slot of slots) {
       slot.worker.on("message", (m: WorkerReply) => {
         const p = slot.pending.get(m.id);
@@ -284,21 +289,13 @@ export class DataParallel {
    * every thread on its shard and averaged. The caller disposes the gradients.
    */
   async gradients(batch: TensorBatch, ctx: { step: number; training: boolean; seed: string | number }): Promise<{ loss: number; grads: NamedTensors }> {
-    this.check();
-    const rows = batch[Object.keys(batch)[0]].shape[0];
-    const sizes = shardSizes(rows, this.threads);
-    const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
-    const shardRng = (s: number) => createRng(`${ctx.seed}:${ctx.step}:shard${s}`);
-    if (this.slots.length > 0) this.publishWeights();
-    const asked = sizes.slice(1).map((n, i) =>
-      this.ask(this.slots[i], { kind: "grad", batch: sliceToWire(batch, starts[i + 1], n), step: ctx.step, training: ctx.training, seed: `${ctx.seed}:${ctx.step}:shard${i + 1}` }),
-    );
+    const { mainRows, asked } = this.scatter(batch, "grad", ctx.training, ctx);
     // The main thread's shard, while the workers compute theirs.
     const vars = this.names.map((n) => this.params[n]);
     const mine = tf.tidy(() => {
-      const shard = sliceRows(batch, 0, sizes[0]);
-      const { value, grads } = tf.variableGrads(() => this.lossFn(this.params, shard, this.options, { step: ctx.step, training: ctx.training, rng: shardRng(0) }), vars);
-      return { value, grads, weight: shardWeight(shard) };
+      const main = sliceRows(batch, 0, mainRows);
+      const { value, grads } = tf.variableGrads(() => this.lossFn(this.params, main, this.options, { step: ctx.step, training: ctx.training, rng: createRng(shardSeed(ctx, 0)) }), vars);
+      return { value, grads, weight: shardWeight(main) };
     });
     let replies: WorkerReply[];
     try {
@@ -307,9 +304,7 @@ export class DataParallel {
       tf.dispose([mine.value, ...Object.values(mine.grads)]);
       throw e;
     }
-    const weights = [mine.weight, ...replies.map((r) => r.weight as number)];
-    const total = weights.reduce((a, b) => a + b, 0);
-    const share = weights.map((w) => (total > 0 ? w / total : 1 / weights.length));
+    const share = shares([mine.weight, ...replies.map((r) => r.weight as number)]);
     const loss = share[0] * mine.value.dataSync()[0] + replies.reduce((s, r, i) => s + share[i + 1] * (r.loss as number), 0);
     const grads: NamedTensors = tf.tidy(() => {
       const out: NamedTensors = {};
@@ -330,24 +325,34 @@ export class DataParallel {
 
   /** Loss of the whole batch (no gradients), shards computed in parallel: evaluation. */
   async loss(batch: TensorBatch, ctx: { step: number; seed: string | number }): Promise<number> {
-    this.check();
-    const rows = batch[Object.keys(batch)[0]].shape[0];
-    const sizes = shardSizes(rows, this.threads);
-    const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
-    if (this.slots.length > 0) this.publishWeights();
-    const asked = sizes.slice(1).map((n, i) =>
-      this.ask(this.slots[i], { kind: "loss", batch: sliceToWire(batch, starts[i + 1], n), step: ctx.step, training: false, seed: `${ctx.seed}:${ctx.step}:shard${i + 1}` }),
-    );
+    const { mainRows, asked } = this.scatter(batch, "loss", false, ctx);
     const mine = tf.tidy(() => {
-      const shard = sliceRows(batch, 0, sizes[0]);
-      const l = this.lossFn(this.params, shard, this.options, { step: ctx.step, training: false, rng: createRng(`${ctx.seed}:${ctx.step}:shard0`) });
-      return { loss: l.dataSync()[0], weight: shardWeight(shard) };
+      const main = sliceRows(batch, 0, mainRows);
+      const l = this.lossFn(this.params, main, this.options, { step: ctx.step, training: false, rng: createRng(shardSeed(ctx, 0)) });
+      return { loss: l.dataSync()[0], weight: shardWeight(main) };
     });
     const replies = await Promise.all(asked);
     const weights = [mine.weight, ...replies.map((r) => r.weight as number)];
-    const losses = [mine.loss, ...replies.map((r) => r.loss as number)];
-    const total = weights.reduce((a, b) => a + b, 0);
-    return total > 0 ? losses.reduce((s, l, i) => s + (l * weights[i]) / total, 0) : 0;
+    if (weights.every((w) => w === 0)) return 0; // nothing counts anywhere
+    const share = shares(weights);
+    return share[0] * mine.loss + replies.reduce((sum, r, i) => sum + share[i + 1] * (r.loss as number), 0);
+  }
+
+  /**
+   * Cut the batch into shards, publish the weights and send shards 1… to the workers; shard 0,
+   * the batch's first `mainRows` rows, stays with the main thread (sliced inside its tidy).
+   */
+  private scatter(batch: TensorBatch, kind: "grad" | "loss", training: boolean, ctx: { step: number; seed: string | number }): { mainRows: number; asked: Promise<WorkerReply>[] } {
+    this.check();
+    const sizes = shardSizes(batch[Object.keys(batch)[0]].shape[0], this.threads);
+    if (this.slots.length > 0) this.publishWeights();
+    let start = sizes[0];
+    const asked = sizes.slice(1).map((n, i) => {
+      const msg = { kind, batch: sliceToWire(batch, start, n), step: ctx.step, training, seed: shardSeed(ctx, i + 1) };
+      start += n;
+      return this.ask(this.slots[i], msg);
+    });
+    return { mainRows: sizes[0], asked };
   }
 
   /** Stop the workers. */
