@@ -26,7 +26,7 @@ const USAGE = `Usage: dpo [--checkpoint DIR] [--prefs FILE] [--reward DIR] [--da
            [--beta B] [--lr LR] [--max-new-tokens N] [--eval-prompts N] [--seed S] [--json]
   Direct Preference Optimization on ranked answers (lib/dpo.ts, lib/rlhf.ts). Defaults: --checkpoint ${rel(D.sft)},
   --prefs ${rel(D.preferences)} (written by npm run reward or notebook 07), --reward ${rel(D.reward)} (only to report its score; skipped
-  when missing), --out ${rel(D.dpo)}, 80 steps of 8 pairs, AdamW lr 1e-4, β = 0.1, --data ${rel(D.data)} (held-out questions from test.jsonl beside it).
+  when missing), --out ${rel(D.dpo)}, 80 steps of 8 pairs, AdamW lr 5e-5, β = 0.5, --data ${rel(D.data)} (held-out questions from test.jsonl beside it).
   COURSE_SMOKE=1: a few steps (seconds). --json: the last line of stdout is
   {winRate, wins, ties, losses, meanKL, rewardScore, sftRewardScore, trueScore, sftTrueScore, valAccuracy, seconds, checkpoint, ...}.`;
 
@@ -49,7 +49,7 @@ export interface DPOArgs {
 
 export function parseDPOArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): DPOArgs {
   const d = rlhfDefaults(env);
-  const args: DPOArgs = { checkpoint: d.sft, prefs: d.preferences, reward: d.reward, data: d.data, out: d.dpo, beta: 0.1, seed: 0, json: false, help: false };
+  const args: DPOArgs = { checkpoint: d.sft, prefs: d.preferences, reward: d.reward, data: d.data, out: d.dpo, beta: 0.5, seed: 0, json: false, help: false };
   const r = new ArgReader(argv);
   for (let a = r.next(); a !== undefined; a = r.next()) {
     switch (a) {

@@ -24,7 +24,7 @@ const USAGE = `Usage: ppo [--checkpoint DIR] [--reward DIR] [--data FILE] [--out
            [--eval-prompts N] [--seed S] [--json]
   Optimise the SFT policy against the reward model with PPO (lib/ppo.ts, lib/rlhf.ts). Defaults: --checkpoint ${rel(D.sft)},
   --reward ${rel(D.reward)} (npm run reward), --out ${rel(D.ppo)}, --data ${rel(D.data)} (training questions; held-out ones from test.jsonl beside it),
-  24 iterations, β = 0.1 fixed (--adaptive-kl T: Ziegler's controller aiming at T nats per answer),
+  24 iterations, β = 0.5 fixed (--adaptive-kl T: Ziegler's controller aiming at T nats per answer),
   2 epochs of minibatches of 8 per batch of 16 rollouts, AdamW lr 2e-4.
   COURSE_SMOKE=1: two iterations of 4 rollouts (seconds). --json: the last line of stdout is
   {winRate, wins, ties, losses, meanKL, rewardScore, sftRewardScore, trueScore, sftTrueScore, seconds, checkpoint, ...}.`;
@@ -50,7 +50,7 @@ export interface PPOArgs {
 
 export function parsePPOArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): PPOArgs {
   const d = rlhfDefaults(env);
-  const args: PPOArgs = { checkpoint: d.sft, reward: d.reward, data: d.data, out: d.ppo, beta: 0.1, seed: 0, json: false, help: false };
+  const args: PPOArgs = { checkpoint: d.sft, reward: d.reward, data: d.data, out: d.ppo, beta: 0.5, seed: 0, json: false, help: false };
   const r = new ArgReader(argv);
   for (let a = r.next(); a !== undefined; a = r.next()) {
     switch (a) {
@@ -129,10 +129,13 @@ export async function main(
     const prompts = loadPrompts(args.data);
     const iterations = args.iters ?? (smoke ? 2 : 24);
     const maxNewTokens = args.maxNewTokens ?? (smoke ? 6 : 24);
+    const batchSize = args.batchSize ?? (smoke ? 4 : 16);
     const r = await runPPO({
       sft: sft.params, config, codec, reward: rm.params, prompts: prompts.train, iterations,
-      batchSize: args.batchSize ?? (smoke ? 4 : 16), maxNewTokens, klCoef: args.beta,
-      adaptiveKL: args.adaptiveKL !== undefined ? { target: args.adaptiveKL, horizon: 10000 } : undefined,
+      batchSize, maxNewTokens, klCoef: args.beta,
+      // Horizon in answers: ten batches, so β can move within a run of a few dozen iterations
+      // (Ziegler's 10,000 suits runs of 100,000s of answers; here β would hardly change).
+      adaptiveKL: args.adaptiveKL !== undefined ? { target: args.adaptiveKL, horizon: 10 * batchSize } : undefined,
       optimizer: { lr: args.lr ?? 2e-4 }, epochs: args.epochs ?? (smoke ? 1 : 2),
       minibatchSize: args.minibatchSize ?? (smoke ? 2 : 8), seed: args.seed, log: (l) => err(l),
     });
