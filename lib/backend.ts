@@ -14,6 +14,12 @@
  * one line, and is safe to call from every notebook (the second call is free and quiet).
  * `COURSE_BACKEND=tensorflow|wasm|cpu|auto` overrides the automatic choice.
  *
+ * On wasm, matrix products (BatchMatMul) run in onnxruntime-node's native GEMM when that
+ * optional package loads (lib/kernels/ortMatMul.ts, 2-2.5x faster), else in the course's
+ * XNNPACK kernel (lib/kernels/batch_matmul.ts). `COURSE_MATMUL=auto|onnxruntime|wasm`:
+ * "wasm" (or "xnnpack") forces the XNNPACK kernel, e.g. to compare or to rule ORT out;
+ * "onnxruntime" makes a failure to load it an error instead of a fallback.
+ *
  * It also patches what tfjs 4.22 lacks for training (see lib/kernels): the wasm
  * `UnsortedSegmentSum` kernel (gradient of tf.gather) and, on every backend, zero
  * gradients for comparisons plus a broadcast-safe matMul gradient.
@@ -24,13 +30,17 @@ import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import * as tfWasm from "@tensorflow/tfjs-backend-wasm";
-import { registerGradientFixes, registerWasmKernels } from "./kernels";
+import { loadOnnxRuntime, MATMUL_ENGINE_NAMES, type MatMulEngine, registerGradientFixes, registerWasmKernels } from "./kernels";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 export type BackendRequest = BackendName | "auto";
 
 /** Accepted values of the COURSE_BACKEND environment variable. */
 export const BACKEND_REQUESTS: readonly BackendRequest[] = ["tensorflow", "wasm", "cpu", "auto"];
+
+export type MatMulRequest = "auto" | "onnxruntime" | "wasm";
+/** Accepted values of the COURSE_MATMUL environment variable ("xnnpack" means "wasm"). */
+export const MATMUL_REQUESTS: readonly string[] = ["auto", "onnxruntime", "wasm", "xnnpack"];
 
 export interface BackendInfo {
   /** The active tfjs backend, as `tf.getBackend()` names it. */
@@ -47,21 +57,33 @@ export interface BackendInfo {
   simd?: boolean;
   /** wasm only: threads used by the wasm kernels (Node runs them single-threaded). */
   threads?: number;
+  /** wasm only: what computes BatchMatMul (see COURSE_MATMUL at the top of this file). */
+  matmul?: (typeof MATMUL_ENGINE_NAMES)[MatMulEngine];
+  /** wasm only, with matmul "xnnpack": why not onnxruntime (COURSE_MATMUL, or its load error). */
+  matmulReason?: string;
   /** Kernels the course added to this backend (see lib/kernels). */
   addedKernels: string[];
   /** Kernels whose tfjs gradient the course added or fixed, on every backend (see lib/kernels/gradients.ts). */
   fixedGradients: string[];
   /** Version of @tensorflow/tfjs. */
   tfjsVersion: string;
-  /** The one line initBackend prints, e.g. "backend: wasm (tfjs-node not installed; SIMD on, 1 thread)". */
+  /**
+   * The one line initBackend prints, e.g.
+   * "backend: wasm (tfjs-node not installed; SIMD on, 1 thread; matmul: onnxruntime (MLAS))".
+   */
   line: string;
 }
 
 export interface InitBackendOptions {
   /** Don't print the one-line summary. */
   quiet?: boolean;
-  /** Where COURSE_BACKEND is read from (default: process.env). */
+  /** Where COURSE_BACKEND and COURSE_MATMUL are read from (default: process.env). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Loads onnxruntime-node for the matmul: undefined when it can run, else why not
+   * (default: lib/kernels' loadOnnxRuntime). Tests replace it.
+   */
+  loadOnnxRuntime?: () => string | undefined;
   /** Loads an optional package by name (default: Node's require). Tests replace it. */
   loadPackage?: (name: string) => unknown;
   /** Whether the optional package is installed (default: require.resolve succeeds). */
@@ -76,6 +98,7 @@ const WASM_PKG = "@tensorflow/tfjs-backend-wasm";
 
 let pending: Promise<BackendInfo> | null = null;
 let chosen: BackendInfo | null = null;
+let chosenMatMul: MatMulEngine = "xnnpack";
 
 /** Parse COURSE_BACKEND; empty or unset means "auto". */
 export function parseBackendRequest(value: string | undefined): BackendRequest {
@@ -83,6 +106,15 @@ export function parseBackendRequest(value: string | undefined): BackendRequest {
   if (v === "") return "auto";
   if ((BACKEND_REQUESTS as readonly string[]).includes(v)) return v as BackendRequest;
   throw new Error(`COURSE_BACKEND="${value}" is not valid; use one of: ${BACKEND_REQUESTS.join(", ")}`);
+}
+
+/** Parse COURSE_MATMUL; empty or unset means "auto", "xnnpack" means "wasm". */
+export function parseMatMulRequest(value: string | undefined): MatMulRequest {
+  const v = (value ?? "").trim().toLowerCase();
+  if (v === "") return "auto";
+  if (v === "xnnpack") return "wasm";
+  if (MATMUL_REQUESTS.includes(v)) return v as MatMulRequest;
+  throw new Error(`COURSE_MATMUL="${value}" is not valid; use one of: ${MATMUL_REQUESTS.join(", ")}`);
 }
 
 /**
@@ -94,12 +126,13 @@ export function initBackend(opts: InitBackendOptions = {}): Promise<BackendInfo>
   if (chosen !== null) {
     // Cheap and idempotent: undoes a stray unregister after the first call.
     registerGradientFixes();
-    if (chosen.name === "wasm") registerWasmKernels();
+    if (chosen.name === "wasm") registerWasmKernels({ matmul: chosenMatMul });
   }
   if (pending === null) {
     pending = chooseBackend(opts).then(
       (info) => {
         chosen = info;
+        chosenMatMul = info.matmul === MATMUL_ENGINE_NAMES.onnxruntime ? "onnxruntime" : "xnnpack";
         if (!opts.quiet) console.log(info.line);
         // Falling back to the slow cpu backend is never silent, even when quiet.
         else if (info.name === "cpu" && info.requested === "auto") console.warn(info.line);
@@ -143,6 +176,7 @@ interface Picked {
 async function chooseBackend(opts: InitBackendOptions): Promise<BackendInfo> {
   const env = opts.env ?? process.env;
   const requested = parseBackendRequest(env.COURSE_BACKEND);
+  const matmulRequested = parseMatMulRequest(env.COURSE_MATMUL);
   const load = opts.loadPackage ?? defaultLoad;
   const installed = opts.isInstalled ?? defaultIsInstalled;
   const gpuVisible = opts.gpuVisible ?? nvidiaGpuVisible;
@@ -175,13 +209,25 @@ async function chooseBackend(opts: InitBackendOptions): Promise<BackendInfo> {
   const fixedGradients = registerGradientFixes();
   let simd: boolean | undefined;
   let threads: number | undefined;
+  let matmul: BackendInfo["matmul"];
+  let matmulReason: string | undefined;
+  let engine: MatMulEngine = "xnnpack";
   let addedKernels: string[] = [];
   const details: string[] = [];
   if (picked.name === "wasm") {
     simd = (await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT")) === true;
     threads = tfWasm.getThreadsCount();
-    addedKernels = registerWasmKernels();
+    if (matmulRequested === "wasm") {
+      matmulReason = "COURSE_MATMUL=wasm";
+    } else {
+      matmulReason = (opts.loadOnnxRuntime ?? loadOnnxRuntime)();
+      if (matmulReason === undefined) engine = "onnxruntime";
+      else if (matmulRequested === "onnxruntime") throw new Error(`COURSE_MATMUL=onnxruntime but ${matmulReason}`);
+    }
+    addedKernels = registerWasmKernels({ matmul: engine });
+    matmul = MATMUL_ENGINE_NAMES[engine];
     details.push(`SIMD ${simd ? "on" : "off"}, ${threads} thread${threads === 1 ? "" : "s"}`);
+    details.push(`matmul: ${matmul}${matmulReason === undefined ? "" : ` (${matmulReason})`}`);
   } else if (picked.name === "tensorflow") {
     details.push(`${picked.package.replace("@tensorflow/", "")} on ${picked.gpu ? "GPU" : "CPU"}`);
   }
@@ -195,6 +241,8 @@ async function chooseBackend(opts: InitBackendOptions): Promise<BackendInfo> {
     gpu: picked.gpu,
     simd,
     threads,
+    matmul,
+    matmulReason,
     addedKernels,
     fixedGradients,
     tfjsVersion: tf.version.tfjs,

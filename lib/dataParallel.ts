@@ -27,6 +27,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { Worker } from "worker_threads";
 import { backendInfo } from "./backend";
+import { MATMUL_ENGINE_NAMES } from "./kernels";
 import type { GPTConfig } from "./gpt";
 import { gptLoss } from "./gpt";
 import type { NamedTensors, Params } from "./optim";
@@ -205,6 +206,9 @@ export class DataParallel {
     const total = names.reduce((s, n) => s + params[n].size, 0);
     const weights = new Float32Array(new SharedArrayBuffer(Math.max(1, total) * 4));
     const backend = backendInfo()?.name ?? tf.getBackend();
+    // Workers compute with the same matmul engine as this thread (its choice may have come
+    // from initBackend's env option rather than process.env).
+    const matmul = backendInfo()?.matmul === MATMUL_ENGINE_NAMES.onnxruntime ? "onnxruntime" : "wasm";
     const { file, execArgv } = workerScript();
     const slots: Slot[] = [];
     try {
@@ -214,6 +218,7 @@ export class DataParallel {
           execArgv,
           workerData: {
             backend,
+            matmul,
             loss: opts.loss,
             names,
             shapes: names.map((n) => params[n].shape),

@@ -12,6 +12,8 @@ import { createRng } from "./random";
 
 interface Init {
   backend: string;
+  /** COURSE_MATMUL for this worker: the main thread's engine. */
+  matmul: string;
   loss: ShardLossSpec;
   names: string[];
   shapes: number[][];
@@ -33,7 +35,7 @@ async function main(): Promise<void> {
   const init = workerData as Init;
   const port = parentPort!;
   try {
-    await initBackend({ quiet: true, env: { ...process.env, COURSE_BACKEND: init.backend } });
+    await initBackend({ quiet: true, env: { ...process.env, COURSE_BACKEND: init.backend, COURSE_MATMUL: init.matmul } });
     const lossFn = shardLossOf(init.loss);
     const params: Params = {};
     const offsets: number[] = [];

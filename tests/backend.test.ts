@@ -9,10 +9,13 @@ import {
   parseBackendRequest,
   resetBackendChoice,
 } from "../lib/backend";
-import { gradientFixNames, unregisterWasmKernels, wasmKernelNames, wasmKernelsRegistered } from "../lib/kernels";
+import { gradientFixNames, loadOnnxRuntime, unregisterWasmKernels, wasmKernelNames, wasmKernelsRegistered } from "../lib/kernels";
 
 const GPU_PKG = "@tensorflow/tfjs-node-gpu";
 const NODE_PKG = "@tensorflow/tfjs-node";
+/** The end of initBackend's wasm line: depends on whether onnxruntime-node loads here (tests/ortMatMul.test.ts). */
+const ortWhy = loadOnnxRuntime();
+const MATMUL = ortWhy === undefined ? "matmul: onnxruntime (MLAS)" : `matmul: xnnpack (${ortWhy})`;
 
 /** Capture console.log / console.warn while `f` runs. */
 async function captureConsole<T>(f: () => Promise<T>): Promise<{ result: T; logs: string[]; warns: string[] }> {
@@ -99,7 +102,7 @@ describe("backend", function () {
     it("picks wasm when tfjs-node is absent, says why in one line, and registers the wasm kernels", async () => {
       unregisterWasmKernels();
       const { result, logs } = await captureConsole(() => initBackend(noTfjsNode));
-      assert.equal(result.line, "backend: wasm (tfjs-node not installed; SIMD on, 1 thread)");
+      assert.equal(result.line, `backend: wasm (tfjs-node not installed; SIMD on, 1 thread; ${MATMUL})`);
       assert.deepEqual(logs, [result.line]);
       assert.equal(tf.getBackend(), "wasm");
       assert.equal(result.name, "wasm");
@@ -143,7 +146,7 @@ describe("backend", function () {
       }
       const info = await initBackend({ quiet: true, env: {} });
       if (nodeHere) assert.equal(info.name, "tensorflow", info.line);
-      else assert.equal(info.line, "backend: wasm (tfjs-node not installed; SIMD on, 1 thread)");
+      else assert.equal(info.line, `backend: wasm (tfjs-node not installed; SIMD on, 1 thread; ${MATMUL})`);
     });
 
     it("backendInfo() is null before initBackend", () => {
@@ -156,7 +159,7 @@ describe("backend", function () {
       assert.equal(tf.getBackend(), "cpu");
       resetBackendChoice();
       const wasm = await initBackend({ quiet: true, env: { COURSE_BACKEND: "wasm" } });
-      assert.equal(wasm.line, "backend: wasm (COURSE_BACKEND=wasm; SIMD on, 1 thread)");
+      assert.equal(wasm.line, `backend: wasm (COURSE_BACKEND=wasm; SIMD on, 1 thread; ${MATMUL})`);
       assert.equal(tf.getBackend(), "wasm");
     });
 
@@ -225,7 +228,7 @@ describe("backend", function () {
       let info = await initBackend(opts);
       assert.equal(
         info.line,
-        "backend: wasm (tfjs-node-gpu not installed; tfjs-node failed to load (The specified module could not be found.); SIMD on, 1 thread)",
+        `backend: wasm (tfjs-node-gpu not installed; tfjs-node failed to load (The specified module could not be found.); SIMD on, 1 thread; ${MATMUL})`,
       );
       resetBackendChoice();
       ({ opts } = fakePackages({ installed: [NODE_PKG], gpuVisible: false, behaviour: { [NODE_PKG]: { registers: false } } }));

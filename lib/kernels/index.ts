@@ -19,21 +19,34 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { unsortedSegmentSumWasmConfig } from "./unsorted_segment_sum";
 import { batchMatMulWasmConfig } from "./batch_matmul";
+import { loadOnnxRuntime, type MatMulEngine, ortBatchMatMulWasmConfig } from "./ortMatMul";
 import { sliceWasmConfigs } from "./slice";
 import { installKernel, kernelInstalled, restoreKernel } from "./registry";
 import { gatherWasmConfig } from "./gather";
 import { sumWasmConfig } from "./sum";
 import { adamwWasmConfig } from "./adamw";
+import { identityWasmConfig } from "./identity";
 
 // Gradient fixes for tfjs-core itself (every backend): see ./gradients.
 export { gradientFixNames, registerGradientFixes, unregisterGradientFixes } from "./gradients";
+export {
+  loadOnnxRuntime, MATMUL_ENGINE_NAMES, type MatMulEngine, MIN_ORT_MACS, onnxRuntimeLoaded, ORT_PACKAGE,
+  ortBatchMatMulWasmConfig, ortMatMulCounts,
+} from "./ortMatMul";
+export { batchMatMulWasmConfig } from "./batch_matmul";
 
 /**
  * Our kernels for the wasm backend, one file each:
  *  - UnsortedSegmentSum: missing on wasm (see above).
- *  - BatchMatMul: tfjs's wasm kernel takes XNNPACK's fast path only for an untransposed,
- *    unbatched product; ours makes transposes explicit and runs one fast 2-D product per
- *    batch element (attention and every matMul gradient: ~5x faster, same values).
+ *  - BatchMatMul, one of two (`registerWasmKernels({ matmul })`):
+ *     - "onnxruntime" (./ortMatMul.ts): float32 products in onnxruntime-node's native MLAS
+ *       GEMM, reading and writing the wasm heap in place; 2-2.5x faster than XNNPACK on the
+ *       GPT's products (small untransposed 2-D ones, where ORT's ~25 µs per call costs
+ *       more, stay with XNNPACK). Only when the optional package onnxruntime-node loads.
+ *     - "xnnpack" (./batch_matmul.ts): tfjs's wasm kernel takes XNNPACK's fast path only
+ *       for an untransposed, unbatched product; ours makes transposes explicit and runs one
+ *       fast 2-D product per batch element (attention and every matMul gradient: ~5x
+ *       faster, same values). Also what the onnxruntime kernel falls back to.
  *  - Slice / SplitV / Unpack: tfjs's wasm kernels copy the whole input for every piece.
  *  - GatherV2: tfjs's wasm kernel costs ~10 µs per index; ours copies whole rows (embedding
  *    lookups 20-50x faster).
@@ -41,31 +54,57 @@ export { gradientFixNames, registerGradientFixes, unregisterGradientFixes } from
  *    first; ours adds rows in JavaScript (~5-20x faster).
  *  - CourseAdamW: not a tfjs kernel but the course's own, one pass per parameter for an
  *    AdamW update instead of ~10 elementwise kernels (lib/optim.ts uses it when present).
+ *  - Identity (tf.clone, and every tensor a gradient saves): tfjs's wasm kernel copies the
+ *    buffer; ours shares it, counting references as the cpu backend does.
  */
 const wasmKernels: tf.KernelConfig[] = [
-  unsortedSegmentSumWasmConfig, batchMatMulWasmConfig, ...sliceWasmConfigs, gatherWasmConfig, sumWasmConfig, adamwWasmConfig,
+  unsortedSegmentSumWasmConfig, batchMatMulWasmConfig, ...sliceWasmConfigs, gatherWasmConfig, sumWasmConfig, adamwWasmConfig, identityWasmConfig,
 ];
-
+const matMulConfigs: Record<MatMulEngine, tf.KernelConfig> = {
+  onnxruntime: ortBatchMatMulWasmConfig,
+  xnnpack: batchMatMulWasmConfig,
+};
 
 /** Names of the kernels `registerWasmKernels` installs. */
 export const wasmKernelNames: readonly string[] = wasmKernels.map((k) => k.kernelName);
 
+export interface RegisterWasmKernelsOptions {
+  /**
+   * Which BatchMatMul to install (default "xnnpack"). "onnxruntime" loads onnxruntime-node
+   * first and throws, saying why, if it cannot run.
+   */
+  matmul?: MatMulEngine;
+}
+
 /**
- * Register the course's wasm kernels (idempotent). Returns the kernel names installed.
- * `initBackend()` calls this when it picks wasm; call it yourself only if you set the
- * wasm backend up by hand.
+ * Register the course's wasm kernels (idempotent; a different `matmul` swaps the
+ * BatchMatMul). Returns the kernel names installed. `initBackend()` calls this when it
+ * picks wasm; call it yourself only if you set the wasm backend up by hand.
  */
-export function registerWasmKernels(): string[] {
-  wasmKernels.forEach(installKernel);
+export function registerWasmKernels(opts: RegisterWasmKernelsOptions = {}): string[] {
+  const engine = opts.matmul ?? "xnnpack";
+  if (engine === "onnxruntime") {
+    const why = loadOnnxRuntime();
+    if (why !== undefined) throw new Error(`registerWasmKernels: the onnxruntime matmul cannot run: ${why}`);
+  }
+  // Both are "BatchMatMul": take the other one out first, so that restoring gives back
+  // tfjs's kernel rather than the course's other one.
+  for (const [name, config] of Object.entries(matMulConfigs)) if (name !== engine) restoreKernel(config);
+  wasmKernels.map((k) => (k === batchMatMulWasmConfig ? matMulConfigs[engine] : k)).forEach(installKernel);
   return [...wasmKernelNames];
+}
+
+/** The course's BatchMatMul now registered on wasm, or undefined (tfjs's own or someone else's). */
+export function wasmMatMulEngine(): MatMulEngine | undefined {
+  return (Object.keys(matMulConfigs) as MatMulEngine[]).find((e) => kernelInstalled(matMulConfigs[e]));
 }
 
 /** Remove the course's wasm kernels and put back whatever was registered before. */
 export function unregisterWasmKernels(): void {
-  wasmKernels.forEach(restoreKernel);
+  [...wasmKernels, ortBatchMatMulWasmConfig].forEach(restoreKernel);
 }
 
 /** True while the course's wasm kernels are registered. */
 export function wasmKernelsRegistered(): boolean {
-  return wasmKernels.some(kernelInstalled);
+  return [...wasmKernels, ortBatchMatMulWasmConfig].some(kernelInstalled);
 }

@@ -6,8 +6,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 
-const originals = new Map<string, tf.KernelConfig | undefined>();
-const key = (c: tf.KernelConfig) => `${c.backendName}/${c.kernelName}`;
+// Keyed by our config, not by kernel name: two course kernels for one name (the two wasm
+// BatchMatMuls) may be stacked, and each must restore what it replaced.
+const originals = new Map<tf.KernelConfig, tf.KernelConfig | undefined>();
 
 /** True while `config` is the registered kernel for its name and backend. */
 export function kernelInstalled(config: tf.KernelConfig): boolean {
@@ -18,7 +19,7 @@ export function kernelInstalled(config: tf.KernelConfig): boolean {
 export function installKernel(config: tf.KernelConfig): void {
   if (kernelInstalled(config)) return;
   const current = tf.getKernel(config.kernelName, config.backendName);
-  originals.set(key(config), current);
+  originals.set(config, current);
   if (current !== undefined) tf.unregisterKernel(config.kernelName, config.backendName);
   tf.registerKernel(config);
 }
@@ -27,7 +28,7 @@ export function installKernel(config: tf.KernelConfig): void {
 export function restoreKernel(config: tf.KernelConfig): void {
   if (!kernelInstalled(config)) return;
   tf.unregisterKernel(config.kernelName, config.backendName);
-  const original = originals.get(key(config));
-  originals.delete(key(config));
+  const original = originals.get(config);
+  originals.delete(config);
   if (original !== undefined) tf.registerKernel(original);
 }

@@ -119,6 +119,8 @@ export interface TrainTiming {
 
 export interface BenchResult {
   backend: string;
+  /** wasm only: what computes matrix products (BackendInfo.matmul; COURSE_MATMUL). */
+  matmul?: string;
   machine: { cpus: number; model: string; node: string };
   preset: string;
   batchSize: number;
@@ -230,6 +232,7 @@ export async function runBench(args: BenchArgs, log: (s: string) => void = (s) =
   const best = Math.min(...timings.map((t) => t.msPerStep));
   const result: BenchResult = {
     backend: info.name,
+    matmul: info.matmul,
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? "?", node: process.version },
     preset: args.preset,
     batchSize: B,
@@ -251,7 +254,7 @@ export async function runBench(args: BenchArgs, log: (s: string) => void = (s) =
 
 export function formatBench(r: BenchResult): string {
   const lines = [
-    `${r.preset} (${(r.parameters / 1e6).toFixed(2)}M parameters), batch ${r.batchSize} × context ${r.context}, backend ${r.backend}, ${r.machine.cpus} × ${r.machine.model}`,
+    `${r.preset} (${(r.parameters / 1e6).toFixed(2)}M parameters), batch ${r.batchSize} × context ${r.context}, backend ${r.backend}${r.matmul !== undefined ? ` (matmul: ${r.matmul})` : ""}, ${r.machine.cpus} × ${r.machine.model}`,
     ...r.train.map((t) => `  train step, ${t.threads} thread(s): ${t.msPerStep.toFixed(1)} ms, ${t.tokensPerSecond.toFixed(0)} tokens/s, ${t.gflopsPerSecond.toFixed(1)} GFLOP/s` +
       (t.ratioToPytorch !== undefined ? `, ${t.ratioToPytorch.toFixed(2)}x PyTorch's time` : "")),
     `  sampling: ${r.sampling.kvCacheTokensPerSecond.toFixed(0)} tokens/s with KV cache (${r.sampling.kvCacheTfjsTokensPerSecond.toFixed(0)} through tfjs), ${r.sampling.noCacheTokensPerSecond.toFixed(0)} without`,
