@@ -31,7 +31,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { causalMask, MASKED_SCORE, multiHeadAttention } from "./attention";
-import { linear } from "./linalg";
+import { linear, mmTA, mmTB, transposeFlagsFree } from "./linalg";
 import { createRng, Rng, seedFor } from "./random";
 
 // ---------------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ function dense(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined): tf.T
       value: tf.add(tf.matMul(xx, ww), bb) as tf.Tensor2D, // [R, Cout]
       gradFunc: (g: tf.Tensor2D, saved: tf.Tensor[]) => {
         const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
-        return [tf.matMul(g, tf.transpose(sw)), tf.matMul(tf.transpose(sx), g), columnSum(g)];
+        return [mmTB(g, sw), mmTA(sx, g), columnSum(g)]; // dX [R, Cin], dW [Cin, Cout], db [Cout]
       },
     };
   });
@@ -353,18 +353,20 @@ export const gelu = tf.customGrad((...args: GradArgs) => {
 
 /**
  * Tied output head: h [N, C] · wᵀ for w = wte [V, C] → logits [N, V]. Gradients:
- * dh = g·w (untransposed) and dw = (hᵀ·g)ᵀ — transposing the small hᵀ [C, N] and the
- * product [C, V] instead of g [N, V].
+ * dh = g·w (untransposed) and dw = gᵀ·h — as a transpose flag where that costs no copy
+ * (transposeFlagsFree), else as (hᵀ·g)ᵀ: transposing the small hᵀ [C, N] and the product
+ * [C, V] instead of g [N, V] (V = 50,257 for GPT-2).
  */
 const tiedHeadOp = tf.customGrad((...args: GradArgs) => {
   const h = args[0] as tf.Tensor2D, w = args[1] as tf.Tensor2D;
   const save = args[2] as tf.GradSaveFunc;
   save([h, w]);
   return {
-    value: tf.matMul(h, tf.transpose(w)) as tf.Tensor2D, // [N, C]·[C, V] = [N, V]
+    value: mmTB(h, w), // [N, C]·[C, V] = [N, V]
     gradFunc: (g: tf.Tensor2D, saved: tf.Tensor[]) => {
       const [sh, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(g, sw), tf.transpose(tf.matMul(tf.transpose(sh), g))]; // dh [N, C], dw [V, C]
+      const dw = transposeFlagsFree() ? mmTA(g, sh) : tf.transpose(tf.matMul(tf.transpose(sh), g)); // [V, C] = gᵀ·h
+      return [tf.matMul(g, sw), dw]; // dh [N, C]
     },
   };
 });

@@ -18,6 +18,7 @@
  * gradients made of fast products only.
  */
 import * as tf from "@tensorflow/tfjs";
+import { wasmKernelsRegistered, wasmMatMulEngine } from "./kernels";
 
 function check2d(name: string, a: tf.Tensor, b: tf.Tensor, inner: [number, number]): void {
   if (a.rank !== 2 || b.rank !== 2) {
@@ -32,6 +33,28 @@ function check2d(name: string, a: tf.Tensor, b: tf.Tensor, inner: [number, numbe
 const mm = (a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D => tf.matMul(a, b);
 const tr = (a: tf.Tensor2D): tf.Tensor2D => tf.transpose(a);
 
+/**
+ * Whether transposed products may be left to the BatchMatMul kernel: every backend but a
+ * wasm one without the course's kernels multiplies transposed operands fast. With the
+ * onnxruntime kernel (lib/kernels/ortMatMul.ts) a flag costs nothing, while an explicit
+ * tf.transpose copies the operand: ~9% of a training step of nanogpt-cpu.
+ */
+function transposeFlagsFast(): boolean {
+  return tf.getBackend() !== "wasm" || wasmKernelsRegistered();
+}
+
+/**
+ * Whether a transposed operand costs no copy at all: true on every backend but wasm, and on
+ * wasm with the onnxruntime kernel (the XNNPACK one transposes explicitly inside). Lets a
+ * caller choose which operand to transpose when one is much larger (the tied head's [N, V]).
+ */
+export function transposeFlagsFree(): boolean {
+  return tf.getBackend() !== "wasm" || wasmMatMulEngine() === "onnxruntime";
+}
+/** Aᵀ·B and A·Bᵀ for 2-D operands: flags when fast, else an explicit transpose. */
+export const mmTA = (a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D => (transposeFlagsFast() ? tf.matMul(a, b, true, false) : mm(tr(a), b));
+export const mmTB = (a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D => (transposeFlagsFast() ? tf.matMul(a, b, false, true) : mm(a, tr(b)));
+
 /** tf.customGrad passes the inputs and then the save function as one rest argument. */
 type GradArgs = Array<tf.Tensor | tf.GradSaveFunc>;
 const unpack2 = (args: GradArgs) => [args[0], args[1], args[2]] as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
@@ -43,7 +66,7 @@ const matMul2dOp = tf.customGrad((...args: GradArgs) => {
     value: mm(a, b), // [M, K]·[K, N] = [M, N]
     gradFunc: (g: tf.Tensor2D, saved: tf.Tensor[]) => { // g = dC [M, N]
       const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [mm(g, tr(sb)), mm(tr(sa), g)]; // dA = dC·Bᵀ [M, K], dB = Aᵀ·dC [K, N]
+      return [mmTB(g, sb), mmTA(sa, g)]; // dA = dC·Bᵀ [M, K], dB = Aᵀ·dC [K, N]
     },
   };
 });
@@ -61,11 +84,11 @@ const matMulTransposeBOp = tf.customGrad((...args: GradArgs) => {
   const [a, b, save] = unpack2(args);
   save([a, b]);
   return {
-    value: mm(a, tr(b)), // [M, K]·[K, N] = [M, N]
+    value: mmTB(a, b), // [M, K]·[K, N] = [M, N]
     gradFunc: (g: tf.Tensor2D, saved: tf.Tensor[]) => { // g = dC [M, N]
       const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
       // C = A·Bᵀ ⇒ dA = dC·B [M, K] (no transpose at all), dB = dCᵀ·A [N, K].
-      return [mm(g, sb), mm(tr(g), sa)];
+      return [mm(g, sb), mmTA(g, sa)];
     },
   };
 });
@@ -124,7 +147,7 @@ const affineOp = tf.customGrad((...args: GradArgs) => {
       // db = Σ over rows of dY. (On wasm the course's Sum kernel adds the rows in place;
       // tfjs's own transposes first, and ones[1, R]·dY repacks dY as a weight matrix.)
       const db = tf.sum(g, 0) as tf.Tensor1D;
-      return [mm(g, tr(sw)), mm(tr(sx), g), db]; // dX [R, Cin], dW [Cin, Cout], db [Cout]
+      return [mmTB(g, sw), mmTA(sx, g), db]; // dX [R, Cin], dW [Cin, Cout], db [Cout]
     },
   };
 });
