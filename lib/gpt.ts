@@ -27,7 +27,7 @@
  * kernel); embeddings, LayerNorm, GELU, the MLP layers, the tied head and the cross-entropy
  * have hand-written gradients that use only fast kernels (no tf.gather forward for small
  * vocabularies, no tanh, no pow, no broadcast-gradient reductions hidden in autograd).
- * What remains is mostly matmul time (XNNPACK, one thread).
+ * What remains is mostly matmul time (onnxruntime's MLAS when it installs, else XNNPACK; one thread each).
  */
 import * as tf from "@tensorflow/tfjs";
 import { causalMask, MASKED_SCORE, multiHeadAttention } from "./attention";
