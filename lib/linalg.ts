@@ -11,9 +11,10 @@
  *    (transposed, batched, and in gradients) takes the fast path. multiHeadAttention
  *    installs it; with it, plain tf.matMul is as fast as the helpers below.
  *  - The helpers below get the same effect without touching the kernel registry:
- *    transposes done explicitly with tf.transpose, batched products split into one 2-D
- *    product per batch element, gradients written by hand (tf.customGrad) with the
- *    same rule. Same maths as tf.matMul (tested).
+ *    transposes done explicitly with tf.transpose (or left to a transpose flag when the
+ *    active kernel handles it: mmTA / mmTB), batched products split into one 2-D product
+ *    per batch element, gradients written by hand (tf.customGrad) with the same rule.
+ *    Same maths as tf.matMul (tested).
  * `linear` is worth using either way: one [B·T, C] product for a whole layer, and
  * gradients made of fast products only.
  */
