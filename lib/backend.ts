@@ -98,7 +98,6 @@ const WASM_PKG = "@tensorflow/tfjs-backend-wasm";
 
 let pending: Promise<BackendInfo> | null = null;
 let chosen: BackendInfo | null = null;
-let chosenMatMul: MatMulEngine = "xnnpack";
 
 /** Parse COURSE_BACKEND; empty or unset means "auto". */
 export function parseBackendRequest(value: string | undefined): BackendRequest {
@@ -126,13 +125,12 @@ export function initBackend(opts: InitBackendOptions = {}): Promise<BackendInfo>
   if (chosen !== null) {
     // Cheap and idempotent: undoes a stray unregister after the first call.
     registerGradientFixes();
-    if (chosen.name === "wasm") registerWasmKernels({ matmul: chosenMatMul });
+    if (chosen.name === "wasm") registerWasmKernels({ matmul: chosen.matmul === MATMUL_ENGINE_NAMES.onnxruntime ? "onnxruntime" : "xnnpack" });
   }
   if (pending === null) {
     pending = chooseBackend(opts).then(
       (info) => {
         chosen = info;
-        chosenMatMul = info.matmul === MATMUL_ENGINE_NAMES.onnxruntime ? "onnxruntime" : "xnnpack";
         if (!opts.quiet) console.log(info.line);
         // Falling back to the slow cpu backend is never silent, even when quiet.
         else if (info.name === "cpu" && info.requested === "auto") console.warn(info.line);

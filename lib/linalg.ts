@@ -19,7 +19,7 @@
  * gradients made of fast products only.
  */
 import * as tf from "@tensorflow/tfjs";
-import { wasmKernelsRegistered, wasmMatMulEngine } from "./kernels";
+import { wasmMatMulEngine } from "./kernels";
 
 function check2d(name: string, a: tf.Tensor, b: tf.Tensor, inner: [number, number]): void {
   if (a.rank !== 2 || b.rank !== 2) {
@@ -36,12 +36,12 @@ const tr = (a: tf.Tensor2D): tf.Tensor2D => tf.transpose(a);
 
 /**
  * Whether transposed products may be left to the BatchMatMul kernel: every backend but a
- * wasm one without the course's kernels multiplies transposed operands fast. With the
+ * wasm one without the course's BatchMatMul multiplies transposed operands fast. With the
  * onnxruntime kernel (lib/kernels/ortMatMul.ts) a flag costs nothing, while an explicit
  * tf.transpose copies the operand: ~9% of a training step of nanogpt-cpu.
  */
 function transposeFlagsFast(): boolean {
-  return tf.getBackend() !== "wasm" || wasmKernelsRegistered();
+  return tf.getBackend() !== "wasm" || wasmMatMulEngine() !== undefined;
 }
 
 /**

@@ -64,6 +64,8 @@ const matMulConfigs: Record<MatMulEngine, tf.KernelConfig> = {
   onnxruntime: ortBatchMatMulWasmConfig,
   xnnpack: batchMatMulWasmConfig,
 };
+/** Every kernel the course may have installed on wasm: the list plus the other BatchMatMul. */
+const allWasmKernels: readonly tf.KernelConfig[] = [...wasmKernels, ortBatchMatMulWasmConfig];
 
 /** Names of the kernels `registerWasmKernels` installs. */
 export const wasmKernelNames: readonly string[] = wasmKernels.map((k) => k.kernelName);
@@ -101,10 +103,10 @@ export function wasmMatMulEngine(): MatMulEngine | undefined {
 
 /** Remove the course's wasm kernels and put back whatever was registered before. */
 export function unregisterWasmKernels(): void {
-  [...wasmKernels, ortBatchMatMulWasmConfig].forEach(restoreKernel);
+  allWasmKernels.forEach(restoreKernel);
 }
 
 /** True while the course's wasm kernels are registered. */
 export function wasmKernelsRegistered(): boolean {
-  return [...wasmKernels, ortBatchMatMulWasmConfig].some(kernelInstalled);
+  return allWasmKernels.some(kernelInstalled);
 }
