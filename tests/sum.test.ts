@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { leadingAxes, restoreWasmSum, sumWasmConfig, useFastWasmSum } from "../lib/kernels/sum";
+import { loadOnnxRuntime } from "../lib/kernels/ortMatMul";
+import { columnSumCounts, leadingAxes, restoreWasmSum, setWasmSumEngine, sumWasmConfig, useFastWasmSum, wasmSumEngine, type WasmSumEngine } from "../lib/kernels/sum";
 
 type Case = { name: string; run: () => tf.Tensor };
 
@@ -10,6 +11,7 @@ const seq = (shape: number[], dtype: "float32" | "int32" = "float32") =>
 
 const cases: Case[] = [
   { name: "axis 0 of [768, 128] (a bias gradient)", run: () => tf.sum(seq([768, 128]), 0) },
+  { name: "axis 0 of [11, 7] (rows not a multiple of 4)", run: () => tf.sum(seq([11, 7]), 0) },
   { name: "axis 0 keepDims", run: () => tf.sum(seq([5, 3]), 0, true) },
   { name: "axes [0, 1] of [4, 6, 5] (LayerNorm weight gradient of [B, T, C])", run: () => tf.sum(seq([4, 6, 5]), [0, 1]) },
   { name: "axes [1, 0] (order does not matter)", run: () => tf.sum(seq([4, 6, 5]), [1, 0]) },
@@ -30,7 +32,7 @@ function values(c: Case) {
   return out;
 }
 
-describe("wasm Sum over leading axes in JavaScript", function () {
+describe("wasm Sum over leading axes", function () {
   this.timeout(60000);
   const expected = new Map<string, ReturnType<typeof values>>();
   let wasInstalled = false;
@@ -39,9 +41,15 @@ describe("wasm Sum over leading axes in JavaScript", function () {
     assert.ok(await tf.setBackend("cpu"));
     for (const c of cases) expected.set(c.name, values(c));
     wasInstalled = tf.getKernel("Sum", "wasm")?.kernelFunc === sumWasmConfig.kernelFunc;
+    engineBefore = wasmSumEngine();
     assert.ok(await tf.setBackend("wasm"));
   });
-  after(() => (wasInstalled ? useFastWasmSum() : restoreWasmSum()));
+  let engineBefore: WasmSumEngine = "js";
+  after(() => {
+    if (wasInstalled) useFastWasmSum();
+    else restoreWasmSum();
+    setWasmSumEngine(engineBefore);
+  });
 
   it("leadingAxes recognises 0..k-1 only", () => {
     assert.equal(leadingAxes([0], 2), 1);
@@ -51,10 +59,17 @@ describe("wasm Sum over leading axes in JavaScript", function () {
     assert.equal(leadingAxes([0, 2], 3), 0);
   });
 
-  for (const kernel of ["original", "course"] as const) {
-    it(`${kernel} kernel: the cpu backend's values, shapes and dtypes`, () => {
-      if (kernel === "course") useFastWasmSum();
-      else restoreWasmSum();
+  const kernels: (["original", null] | ["course", WasmSumEngine])[] = [["original", null], ["course", "js"], ["course", "onnxruntime"]];
+  for (const [kernel, engine] of kernels) {
+    it(`${kernel} kernel${engine ? ` (${engine})` : ""}: the cpu backend's values, shapes and dtypes`, function () {
+      if (engine === "onnxruntime" && loadOnnxRuntime() !== undefined) this.skip(); // optional package absent
+      if (kernel === "course") {
+        useFastWasmSum();
+        setWasmSumEngine(engine);
+      } else {
+        restoreWasmSum();
+      }
+      const before = columnSumCounts();
       for (const c of cases) {
         // tfjs's own wasm Sum returns uninitialised memory for an empty input (whatever was there before).
         if (kernel === "original" && c.name === "empty rows") continue;
@@ -64,6 +79,7 @@ describe("wasm Sum over leading axes in JavaScript", function () {
         assert.equal(got.dtype, want.dtype, c.name);
         got.values.forEach((v, i) => assert.ok(Math.abs(v - want.values[i]) <= 1e-4 * Math.max(1, Math.abs(want.values[i])), `${c.name}[${i}]: ${v} vs ${want.values[i]}`));
       }
+      if (engine !== null) assert.ok(columnSumCounts()[engine] > before[engine], `the ${engine} engine computed the column sums`);
     });
   }
 

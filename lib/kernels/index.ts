@@ -23,7 +23,7 @@ import { loadOnnxRuntime, type MatMulEngine, ortBatchMatMulWasmConfig } from "./
 import { sliceWasmConfigs } from "./slice";
 import { installKernel, kernelInstalled, restoreKernel } from "./registry";
 import { gatherWasmConfig } from "./gather";
-import { sumWasmConfig } from "./sum";
+import { setWasmSumEngine, sumWasmConfig } from "./sum";
 import { adamwWasmConfig } from "./adamw";
 import { identityWasmConfig } from "./identity";
 
@@ -51,7 +51,8 @@ export { batchMatMulWasmConfig } from "./batch_matmul";
  *  - GatherV2: tfjs's wasm kernel costs ~10 µs per index; ours copies whole rows (embedding
  *    lookups 20-50x faster).
  *  - Sum over leading axes (bias and LayerNorm gradients): tfjs transposes the whole input
- *    first; ours adds rows in JavaScript (~5-20x faster).
+ *    first; ours is one GEMM ones·X with the onnxruntime engine, else adds rows in
+ *    JavaScript (~20x faster).
  *  - CourseAdamW: not a tfjs kernel but the course's own, one pass per parameter for an
  *    AdamW update instead of ~10 elementwise kernels (lib/optim.ts uses it when present).
  *  - Identity (tf.clone, and every tensor a gradient saves): tfjs's wasm kernel copies the
@@ -93,6 +94,7 @@ export function registerWasmKernels(opts: RegisterWasmKernelsOptions = {}): stri
   // tfjs's kernel rather than the course's other one.
   for (const [name, config] of Object.entries(matMulConfigs)) if (name !== engine) restoreKernel(config);
   wasmKernels.map((k) => (k === batchMatMulWasmConfig ? matMulConfigs[engine] : k)).forEach(installKernel);
+  setWasmSumEngine(engine === "onnxruntime" ? "onnxruntime" : "js");
   return [...wasmKernelNames];
 }
 

@@ -304,6 +304,18 @@ function ortBatchMatMulKernel(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+/**
+ * Y [M, N] = op(A)·op(B) for 2-D operands in any (non-shared) Float32Arrays, through
+ * onnxruntime's GEMM; A is [M, K] (or [K, M] with ta), B [K, N] (or [N, K] with tb). Returns
+ * false, computing nothing, when onnxruntime is not loaded. For other course kernels (column
+ * sums as ones·X) and the sampling decoder; shapes are the caller's to check.
+ */
+export function ortGemm(A: Float32Array, B: Float32Array, Y: Float32Array, m: number, k: number, n: number, ta = false, tb = false): boolean {
+  if (ort === null) return false;
+  session(false, ta, tb).run({ A: cpuTensor(A, ta ? [k, m] : [m, k]), B: cpuTensor(B, tb ? [n, k] : [k, n]) }, { Y: cpuTensor(Y, [m, n]) }, RUN_OPTIONS);
+  return true;
+}
+
 export const ortBatchMatMulWasmConfig: tf.KernelConfig = {
   kernelName: "BatchMatMul",
   backendName: "wasm",

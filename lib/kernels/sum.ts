@@ -1,21 +1,29 @@
 /**
- * `Sum` over the LEADING axes (column sums) for the wasm backend, in JavaScript.
+ * `Sum` over the LEADING axes (column sums) for the wasm backend.
  *
  * Why: training sums over rows all the time — the gradient of every bias and of every
  * LayerNorm weight is dY summed over the B·T rows, [B·T, C] → [C]. tfjs-backend-wasm 4.22's
  * Sum reduces only along the last axis, so for axis 0 it first transposes the whole input:
- * ~0.5 ms for [768, 128], ~2 ms for [768, 512], 22 of them in a nanogpt-cpu training step.
+ * ~0.4 ms for [768, 128], ~1.5 ms for [768, 512], 34 of them in a nanogpt-cpu training step
+ * (~27 ms of a ~230 ms step).
  * Writing the same sum as a product ones[1, R]·dY is no better: XNNPACK repacks dY as a
  * weight matrix on every call (~3.7 ms for [768, 384]).
  *
- * How: read the input through a view of the wasm heap and add its rows into a float64
- * accumulator row by row (memory order; more exact than float32 pairwise sums). ~0.1 ms for
- * [768, 512]. Everything else (last-axis sums, all-axes sums, int32 and bool inputs) goes to
- * the original kernel. Same values as the cpu backend to float32 rounding (tests/sum.test.ts).
+ * How, two engines (`setWasmSumEngine`; registerWasmKernels picks the matmul's):
+ *  - "onnxruntime": the sum is the product ones [1, R]·X [R, C], one MLAS GEMM reading the
+ *    wasm heap in place (./ortMatMul.ts `ortGemm`): ~50 µs for [768, 128], ~70 µs for
+ *    [768, 512], whatever the width, the call's fixed cost dominating.
+ *  - "js": rows added into a float64 accumulator four at a time, in memory order (a quarter
+ *    of the accumulator's loads and stores: ~160 µs for [768, 128], ~450 µs for [768, 512];
+ *    one row at a time was ~2.5x slower).
+ * A step's column sums: ~27 ms → ~6 ms with onnxruntime (tf.profile). Everything else
+ * (last-axis sums, all-axes sums, int32 and bool inputs) goes to the original kernel. Same
+ * values as the cpu backend to float32 rounding, with either engine (tests/sum.test.ts).
  */
 import * as tf from "@tensorflow/tfjs";
 // Importing the package registers the wasm backend and its original kernels.
 import "@tensorflow/tfjs-backend-wasm";
+import { ortGemm } from "./ortMatMul";
 import { installKernel, restoreKernel } from "./registry";
 
 interface WasmBackendLike {
@@ -32,6 +40,46 @@ export function leadingAxes(axes: number[], rank: number): number {
   const sorted = [...new Set(axes)].sort((a, b) => a - b);
   if (sorted.length === 0 || sorted.length >= rank) return 0;
   return sorted.every((a, i) => a === i) ? sorted.length : 0;
+}
+
+export type WasmSumEngine = "onnxruntime" | "js";
+let engine: WasmSumEngine = "js";
+/** Column sums through onnxruntime (when it is loaded) or JavaScript; registerWasmKernels sets it. */
+export function setWasmSumEngine(e: WasmSumEngine): void {
+  engine = e;
+}
+export function wasmSumEngine(): WasmSumEngine {
+  return engine;
+}
+
+let ones = new Float32Array(0);
+const counts = { onnxruntime: 0, js: 0 };
+/** Column sums computed by each engine so far (tests, diagnostics). */
+export function columnSumCounts(): Record<WasmSumEngine, number> {
+  return { ...counts };
+}
+
+/** dst [cols] = Σ over rows of src [rows, cols]. */
+function columnSums(src: Float32Array, rows: number, cols: number, dst: Float32Array): void {
+  if (engine === "onnxruntime" && rows > 0) {
+    if (ones.length < rows) ones = new Float32Array(rows).fill(1);
+    if (ortGemm(ones.subarray(0, rows), src, dst, 1, rows, cols)) {
+      counts.onnxruntime++;
+      return;
+    }
+  }
+  counts.js++;
+  const acc = new Float64Array(cols);
+  let r = 0;
+  for (; r + 3 < rows; r += 4) {
+    const o0 = r * cols, o1 = o0 + cols, o2 = o1 + cols, o3 = o2 + cols;
+    for (let j = 0; j < cols; j++) acc[j] += (src[o0 + j] + src[o1 + j]) + (src[o2 + j] + src[o3 + j]);
+  }
+  for (; r < rows; r++) {
+    const o = r * cols;
+    for (let j = 0; j < cols; j++) acc[j] += src[o + j];
+  }
+  dst.set(acc);
 }
 
 function sumKernel(args: KernelArgs): tf.TensorInfo {
@@ -52,11 +100,7 @@ function sumKernel(args: KernelArgs): tf.TensorInfo {
   // Views after makeOutput: an allocation may grow the heap and detach older views.
   const src = backend.typedArrayFromHeap(x) as Float32Array;
   const dst = backend.typedArrayFromHeap(out) as Float32Array;
-  const acc = new Float64Array(cols);
-  for (let r = 0, o = 0; r < rows; r++, o += cols) {
-    for (let j = 0; j < cols; j++) acc[j] += src[o + j];
-  }
-  dst.set(acc);
+  columnSums(src, rows, cols, dst);
   return out;
 }
 
