@@ -15,8 +15,19 @@
  * x += proj(attention(LN₁(x))), x += proj₂(GELU(LN₂(x)·W_fc)); logits = LN_f(x)·wteᵀ.
  * Weights are [in, out] (GPT-2's Conv1D orientation), so y = x·W is a sum of rows of W
  * scaled by x: the inner loop runs along a row, in memory order.
+ *
+ * The matrix-vector products are nearly all of a token's arithmetic. In JavaScript they run
+ * at ~0.4-0.7 GMAC/s (V8 does not vectorise): ~1.6 ms of a ~1.9 ms nanogpt-cpu token. When
+ * onnxruntime-node is loaded (the wasm backend's matmul engine, lib/kernels/ortMatMul.ts)
+ * each product is one call to its native GEMM instead, ~30-37 µs whatever the size here
+ * (the call's fixed cost), so a token takes ~1 ms. That fixed cost loses on narrow models:
+ * measured per token (4 layers, 60 tokens), JavaScript vs onnxruntime: nEmbd 64 0.44 vs
+ * 0.56 ms, 96 0.78 vs 0.81, 128 1.76 vs 1.04, 256 8.4 vs 3.1 ms; so "auto" uses onnxruntime
+ * from nEmbd ORT_MIN_EMBD up. `products: "js"` keeps them in JavaScript (tests compare).
  */
+const ORT_MIN_EMBD = 112;
 import type { GPTConfig, GPTParams } from "./gpt";
+import { onnxRuntimeLoaded, ortGemm } from "./kernels/ortMatMul";
 
 const GELU_K = Math.sqrt(2 / Math.PI);
 
@@ -28,6 +39,14 @@ interface LayerWeights {
   fcW: Float32Array; fcB: Float32Array | null; // [C, 4C]
   fc2W: Float32Array; fc2B: Float32Array | null; // [4C, C]
   k: Float32Array; v: Float32Array; // cache [H, blockSize, D]
+}
+
+export interface DecoderOptions {
+  /**
+   * Who computes the matrix-vector products: "auto" (default) onnxruntime's GEMM when it is
+   * loaded and the model is wide enough to gain (nEmbd ≥ 112), else JavaScript; "js" always JavaScript; "onnxruntime" (throws when not loaded).
+   */
+  products?: "auto" | "js" | "onnxruntime";
 }
 
 export interface Decoder {
@@ -43,7 +62,7 @@ export interface Decoder {
  * y[0..out) = x[0..in) · W [in, out] (+ b). Four rows of W per pass over y: a quarter of the
  * loads and stores of y (measured ~1.0 vs ~0.6 GMAC/s in V8 for 128 × 512).
  */
-function matVec(x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, nIn: number, nOut: number): void {
+function matVecJs(x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, nIn: number, nOut: number): void {
   if (b) y.set(b);
   else y.fill(0);
   let i = 0;
@@ -56,6 +75,12 @@ function matVec(x: Float32Array, w: Float32Array, b: Float32Array | null, y: Flo
     const xi = x[i], row = i * nOut;
     for (let j = 0; j < nOut; j++) y[j] += xi * w[row + j];
   }
+}
+
+/** The same product through onnxruntime's GEMM, [1, nIn]·[nIn, nOut], then the bias. */
+function matVecOrt(x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, nIn: number, nOut: number): void {
+  if (!ortGemm(x, w, y, 1, nIn, nOut)) throw new Error("decoder: onnxruntime is no longer loaded");
+  if (b) for (let j = 0; j < nOut; j++) y[j] += b[j];
 }
 
 function layerNormInto(x: Float32Array, w: Float32Array, b: Float32Array | null, out: Float32Array, n: number): void {
@@ -73,7 +98,14 @@ function layerNormInto(x: Float32Array, w: Float32Array, b: Float32Array | null,
  * decoder after training). Memory: the weights once more plus a cache of
  * 2 · nLayer · blockSize · nEmbd floats.
  */
-export function createDecoder(params: GPTParams, config: GPTConfig): Decoder {
+export function createDecoder(params: GPTParams, config: GPTConfig, opts: DecoderOptions = {}): Decoder {
+  const products = opts.products ?? "auto";
+  if (products !== "auto" && products !== "js" && products !== "onnxruntime") {
+    throw new Error(`createDecoder: products must be "auto", "js" or "onnxruntime", got ${JSON.stringify(products)}`);
+  }
+  if (products === "onnxruntime" && !onnxRuntimeLoaded()) throw new Error("createDecoder: products \"onnxruntime\" but onnxruntime-node is not loaded");
+  const useOrt = products === "onnxruntime" || (products === "auto" && onnxRuntimeLoaded() && config.nEmbd >= ORT_MIN_EMBD);
+  const matVec = useOrt ? matVecOrt : matVecJs;
   const { vocabSize: V, blockSize: T, nLayer: L, nHead: H, nEmbd: C } = config;
   const D = C / H;
   const get = (name: string): Float32Array => {
@@ -166,11 +198,15 @@ export function createDecoder(params: GPTParams, config: GPTConfig): Decoder {
         for (let c = 0; c < C; c++) x[c] += tmp[c];
       }
       layerNormInto(x, lnfW, lnfB, a, C);
-      for (let vId = 0; vId < V; vId++) { // logits = LN_f(x)·headᵀ: one dot product per row
-        let dot = 0;
-        const row = vId * C;
-        for (let c = 0; c < C; c++) dot += a[c] * headW[row + c];
-        logits[vId] = dot;
+      if (useOrt) {
+        ortGemm(a, headW, logits, 1, C, V, false, true); // logits = LN_f(x)·headᵀ [V]
+      } else {
+        for (let vId = 0; vId < V; vId++) { // logits = LN_f(x)·headᵀ: one dot product per row
+          let dot = 0;
+          const row = vId * C;
+          for (let c = 0; c < C; c++) dot += a[c] * headW[row + c];
+          logits[vId] = dot;
+        }
       }
       pos += 1;
       return logits;

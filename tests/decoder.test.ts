@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { createDecoder } from "../lib/decoder";
+import { loadOnnxRuntime } from "../lib/kernels/ortMatMul";
 import { GPTConfig, gptConfig, gptForward, initGPT } from "../lib/gpt";
 import { disposeParams } from "../lib/pretrain";
 import { generate } from "../lib/sampling";
@@ -25,13 +26,14 @@ describe("decoder (the JavaScript inference engine)", function () {
     ["nanogpt-cpu", gptConfig("nanogpt-cpu", { vocabSize: 65 })],
     ["no bias, untied head", gptConfig("tiny", { vocabSize: 11, bias: false, tiedHead: false })],
   ];
-  for (const [name, config] of variants) {
-    it(`gives gptForward's logits at every position (${name})`, () => {
+  for (const [name, config] of variants) for (const products of ["js", "onnxruntime"] as const) {
+    it(`gives gptForward's logits at every position (${name}, products in ${products})`, function () {
+      if (products === "onnxruntime" && loadOnnxRuntime() !== undefined) this.skip(); // optional package absent
       const params = randomModel(config, 3);
       const T = config.blockSize;
       const ids = Array.from({ length: T }, (_, i) => (i * 7 + 3) % config.vocabSize);
       const ref = tf.tidy(() => gptForward(params, config, tf.tensor2d([ids], [1, T], "int32")).arraySync()[0]);
-      const dec = createDecoder(params, config);
+      const dec = createDecoder(params, config, { products });
       for (let t = 0; t < T; t++) {
         const got = dec.step(ids[t]);
         const err = Math.max(...ref[t].map((v, j) => Math.abs(v - got[j])));
@@ -58,6 +60,7 @@ describe("decoder (the JavaScript inference engine)", function () {
     generate(params, config, [1], { maxNewTokens: 10, engine: "js" });
     assert.equal(tf.memory().numTensors, before);
     assert.throws(() => generate(params, config, [1], { maxNewTokens: 1, engine: "gpu" as never }), /engine must be/);
+    assert.throws(() => createDecoder(params, config, { products: "gpu" as never }), /products must be "auto", "js" or "onnxruntime"/);
     disposeParams(params);
   });
 });
