@@ -18,7 +18,7 @@
  *
  * The matrix-vector products are nearly all of a token's arithmetic. In JavaScript they run
  * at ~0.4-0.7 GMAC/s (V8 does not vectorise): ~1.6 ms of a ~1.9 ms nanogpt-cpu token. When
- * onnxruntime-node is loaded (the wasm backend's matmul engine, lib/kernels/ortMatMul.ts)
+ * onnxruntime-node is loaded (the wasm backend's matmul engine, lib/kernels/onnxruntime.ts)
  * each product is one call to its native GEMM instead, ~30-37 µs whatever the size here
  * (the call's fixed cost), so a token takes ~1 ms. That fixed cost loses on narrow models:
  * measured per token (4 layers, 60 tokens), JavaScript vs onnxruntime: nEmbd 64 0.44 vs
@@ -27,7 +27,7 @@
  */
 const ORT_MIN_EMBD = 112;
 import type { GPTConfig, GPTParams } from "./gpt";
-import { onnxRuntimeLoaded, ortGemm } from "./kernels/ortMatMul";
+import { onnxRuntimeLoaded, ortGemm } from "./kernels/onnxruntime";
 
 const GELU_K = Math.sqrt(2 / Math.PI);
 

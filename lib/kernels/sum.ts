@@ -11,7 +11,7 @@
  *
  * How, two engines (`setWasmSumEngine`; registerWasmKernels picks the matmul's):
  *  - "onnxruntime": the sum is the product ones [1, R]·X [R, C], one MLAS GEMM reading the
- *    wasm heap in place (./ortMatMul.ts `ortGemm`): ~50 µs for [768, 128], ~70 µs for
+ *    wasm heap in place (./onnxruntime.ts `ortGemm`): ~50 µs for [768, 128], ~70 µs for
  *    [768, 512], whatever the width, the call's fixed cost dominating.
  *  - "js": rows added into a float64 accumulator four at a time, in memory order (a quarter
  *    of the accumulator's loads and stores: ~160 µs for [768, 128], ~450 µs for [768, 512];
@@ -23,7 +23,7 @@
 import * as tf from "@tensorflow/tfjs";
 // Importing the package registers the wasm backend and its original kernels.
 import "@tensorflow/tfjs-backend-wasm";
-import { ortGemm } from "./ortMatMul";
+import { ortGemm } from "./onnxruntime";
 import { installKernel, restoreKernel } from "./registry";
 
 interface WasmBackendLike {
