@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { loadOnnxRuntime } from "../lib/kernels/ortMatMul";
-import { columnSumCounts, leadingAxes, restoreWasmSum, setWasmSumEngine, sumWasmConfig, useFastWasmSum, wasmSumEngine, type WasmSumEngine } from "../lib/kernels/sum";
+import { loadOnnxRuntime, onnxRuntimeKernels, setOnnxRuntimeKernels } from "../lib/kernels/onnxruntime";
+import { columnSumCounts, leadingAxes, restoreWasmSum, sumWasmConfig, useFastWasmSum, type WasmSumEngine } from "../lib/kernels/sum";
 
 type Case = { name: string; run: () => tf.Tensor };
 
@@ -41,14 +41,14 @@ describe("wasm Sum over leading axes", function () {
     assert.ok(await tf.setBackend("cpu"));
     for (const c of cases) expected.set(c.name, values(c));
     wasInstalled = tf.getKernel("Sum", "wasm")?.kernelFunc === sumWasmConfig.kernelFunc;
-    engineBefore = wasmSumEngine();
+    ortBefore = onnxRuntimeKernels();
     assert.ok(await tf.setBackend("wasm"));
   });
-  let engineBefore: WasmSumEngine = "js";
+  let ortBefore = false;
   after(() => {
     if (wasInstalled) useFastWasmSum();
     else restoreWasmSum();
-    setWasmSumEngine(engineBefore);
+    setOnnxRuntimeKernels(ortBefore);
   });
 
   it("leadingAxes recognises 0..k-1 only", () => {
@@ -65,7 +65,7 @@ describe("wasm Sum over leading axes", function () {
       if (engine === "onnxruntime" && loadOnnxRuntime() !== undefined) this.skip(); // optional package absent
       if (kernel === "course") {
         useFastWasmSum();
-        setWasmSumEngine(engine);
+        setOnnxRuntimeKernels(engine === "onnxruntime");
       } else {
         restoreWasmSum();
       }

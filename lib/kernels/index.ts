@@ -23,7 +23,8 @@ import { loadOnnxRuntime, type MatMulEngine, ortBatchMatMulWasmConfig } from "./
 import { sliceWasmConfigs } from "./slice";
 import { installKernel, kernelInstalled, restoreKernel } from "./registry";
 import { gatherWasmConfig } from "./gather";
-import { setWasmSumEngine, sumWasmConfig } from "./sum";
+import { sumWasmConfig } from "./sum";
+import { setOnnxRuntimeKernels } from "./onnxruntime";
 import { adamwWasmConfig } from "./adamw";
 import { identityWasmConfig } from "./identity";
 
@@ -94,7 +95,7 @@ export function registerWasmKernels(opts: RegisterWasmKernelsOptions = {}): stri
   // tfjs's kernel rather than the course's other one.
   for (const [name, config] of Object.entries(matMulConfigs)) if (name !== engine) restoreKernel(config);
   wasmKernels.map((k) => (k === batchMatMulWasmConfig ? matMulConfigs[engine] : k)).forEach(installKernel);
-  setWasmSumEngine(engine === "onnxruntime" ? "onnxruntime" : "js");
+  setOnnxRuntimeKernels(engine === "onnxruntime"); // column sums follow the matmul's engine
   return [...wasmKernelNames];
 }
 

@@ -6,8 +6,10 @@
  * simple loops elsewhere) and JavaScript kernels run at ~1-10 ns per element in V8;
  * onnxruntime's CPU provider is native code (MLAS with AVX2 + FMA on this AMD EPYC). It is
  * an optionalDependency: where it does not install, everything falls back to wasm/JS.
- * Users: ./ortMatMul.ts (BatchMatMul), ./sum.ts (column sums as ones·X), ./adamw.ts (the
- * optimizer update), lib/decoder.ts (sampling's matrix-vector products).
+ * Users: ./ortMatMul.ts (BatchMatMul), ./sum.ts (column sums as ones·X), lib/decoder.ts
+ * (sampling's matrix-vector products). Not elementwise work: an ONNX graph of the AdamW
+ * update (14 nodes) measured no faster than the JavaScript loop (~12 ms for 0.8M
+ * parameters; ~13 µs per node and call, ~1 ns per element and node).
  *
  * How: onnxruntime-node's public `session.run` is async (it only wraps the native call in a
  * Promise); a tfjs kernel must return synchronously, so we call the native binding
@@ -88,6 +90,20 @@ export function loadOnnxRuntime(load?: (name: string) => unknown): string | unde
   }
   if (load === undefined) loadError = reason;
   return reason;
+}
+
+let forKernels = false;
+/**
+ * Whether the course's other wasm kernels (column sums) compute in onnxruntime:
+ * registerWasmKernels turns it on with the onnxruntime matmul engine (COURSE_MATMUL=wasm
+ * keeps everything in wasm/JavaScript). Tests switch it to compare both paths.
+ */
+export function setOnnxRuntimeKernels(on: boolean): void {
+  forKernels = on;
+}
+/** True when kernels should use onnxruntime: switched on, and loaded. */
+export function onnxRuntimeKernels(): boolean {
+  return forKernels && ort !== null;
 }
 
 /** True once onnxruntime-node has loaded and passed its self-test. */

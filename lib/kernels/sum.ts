@@ -9,7 +9,7 @@
  * Writing the same sum as a product ones[1, R]·dY is no better: XNNPACK repacks dY as a
  * weight matrix on every call (~3.7 ms for [768, 384]).
  *
- * How, two engines (`setWasmSumEngine`; registerWasmKernels picks the matmul's):
+ * How, two engines (./onnxruntime.ts `setOnnxRuntimeKernels`, on with the onnxruntime matmul):
  *  - "onnxruntime": the sum is the product ones [1, R]·X [R, C], one MLAS GEMM reading the
  *    wasm heap in place (./onnxruntime.ts `ortGemm`): ~50 µs for [768, 128], ~70 µs for
  *    [768, 512], whatever the width, the call's fixed cost dominating.
@@ -23,7 +23,7 @@
 import * as tf from "@tensorflow/tfjs";
 // Importing the package registers the wasm backend and its original kernels.
 import "@tensorflow/tfjs-backend-wasm";
-import { ortGemm } from "./onnxruntime";
+import { onnxRuntimeKernels, ortGemm } from "./onnxruntime";
 import { installKernel, restoreKernel } from "./registry";
 
 interface WasmBackendLike {
@@ -43,14 +43,6 @@ export function leadingAxes(axes: number[], rank: number): number {
 }
 
 export type WasmSumEngine = "onnxruntime" | "js";
-let engine: WasmSumEngine = "js";
-/** Column sums through onnxruntime (when it is loaded) or JavaScript; registerWasmKernels sets it. */
-export function setWasmSumEngine(e: WasmSumEngine): void {
-  engine = e;
-}
-export function wasmSumEngine(): WasmSumEngine {
-  return engine;
-}
 
 let ones = new Float32Array(0);
 const counts = { onnxruntime: 0, js: 0 };
@@ -61,7 +53,7 @@ export function columnSumCounts(): Record<WasmSumEngine, number> {
 
 /** dst [cols] = Σ over rows of src [rows, cols]. */
 function columnSums(src: Float32Array, rows: number, cols: number, dst: Float32Array): void {
-  if (engine === "onnxruntime" && rows > 0) {
+  if (onnxRuntimeKernels() && rows > 0) {
     if (ones.length < rows) ones = new Float32Array(rows).fill(1);
     if (ortGemm(ones.subarray(0, rows), src, dst, 1, rows, cols)) {
       counts.onnxruntime++;
