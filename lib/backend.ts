@@ -30,7 +30,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import * as tfWasm from "@tensorflow/tfjs-backend-wasm";
-import { loadOnnxRuntime, MATMUL_ENGINE_NAMES, type MatMulEngine, registerGradientFixes, registerWasmKernels } from "./kernels";
+import { loadOnnxRuntime, loadSimdKernels, MATMUL_ENGINE_NAMES, type MatMulEngine, registerGradientFixes, registerWasmKernels } from "./kernels";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 export type BackendRequest = BackendName | "auto";
@@ -222,10 +222,12 @@ async function chooseBackend(opts: InitBackendOptions): Promise<BackendInfo> {
       if (matmulReason === undefined) engine = "onnxruntime";
       else if (matmulRequested === "onnxruntime") throw new Error(`COURSE_MATMUL=onnxruntime but ${matmulReason}`);
     }
+    const simdReason = await loadSimdKernels();
     addedKernels = registerWasmKernels({ matmul: engine });
     matmul = MATMUL_ENGINE_NAMES[engine];
     details.push(`SIMD ${simd ? "on" : "off"}, ${threads} thread${threads === 1 ? "" : "s"}`);
     details.push(`matmul: ${matmul}${matmulReason === undefined ? "" : ` (${matmulReason})`}`);
+    if (simdReason !== undefined) details.push(simdReason);
   } else if (picked.name === "tensorflow") {
     details.push(`${picked.package.replace("@tensorflow/", "")} on ${picked.gpu ? "GPU" : "CPU"}`);
   }

@@ -32,6 +32,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { causalMask, MASKED_SCORE, multiHeadAttention } from "./attention";
 import { linear, mmTA, mmTB, transposeFlagsFree } from "./linalg";
+import { geluArg, geluGrad, layerNormRows, layerNormRowsGrad } from "./kernels/fused";
 import { createRng, Rng, seedFor } from "./random";
 
 // ---------------------------------------------------------------------------------------
@@ -281,31 +282,31 @@ function embed(wte: tf.Tensor2D, wpe: tf.Tensor2D, ids: tf.Tensor1D, b: number, 
   return op(wte, wpe) as tf.Tensor2D;
 }
 
-/** LayerNorm of rows x [R, C] with gain w [C] and optional shift b [C]; analytic gradient. */
+/**
+ * LayerNorm of rows x [R, C] with gain w [C] and optional shift b [C]; analytic gradient.
+ * The formulas are lib/kernels/fused.ts's (one SIMD kernel each way on wasm, tensor ops elsewhere):
+ *   forward   xhat = (x − mean)·rstd, rstd = 1/√(var + eps), y = xhat·w + b
+ *   backward  dx = rstd·(dxhat − mean(dxhat) − xhat·mean(dxhat ⊙ xhat)), dxhat = g·w;
+ *             dw = Σ_rows g ⊙ xhat, db = Σ_rows g
+ */
 function layerNorm2d(x: tf.Tensor2D, w: tf.Tensor1D, b: tf.Tensor1D | undefined, eps: number): tf.Tensor2D {
   const c = x.shape[1];
   const op = tf.customGrad((...args: GradArgs) => {
     const xx = args[0] as tf.Tensor2D, ww = args[1] as tf.Tensor1D;
     const bb = b === undefined ? undefined : (args[2] as tf.Tensor1D);
     const save = args[args.length - 1] as tf.GradSaveFunc;
-    const mean = tf.mean(xx, -1, true); // [R, 1]
-    const xc = tf.sub(xx, mean); // [R, C]
-    const variance = tf.mean(tf.mul(xc, xc), -1, true); // [R, 1], biased (÷C) as PyTorch
-    const rstd = tf.rsqrt(tf.add(variance, eps)); // [R, 1]
-    const xhat = tf.mul(xc, rstd); // [R, C]: each row mean 0, variance 1
+    const { y, xhat, rstd } = layerNormRows(xx, ww, bb, eps); // [R, C], [R, C], [R, 1]
     save([xhat, rstd, ww]);
-    const scaled = tf.mul(xhat, ww);
     return {
-      value: (bb === undefined ? scaled : tf.add(scaled, bb)) as tf.Tensor2D, // [R, C]
+      value: y,
       gradFunc: (g: tf.Tensor2D, saved: tf.Tensor[]) => {
         const [sxhat, srstd, sw] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
-        const dxhat = tf.mul(g, sw); // [R, C]
-        // dx = rstd · (dxhat − mean(dxhat) − xhat · mean(dxhat ⊙ xhat)), per row
-        const m1 = tf.mean(dxhat, -1, true); // [R, 1]
-        const m2 = tf.mean(tf.mul(dxhat, sxhat), -1, true); // [R, 1]
-        const dx = tf.mul(tf.sub(tf.sub(dxhat, m1), tf.mul(sxhat, m2)), srstd);
-        const dw = columnSum(tf.mul(g, sxhat) as tf.Tensor2D); // [C]
-        return bb === undefined ? [dx, dw] : [dx, dw, columnSum(g)];
+        const { dx, dw, db } = layerNormRowsGrad(g, sxhat, srstd, sw);
+        if (bb === undefined) {
+          db.dispose();
+          return [dx, dw];
+        }
+        return [dx, dw, db];
       },
     };
   });
@@ -324,31 +325,23 @@ export function layerNorm(x: tf.Tensor, w: tf.Tensor1D, b?: tf.Tensor1D, eps = 1
   return tf.tidy(() => layerNorm2d(x.reshape([x.size / c, c]) as tf.Tensor2D, w, b, eps).reshape(x.shape));
 }
 
-const GELU_K = Math.sqrt(2 / Math.PI);
-const GELU_A = 0.044715;
-
 /**
  * GPT-2's GELU (tanh approximation): 0.5·x·(1 + tanh(u)),  u = √(2/π)·(x + 0.044715·x³).
  * Written as x·σ(2u), the same function (0.5·(1 + tanh(u)) = σ(2u)), because on wasm
- * tf.tanh is ~20x slower than tf.sigmoid (measured: 28 ms vs 1.3 ms on [768, 512]); x³ is
- * x·x·x (tf.pow is slow on wasm). The gradient is written by hand, s = σ(2u):
+ * tf.tanh is ~20x slower than tf.sigmoid (measured: 28 ms vs 1.3 ms on [768, 512]). The
+ * gradient is written by hand, s = σ(2u):
  *   d/dx = s + x·s·(1 − s)·2·√(2/π)·(1 + 3·0.044715·x²)
+ * 2u and the gradient are lib/kernels/fused.ts's geluArg / geluGrad (one SIMD kernel each
+ * on wasm, tensor ops elsewhere).
  */
 export const gelu = tf.customGrad((...args: GradArgs) => {
   const x = args[0] as tf.Tensor;
   const save = args[1] as tf.GradSaveFunc;
-  const x2 = tf.mul(x, x);
-  const twoU = tf.mul(tf.mul(x, tf.add(tf.mul(x2, GELU_A), 1)), 2 * GELU_K); // 2√(2/π)(x + a·x³)
-  const s = tf.sigmoid(twoU);
-  save([x, x2, s]);
+  const s = tf.sigmoid(geluArg(x)); // σ(2u)
+  save([x, s]);
   return {
     value: tf.mul(x, s),
-    gradFunc: (g: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sx, sx2, ss] = saved;
-      const dTwoU = tf.mul(tf.add(tf.mul(sx2, 3 * GELU_A), 1), 2 * GELU_K); // d(2u)/dx
-      const d = tf.add(ss, tf.mul(tf.mul(sx, tf.mul(ss, tf.sub(1, ss))), dTwoU));
-      return [tf.mul(g, d)];
-    },
+    gradFunc: (g: tf.Tensor, saved: tf.Tensor[]) => [geluGrad(saved[0], saved[1], g)],
   };
 }) as (x: tf.Tensor) => tf.Tensor;
 

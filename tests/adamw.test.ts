@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { adamwUpdate, adamwWasmConfig, fusedAdamWAvailable, restoreFusedAdamW, useFusedAdamW } from "../lib/kernels/adamw";
+import { setSimdKernels, simdKernelsActive } from "../lib/kernels/simd";
 import { AdamW } from "../lib/optim";
 
 const attrs = { beta1: 0.9, beta2: 0.99, negStepSize: -1e-3 * Math.sqrt(1 - 0.99 ** 3) / (1 - 0.9 ** 3), epsHat: 1e-8 * Math.sqrt(1 - 0.99 ** 3), shrink: 1 - 1e-3 * 0.1 };
@@ -28,23 +29,29 @@ describe("fused AdamW update (wasm kernel CourseAdamW)", function () {
     tf.dispose([p, m, v]);
   });
 
-  it("equals the tensor-op formula on random inputs", () => {
-    const shape = [37, 129];
-    const [p, m, g] = [1, 2, 3].map((s) => tf.randomNormal(shape, 0, 1, "float32", s));
-    const v = tf.abs(tf.randomNormal(shape, 0, 1, "float32", 4));
-    useFusedAdamW();
-    assert.ok(fusedAdamWAvailable());
-    const fused = adamwUpdate(p, m, v, g, attrs);
-    restoreFusedAdamW();
-    assert.ok(!fusedAdamWAvailable());
-    const ref = adamwUpdate(p, m, v, g, attrs);
-    fused.forEach((t, i) => {
-      assert.deepEqual(t.shape, shape);
-      const d = tf.tidy(() => tf.max(tf.abs(tf.sub(t, ref[i]))).dataSync()[0]);
-      assert.ok(d < 1e-6, `output ${i} differs by ${d}`);
+  for (const simd of [true, false]) {
+    it(`equals the tensor-op formula on random inputs (${simd ? "WebAssembly SIMD" : "JavaScript loop"})`, () => {
+      setSimdKernels(simd);
+      assert.equal(simdKernelsActive(), simd);
+      for (const shape of [[37, 129], [3], [5]]) { // 3 elements: the loop even with SIMD loaded
+        const [p, m, g] = [1, 2, 3].map((s) => tf.randomNormal(shape, 0, 1, "float32", s));
+        const v = tf.abs(tf.randomNormal(shape, 0, 1, "float32", 4));
+        useFusedAdamW();
+        assert.ok(fusedAdamWAvailable());
+        const fused = adamwUpdate(p, m, v, g, attrs);
+        restoreFusedAdamW();
+        assert.ok(!fusedAdamWAvailable());
+        const ref = adamwUpdate(p, m, v, g, attrs);
+        fused.forEach((t, i) => {
+          assert.deepEqual(t.shape, shape);
+          const d = tf.tidy(() => tf.max(tf.abs(tf.sub(t, ref[i]))).dataSync()[0]);
+          assert.ok(d < 1e-6, `[${shape}] output ${i} differs by ${d}`);
+        });
+        tf.dispose([p, m, g, v, ...fused, ...ref]);
+      }
+      setSimdKernels(true);
     });
-    tf.dispose([p, m, g, v, ...fused, ...ref]);
-  });
+  }
 
   it("AdamW takes the same steps with and without the kernel; no tensor leak", () => {
     const run = (fused: boolean) => {

@@ -27,6 +27,7 @@ import { sumWasmConfig } from "./sum";
 import { setOnnxRuntimeKernels } from "./onnxruntime";
 import { adamwWasmConfig } from "./adamw";
 import { identityWasmConfig } from "./identity";
+import { fusedWasmConfigs } from "./fused";
 
 // Gradient fixes for tfjs-core itself (every backend): see ./gradients.
 export { gradientFixNames, registerGradientFixes, unregisterGradientFixes } from "./gradients";
@@ -35,6 +36,7 @@ export {
   ortBatchMatMulWasmConfig, ortMatMulCounts,
 } from "./ortMatMul";
 export { batchMatMulWasmConfig } from "./batch_matmul";
+export { loadSimdKernels, setSimdKernels, simdKernelsActive } from "./simd";
 
 /**
  * Our kernels for the wasm backend, one file each:
@@ -58,9 +60,14 @@ export { batchMatMulWasmConfig } from "./batch_matmul";
  *    AdamW update instead of ~10 elementwise kernels (lib/optim.ts uses it when present).
  *  - Identity (tf.clone, and every tensor a gradient saves): tfjs's wasm kernel copies the
  *    buffer; ours shares it, counting references as the cpu backend does.
+ *  - CourseLayerNorm / CourseLayerNormGrad / CourseGeluArg / CourseGeluGrad (./fused.ts):
+ *    LayerNorm and GELU pieces as one WebAssembly SIMD pass each (./simd.ts) instead of
+ *    5-12 tfjs kernels; they run once `loadSimdKernels()` has assembled them (initBackend
+ *    awaits it), and lib/gpt.ts uses tensor ops until then.
  */
 const wasmKernels: tf.KernelConfig[] = [
   unsortedSegmentSumWasmConfig, batchMatMulWasmConfig, ...sliceWasmConfigs, gatherWasmConfig, sumWasmConfig, adamwWasmConfig, identityWasmConfig,
+  ...fusedWasmConfigs,
 ];
 const matMulConfigs: Record<MatMulEngine, tf.KernelConfig> = {
   onnxruntime: ortBatchMatMulWasmConfig,

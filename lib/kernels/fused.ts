@@ -1,0 +1,174 @@
+/**
+ * LayerNorm and GELU pieces as single kernels on wasm (./simd.ts), the same formulas as
+ * tensor ops elsewhere. lib/gpt.ts calls these functions; the tensor-op branch of each is
+ * the readable reference, and the one tests compare the kernels with.
+ *
+ *   layerNormRows      x [R, C], w, b → y, xhat [R, C], rstd [R, 1]      (one kernel, not ~9)
+ *   layerNormRowsGrad  g, xhat, rstd, w → dx [R, C], dw, db [C]           (one kernel, not ~12)
+ *   geluArg            x → 2u = 2√(2/π)·(x + 0.044715·x³)                 (one kernel, not 5)
+ *   geluGrad           x, s = σ(2u), g → g·GELU'(x)                        (one kernel, not 9)
+ *
+ * Measured on a nanogpt-cpu training step (wasm, onnxruntime matmul): see ./simd.ts and
+ * the README. Used when the SIMD kernels are active (simdKernelsActive) and the shapes fit
+ * them (C a multiple of 4, at least 4 elements); tensor ops otherwise.
+ */
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import { installKernel, restoreKernel } from "./registry";
+import { ptr, type SimdBackend, simdFor, simdKernelsActive, type SimdExports } from "./simd";
+
+export const GELU_K = Math.sqrt(2 / Math.PI);
+export const GELU_A = 0.044715;
+
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+
+const calls: Record<string, number> = {};
+/** How many times each fused kernel has run (tests check the kernels, not the fallback, ran). */
+export function fusedKernelCalls(): Record<string, number> {
+  return { ...calls };
+}
+
+function simdOf(backend: unknown, kernel: string): SimdExports {
+  calls[kernel] = (calls[kernel] ?? 0) + 1;
+  const s = simdFor(backend);
+  if (s === null) throw new Error(`${kernel}: the SIMD kernels are not loaded (call loadSimdKernels)`);
+  return s;
+}
+
+const layerNormConfig: tf.KernelConfig = {
+  kernelName: "CourseLayerNorm",
+  backendName: "wasm",
+  kernelFunc: ((args: KernelArgs) => {
+    const backend = args.backend as SimdBackend;
+    const { x, w, b } = args.inputs as Record<string, tf.TensorInfo>;
+    const [rows, cols] = x.shape;
+    const y = backend.makeOutput([rows, cols], "float32");
+    const xhat = backend.makeOutput([rows, cols], "float32");
+    const rstd = backend.makeOutput([rows, 1], "float32");
+    simdOf(backend, "CourseLayerNorm").layernorm(ptr(backend, x), ptr(backend, w), ptr(backend, b), ptr(backend, y), ptr(backend, xhat), ptr(backend, rstd),
+      rows, cols, args.attrs!.eps as number);
+    return [y, xhat, rstd];
+  }) as unknown as tf.KernelFunc,
+};
+
+const layerNormGradConfig: tf.KernelConfig = {
+  kernelName: "CourseLayerNormGrad",
+  backendName: "wasm",
+  kernelFunc: ((args: KernelArgs) => {
+    const backend = args.backend as SimdBackend;
+    const { g, xhat, rstd, w } = args.inputs as Record<string, tf.TensorInfo>;
+    const [rows, cols] = g.shape;
+    const dx = backend.makeOutput([rows, cols], "float32");
+    const dw = backend.makeOutput([cols], "float32");
+    const db = backend.makeOutput([cols], "float32");
+    simdOf(backend, "CourseLayerNormGrad").layernorm_grad(ptr(backend, g), ptr(backend, xhat), ptr(backend, rstd), ptr(backend, w),
+      ptr(backend, dx), ptr(backend, dw), ptr(backend, db), rows, cols);
+    return [dx, dw, db];
+  }) as unknown as tf.KernelFunc,
+};
+
+const geluArgConfig: tf.KernelConfig = {
+  kernelName: "CourseGeluArg",
+  backendName: "wasm",
+  kernelFunc: ((args: KernelArgs) => {
+    const backend = args.backend as SimdBackend;
+    const x = args.inputs.x!;
+    const out = backend.makeOutput(x.shape, "float32");
+    simdOf(backend, "CourseGeluArg").gelu_arg(ptr(backend, x), ptr(backend, out), tf.util.sizeFromShape(x.shape), 2 * GELU_K * GELU_A, 2 * GELU_K);
+    return out;
+  }) as unknown as tf.KernelFunc,
+};
+
+const geluGradConfig: tf.KernelConfig = {
+  kernelName: "CourseGeluGrad",
+  backendName: "wasm",
+  kernelFunc: ((args: KernelArgs) => {
+    const backend = args.backend as SimdBackend;
+    const { x, s, g } = args.inputs as Record<string, tf.TensorInfo>;
+    const out = backend.makeOutput(x.shape, "float32");
+    simdOf(backend, "CourseGeluGrad").gelu_grad(ptr(backend, x), ptr(backend, s), ptr(backend, g), ptr(backend, out),
+      tf.util.sizeFromShape(x.shape), 2 * GELU_K, 3 * 2 * GELU_K * GELU_A);
+    return out;
+  }) as unknown as tf.KernelFunc,
+};
+
+export const fusedWasmConfigs: tf.KernelConfig[] = [layerNormConfig, layerNormGradConfig, geluArgConfig, geluGradConfig];
+
+/** Install the fused kernels on wasm (idempotent); they run once loadSimdKernels has assembled them. */
+export function useFusedKernels(): void {
+  fusedWasmConfigs.forEach(installKernel);
+}
+/** Remove them: the functions below then use tensor ops. */
+export function restoreFusedKernels(): void {
+  fusedWasmConfigs.forEach(restoreKernel);
+}
+
+/** The fused kernel `name` can run now (registered on the active backend, SIMD loaded). */
+function fused(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend())?.kernelFunc !== undefined && simdKernelsActive();
+}
+const isF32 = (...ts: tf.Tensor[]) => ts.every((t) => t.dtype === "float32");
+
+export interface LayerNormRows {
+  y: tf.Tensor2D; // [R, C] the output
+  xhat: tf.Tensor2D; // [R, C] normalised rows: mean 0, variance 1
+  rstd: tf.Tensor2D; // [R, 1] 1/√(var + eps) per row
+}
+
+/** LayerNorm of rows x [R, C] with gain w [C] and shift b [C] (zeros if absent). */
+export function layerNormRows(x: tf.Tensor2D, w: tf.Tensor1D, b: tf.Tensor1D | undefined, eps: number): LayerNormRows {
+  const c = x.shape[1];
+  if (fused("CourseLayerNorm") && c % 4 === 0 && c > 0 && x.shape[0] > 0 && isF32(x, w)) {
+    const bb = b ?? tf.zeros([c]);
+    const [y, xhat, rstd] = tf.engine().runKernel("CourseLayerNorm", { x, w, b: bb }, { eps }) as unknown as tf.Tensor2D[];
+    if (b === undefined) bb.dispose();
+    return { y, xhat, rstd };
+  }
+  return tf.tidy(() => {
+    const mean = tf.mean(x, -1, true); // [R, 1]
+    const xc = tf.sub(x, mean); // [R, C]
+    const variance = tf.mean(tf.mul(xc, xc), -1, true); // [R, 1], biased (÷C) as PyTorch
+    const rstd = tf.rsqrt(tf.add(variance, eps)) as tf.Tensor2D; // [R, 1]
+    const xhat = tf.mul(xc, rstd) as tf.Tensor2D; // [R, C]
+    const scaled = tf.mul(xhat, w);
+    const y = (b === undefined ? scaled : tf.add(scaled, b)) as tf.Tensor2D;
+    return { y, xhat, rstd };
+  });
+}
+
+/**
+ * LayerNorm's gradients from the upstream g [R, C] and the forward pass's xhat, rstd:
+ * dx = rstd·(dxhat − mean(dxhat) − xhat·mean(dxhat ⊙ xhat)) per row with dxhat = g·w;
+ * dw = Σ_rows g ⊙ xhat; db = Σ_rows g.
+ */
+export function layerNormRowsGrad(g: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor2D, w: tf.Tensor1D): { dx: tf.Tensor2D; dw: tf.Tensor1D; db: tf.Tensor1D } {
+  const c = g.shape[1];
+  if (fused("CourseLayerNormGrad") && c % 4 === 0 && c > 0 && g.shape[0] > 0 && isF32(g, xhat, rstd, w)) {
+    const [dx, dw, db] = tf.engine().runKernel("CourseLayerNormGrad", { g, xhat, rstd, w }, {}) as unknown as tf.Tensor[];
+    return { dx: dx as tf.Tensor2D, dw: dw as tf.Tensor1D, db: db as tf.Tensor1D };
+  }
+  return tf.tidy(() => {
+    const dxhat = tf.mul(g, w); // [R, C]
+    const m1 = tf.mean(dxhat, -1, true); // [R, 1]
+    const m2 = tf.mean(tf.mul(dxhat, xhat), -1, true); // [R, 1]
+    const dx = tf.mul(tf.sub(tf.sub(dxhat, m1), tf.mul(xhat, m2)), rstd) as tf.Tensor2D;
+    return { dx, dw: tf.sum(tf.mul(g, xhat), 0) as tf.Tensor1D, db: tf.sum(g, 0) as tf.Tensor1D };
+  });
+}
+
+/** GELU's sigmoid argument 2u = 2√(2/π)·(x + 0.044715·x³) (x³ as x·x·x: tf.pow is slow on wasm). */
+export function geluArg(x: tf.Tensor): tf.Tensor {
+  if (fused("CourseGeluArg") && x.size >= 4 && isF32(x)) return tf.engine().runKernel("CourseGeluArg", { x }, {}) as tf.Tensor;
+  return tf.tidy(() => tf.mul(tf.mul(x, tf.add(tf.mul(tf.mul(x, x), GELU_A), 1)), 2 * GELU_K));
+}
+
+/** g·GELU'(x) with s = σ(2u) from the forward pass: GELU'(x) = s + x·s·(1 − s)·2√(2/π)·(1 + 3·0.044715·x²). */
+export function geluGrad(x: tf.Tensor, s: tf.Tensor, g: tf.Tensor): tf.Tensor {
+  if (fused("CourseGeluGrad") && x.size >= 4 && isF32(x, s, g) && g.shape.join() === x.shape.join()) {
+    return tf.engine().runKernel("CourseGeluGrad", { x, s, g }, {}) as tf.Tensor;
+  }
+  return tf.tidy(() => {
+    const dTwoU = tf.mul(tf.add(tf.mul(tf.mul(x, x), 3 * GELU_A), 1), 2 * GELU_K); // d(2u)/dx
+    return tf.mul(g, tf.add(s, tf.mul(tf.mul(x, tf.mul(s, tf.sub(1, s))), dTwoU)));
+  });
+}

@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend";
+import { fusedKernelCalls, geluArg, geluGrad, layerNormRows, layerNormRowsGrad } from "../lib/kernels/fused";
+import { loadSimdKernels, setSimdKernels, simdKernelsActive } from "../lib/kernels/simd";
+import { gelu, layerNorm } from "../lib/gpt";
+
+/** Largest |a − b| relative to max(1, |b|), over all elements. */
+function maxRelDiff(a: tf.Tensor, b: tf.Tensor): number {
+  assert.deepEqual(a.shape, b.shape);
+  const x = a.dataSync(), y = b.dataSync();
+  let d = 0;
+  for (let i = 0; i < x.length; i++) d = Math.max(d, Math.abs(x[i] - y[i]) / Math.max(1, Math.abs(y[i])));
+  return d;
+}
+
+/**
+ * Run f with the SIMD kernels on and off; both results (kept until the caller disposes them).
+ * `kernels`: the fused kernels the fast run must have used.
+ */
+function both<T extends tf.TensorContainer>(kernels: string[], f: () => T): [T, T] {
+  setSimdKernels(true);
+  assert.ok(simdKernelsActive());
+  const before = fusedKernelCalls();
+  const fast = tf.tidy(f);
+  const after = fusedKernelCalls();
+  for (const k of kernels) assert.ok((after[k] ?? 0) > (before[k] ?? 0), `${k} ran`);
+  setSimdKernels(false);
+  assert.ok(!simdKernelsActive());
+  const ref = tf.tidy(f);
+  setSimdKernels(true);
+  return [fast, ref];
+}
+
+describe("WebAssembly SIMD kernels (LayerNorm, GELU, AdamW: lib/kernels/simd.ts, fused.ts)", function () {
+  this.timeout(60000);
+  before(async () => {
+    await initBackend({ quiet: true });
+    assert.equal(await loadSimdKernels(), undefined);
+  });
+  after(() => setSimdKernels(true));
+
+  it("LayerNorm forward: y, xhat and rstd equal the tensor-op formula (with and without bias)", () => {
+    for (const [rows, cols] of [[768, 128], [5, 4], [3, 36]]) {
+      for (const withBias of [true, false]) {
+        const x = tf.randomNormal([rows, cols], 0.5, 2, "float32", 1) as tf.Tensor2D;
+        const w = tf.randomNormal([cols], 1, 0.3, "float32", 2) as tf.Tensor1D;
+        const b = withBias ? (tf.randomNormal([cols], 0, 0.3, "float32", 3) as tf.Tensor1D) : undefined;
+        const [fast, ref] = both(["CourseLayerNorm"], () => { const r = layerNormRows(x, w, b, 1e-5); return [r.y, r.xhat, r.rstd]; });
+        fast.forEach((t, i) => assert.ok(maxRelDiff(t, ref[i]) < 2e-5, `[${rows}, ${cols}] output ${i} differs by ${maxRelDiff(t, ref[i])}`));
+        tf.dispose([x, w, b, ...fast, ...ref].filter((t): t is tf.Tensor => t !== undefined));
+      }
+    }
+  });
+
+  it("LayerNorm backward: dx, dw, db equal the tensor-op formula", () => {
+    const [rows, cols] = [96, 132];
+    const x = tf.randomNormal([rows, cols], 0, 1.5, "float32", 4) as tf.Tensor2D;
+    const w = tf.randomNormal([cols], 1, 0.3, "float32", 5) as tf.Tensor1D;
+    const g = tf.randomNormal([rows, cols], 0, 1, "float32", 6) as tf.Tensor2D;
+    const { xhat, rstd } = layerNormRows(x, w, undefined, 1e-5);
+    const [fast, ref] = both(["CourseLayerNormGrad"], () => { const r = layerNormRowsGrad(g, xhat, rstd, w); return [r.dx, r.dw, r.db]; });
+    fast.forEach((t, i) => assert.ok(maxRelDiff(t, ref[i]) < 1e-4, `output ${i} differs by ${maxRelDiff(t, ref[i])}`));
+    tf.dispose([x, w, g, xhat, rstd, ...fast, ...ref]);
+  });
+
+  it("GELU: 2u and the gradient equal the tensor-op formulas, for sizes not a multiple of 4 too", () => {
+    for (const shape of [[768, 512], [4], [7], [3, 11]]) {
+      const x = tf.randomNormal(shape, 0, 2, "float32", 7);
+      const g = tf.randomNormal(shape, 0, 1, "float32", 8);
+      const s = tf.sigmoid(x);
+      const [fast, ref] = both(["CourseGeluArg", "CourseGeluGrad"], () => [geluArg(x), geluGrad(x, s, g)]);
+      fast.forEach((t, i) => assert.ok(maxRelDiff(t, ref[i]) < 1e-5, `[${shape}] output ${i} differs by ${maxRelDiff(t, ref[i])}`));
+      tf.dispose([x, g, s, ...fast, ...ref]);
+    }
+  });
+
+  it("the GPT's layerNorm and gelu: same values and gradients with the kernels as with tensor ops", () => {
+    const x = tf.randomNormal([2, 6, 16], 0, 1, "float32", 9);
+    const w = tf.randomNormal([16], 1, 0.2, "float32", 10) as tf.Tensor1D;
+    const b = tf.randomNormal([16], 0, 0.2, "float32", 11) as tf.Tensor1D;
+    const up = tf.randomNormal([2, 6, 16], 0, 1, "float32", 12);
+    const f = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(gelu(layerNorm(xx, ww as tf.Tensor1D, bb as tf.Tensor1D)), up));
+    const [fast, ref] = both(["CourseLayerNorm", "CourseLayerNormGrad", "CourseGeluArg", "CourseGeluGrad"], () => {
+      const { value, grads } = tf.valueAndGrads(f)([x, w, b]);
+      return [value, ...grads];
+    });
+    fast.forEach((t, i) => assert.ok(maxRelDiff(t, ref[i]) < 1e-4, `output ${i} differs by ${maxRelDiff(t, ref[i])}`));
+    tf.dispose([x, w, b, up, ...fast, ...ref]);
+  });
+
+  it("no tensor leak across forward and backward passes", () => {
+    const x = tf.randomNormal([8, 32], 0, 1, "float32", 13);
+    const w = tf.ones([32]) as tf.Tensor1D;
+    const step = () => tf.tidy(() => tf.grad((xx: tf.Tensor) => tf.sum(gelu(layerNorm(xx, w))))(x)).dispose();
+    step();
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) step();
+    assert.equal(tf.memory().numTensors, before);
+    tf.dispose([x, w]);
+  });
+});
