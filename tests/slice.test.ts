@@ -38,9 +38,17 @@ const cases: Case[] = [
   { name: "unstack axis 1", run: () => tf.unstack(seq([4, 3, 2]), 1) },
   { name: "unstack axis 2 int32", run: () => tf.unstack(seq([4, 3, 2], "int32"), 2) },
   { name: "unstack axis -1", run: () => tf.unstack(seq([2, 5]), -1) },
+  { name: "concat axis 1 (the gradient of a q|k|v split)", run: () => tf.concat([seq([4, 3]), seq([4, 2]), seq([4, 3])], 1) },
+  { name: "concat axis 0", run: () => tf.concat([seq([2, 3]), seq([1, 3])], 0) },
+  { name: "concat 3-D axis -1", run: () => tf.concat([seq([2, 3, 2]), seq([2, 3, 1])], -1) },
+  { name: "concat 3-D axis 1 int32", run: () => tf.concat([seq([2, 1, 2], "int32"), seq([2, 3, 2], "int32")], 1) },
+  { name: "concat bool", run: () => tf.concat([tf.tensor2d([[true], [false]], [2, 1], "bool"), tf.tensor2d([[false, true], [true, true]], [2, 2], "bool")], 1) },
+  { name: "concat with an empty input", run: () => tf.concat([seq([2, 0]), seq([2, 3]), seq([2, 1])], 1) },
+  { name: "concat one input", run: () => tf.concat([seq([2, 3])], 1) },
+  { name: "concat 1-D", run: () => tf.concat([seq([3]), seq([2])]) },
 ];
 
-describe("wasm Slice / SplitV / Unpack that copy only the slice", function () {
+describe("wasm Slice / SplitV / Unpack / Concat that copy only what they return", function () {
   this.timeout(60000);
   const expected = new Map<string, ReturnType<typeof results>>();
 
@@ -78,13 +86,16 @@ describe("wasm Slice / SplitV / Unpack that copy only the slice", function () {
       assert.deepEqual(g.arraySync(), [[0, 0, 0, 0], [0, 2, 2, 0], [0, 2, 2, 0]]);
       const parts = tf.grads((t: tf.Tensor) => tf.sum(tf.mul(tf.unstack(t)[1], 3)))([x]);
       assert.deepEqual(parts[0].arraySync(), [[0, 0, 0, 0], [3, 3, 3, 3], [0, 0, 0, 0]]);
+      assert.deepEqual(tf.concat([tf.tensor1d(["a"]), tf.tensor1d(["b", "c"])]).arraySync(), ["a", "b", "c"]);
+      const dSplit = tf.grad((t: tf.Tensor) => { const [a, b] = tf.split(t, [1, 3], 1); return tf.add(tf.sum(tf.mul(a, 2)), tf.sum(tf.mul(b, 5))); })(x);
+      assert.deepEqual(dSplit.arraySync(), [[2, 5, 5, 5], [2, 5, 5, 5], [2, 5, 5, 5]]); // a split's gradient is a concat
     });
   });
 
   it("leaks no tensors", () => {
     useFastWasmSlicing();
     const x = seq([4, 6]);
-    const run = () => tf.dispose([...tf.split(x, 2, 1), ...tf.unstack(x), tf.slice(x, [1, 1], [2, 2])]);
+    const run = () => tf.dispose([...tf.split(x, 2, 1), ...tf.unstack(x), tf.slice(x, [1, 1], [2, 2]), tf.concat([x, x], 1)]);
     run();
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) run();
