@@ -48,7 +48,8 @@ describe("WebAssembly SIMD kernels (LayerNorm, GELU, AdamW: lib/kernels/simd.ts,
         const b = withBias ? (tf.randomNormal([cols], 0, 0.3, "float32", 3) as tf.Tensor1D) : undefined;
         const [fast, ref] = both(["CourseLayerNorm"], () => { const r = layerNormRows(x, w, b, 1e-5); return [r.y, r.xhat, r.rstd]; });
         fast.forEach((t, i) => assert.ok(maxRelDiff(t, ref[i]) < 2e-5, `[${rows}, ${cols}] output ${i} differs by ${maxRelDiff(t, ref[i])}`));
-        tf.dispose([x, w, b, ...fast, ...ref].filter((t): t is tf.Tensor => t !== undefined));
+        tf.dispose([x, w, ...fast, ...ref]);
+        b?.dispose();
       }
     }
   });

@@ -28,69 +28,46 @@ export function fusedKernelCalls(): Record<string, number> {
   return { ...calls };
 }
 
-function simdOf(backend: unknown, kernel: string): SimdExports {
-  calls[kernel] = (calls[kernel] ?? 0) + 1;
-  const s = simdFor(backend);
-  if (s === null) throw new Error(`${kernel}: the SIMD kernels are not loaded (call loadSimdKernels)`);
-  return s;
+type Run = (simd: SimdExports, out: (shape: number[]) => tf.TensorInfo, p: (t: tf.TensorInfo) => number,
+  inputs: Record<string, tf.TensorInfo>, attrs: tf.NamedAttrMap) => tf.TensorInfo | tf.TensorInfo[];
+
+/** A wasm kernel that allocates float32 outputs and calls a SIMD function with byte offsets. */
+function simdKernel(kernelName: string, run: Run): tf.KernelConfig {
+  const kernelFunc = (args: KernelArgs) => {
+    calls[kernelName] = (calls[kernelName] ?? 0) + 1;
+    const backend = args.backend as SimdBackend;
+    const simd = simdFor(backend);
+    if (simd === null) throw new Error(`${kernelName}: the SIMD kernels are not loaded (call loadSimdKernels)`);
+    return run(simd, (shape) => backend.makeOutput(shape, "float32"), (t) => ptr(backend, t), args.inputs as Record<string, tf.TensorInfo>, args.attrs ?? {});
+  };
+  return { kernelName, backendName: "wasm", kernelFunc: kernelFunc as unknown as tf.KernelFunc };
 }
 
-const layerNormConfig: tf.KernelConfig = {
-  kernelName: "CourseLayerNorm",
-  backendName: "wasm",
-  kernelFunc: ((args: KernelArgs) => {
-    const backend = args.backend as SimdBackend;
-    const { x, w, b } = args.inputs as Record<string, tf.TensorInfo>;
-    const [rows, cols] = x.shape;
-    const y = backend.makeOutput([rows, cols], "float32");
-    const xhat = backend.makeOutput([rows, cols], "float32");
-    const rstd = backend.makeOutput([rows, 1], "float32");
-    simdOf(backend, "CourseLayerNorm").layernorm(ptr(backend, x), ptr(backend, w), ptr(backend, b), ptr(backend, y), ptr(backend, xhat), ptr(backend, rstd),
-      rows, cols, args.attrs!.eps as number);
-    return [y, xhat, rstd];
-  }) as unknown as tf.KernelFunc,
-};
+const layerNormConfig = simdKernel("CourseLayerNorm", (simd, out, p, { x, w, b }, attrs) => {
+  const [rows, cols] = x.shape;
+  const [y, xhat, rstd] = [out([rows, cols]), out([rows, cols]), out([rows, 1])];
+  simd.layernorm(p(x), p(w), p(b), p(y), p(xhat), p(rstd), rows, cols, attrs.eps as number);
+  return [y, xhat, rstd];
+});
 
-const layerNormGradConfig: tf.KernelConfig = {
-  kernelName: "CourseLayerNormGrad",
-  backendName: "wasm",
-  kernelFunc: ((args: KernelArgs) => {
-    const backend = args.backend as SimdBackend;
-    const { g, xhat, rstd, w } = args.inputs as Record<string, tf.TensorInfo>;
-    const [rows, cols] = g.shape;
-    const dx = backend.makeOutput([rows, cols], "float32");
-    const dw = backend.makeOutput([cols], "float32");
-    const db = backend.makeOutput([cols], "float32");
-    simdOf(backend, "CourseLayerNormGrad").layernorm_grad(ptr(backend, g), ptr(backend, xhat), ptr(backend, rstd), ptr(backend, w),
-      ptr(backend, dx), ptr(backend, dw), ptr(backend, db), rows, cols);
-    return [dx, dw, db];
-  }) as unknown as tf.KernelFunc,
-};
+const layerNormGradConfig = simdKernel("CourseLayerNormGrad", (simd, out, p, { g, xhat, rstd, w }) => {
+  const [rows, cols] = g.shape;
+  const [dx, dw, db] = [out([rows, cols]), out([cols]), out([cols])];
+  simd.layernorm_grad(p(g), p(xhat), p(rstd), p(w), p(dx), p(dw), p(db), rows, cols);
+  return [dx, dw, db];
+});
 
-const geluArgConfig: tf.KernelConfig = {
-  kernelName: "CourseGeluArg",
-  backendName: "wasm",
-  kernelFunc: ((args: KernelArgs) => {
-    const backend = args.backend as SimdBackend;
-    const x = args.inputs.x!;
-    const out = backend.makeOutput(x.shape, "float32");
-    simdOf(backend, "CourseGeluArg").gelu_arg(ptr(backend, x), ptr(backend, out), tf.util.sizeFromShape(x.shape), 2 * GELU_K * GELU_A, 2 * GELU_K);
-    return out;
-  }) as unknown as tf.KernelFunc,
-};
+const geluArgConfig = simdKernel("CourseGeluArg", (simd, out, p, { x }) => {
+  const y = out(x.shape);
+  simd.gelu_arg(p(x), p(y), tf.util.sizeFromShape(x.shape), 2 * GELU_K * GELU_A, 2 * GELU_K);
+  return y;
+});
 
-const geluGradConfig: tf.KernelConfig = {
-  kernelName: "CourseGeluGrad",
-  backendName: "wasm",
-  kernelFunc: ((args: KernelArgs) => {
-    const backend = args.backend as SimdBackend;
-    const { x, s, g } = args.inputs as Record<string, tf.TensorInfo>;
-    const out = backend.makeOutput(x.shape, "float32");
-    simdOf(backend, "CourseGeluGrad").gelu_grad(ptr(backend, x), ptr(backend, s), ptr(backend, g), ptr(backend, out),
-      tf.util.sizeFromShape(x.shape), 2 * GELU_K, 3 * 2 * GELU_K * GELU_A);
-    return out;
-  }) as unknown as tf.KernelFunc,
-};
+const geluGradConfig = simdKernel("CourseGeluGrad", (simd, out, p, { x, s, g }) => {
+  const dx = out(x.shape);
+  simd.gelu_grad(p(x), p(s), p(g), p(dx), tf.util.sizeFromShape(x.shape), 2 * GELU_K, 3 * 2 * GELU_K * GELU_A);
+  return dx;
+});
 
 export const fusedWasmConfigs: tf.KernelConfig[] = [layerNormConfig, layerNormGradConfig, geluArgConfig, geluGradConfig];
 
