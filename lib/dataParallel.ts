@@ -74,10 +74,10 @@ export function shardLossOf(spec: ShardLossSpec): ShardLossFn {
  * The default number of threads, from measurements (README, "Speed and quality"): 1 on the
  * native backend, which already uses every core for each operation; 1 on wasm with
  * onnxruntime's matrix products, where a nanogpt-cpu step on two threads was no faster
- * than on one (165-195 vs 160-175 ms on the course's 2-vCPU machine: the weight copies,
- * the averaging and the update stay serial, and two busy cores each ran slower); else one
- * per core up to 2 (wasm with XNNPACK: 280-310 vs 360-400 ms; the cpu backend). More
- * shards of a batch of 12 stop paying.
+ * than on one (163-198 vs 162-190 ms over seven sittings on the course's 2-vCPU machine:
+ * the weight copies, the averaging and the update stay serial, and two busy cores each ran
+ * slower); else one per core up to 2 (wasm with XNNPACK: 280-310 vs 360-400 ms; the cpu
+ * backend). More shards of a batch of 12 stop paying.
  */
 export function defaultThreads(
   backend: string = backendInfo()?.name ?? tf.getBackend(),
