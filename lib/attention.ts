@@ -27,6 +27,7 @@
  * weights are all 0 and its output is the zero vector (no NaN).
  */
 import * as tf from "@tensorflow/tfjs";
+import { mergeHeads, splitHeads } from "./kernels/fused";
 import { batchMatMul, linear } from "./linalg";
 import { Rng, seedFor } from "./random";
 
@@ -140,32 +141,26 @@ interface CoreDims {
 }
 
 /**
- * softmax(q·kᵀ·scale + bias) [⊙ mask] · v for every (batch element, head), from the
- * "heads side by side" layout q [B·T, H·Dk], k [B·S, H·Dk], v [B·S, H·Dv] (what one
- * projection x·W produces) → [output [B·T, H·Dv], weights (viewed as dims.view)?].
- * `bias` (0 or MASKED_SCORE) and `mask` (1/0) broadcast to dims.view.
+ * softmax(q·kᵀ·scale + bias) [⊙ mask] · v for every (batch element, head), one row of
+ * positions per (b, h): q [B·H, T, Dk], k [B·H, S, Dk], v [B·H, S, Dv] → [output
+ * [B·H, T, Dv], weights (viewed as dims.view)?]. `bias` (0 or MASKED_SCORE) and `mask`
+ * (1/0) broadcast to dims.view. lib/kernels/fused.ts's splitHeads / mergeHeads go between
+ * this layout and "heads side by side" [B·T, H·D], what one projection x·W produces.
  *
- * The batched products are fast on wasm only with the course's BatchMatMul kernel
- * (lib/kernels/batch_matmul.ts: one XNNPACK product per (b, h), transposes made
- * explicit); tfjs's own runs them, and their gradients, ~5x slower. `initBackend()`
- * registers it when it picks wasm.
+ * The batched products are fast on wasm only with the course's BatchMatMul kernels
+ * (lib/kernels/ortMatMul.ts, batch_matmul.ts); tfjs's own runs them, and their gradients,
+ * ~5x slower. `initBackend()` registers them when it picks wasm.
  */
 function attend(
-  q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, dims: CoreDims, scale: number,
+  qh: tf.Tensor3D, kh: tf.Tensor3D, vh: tf.Tensor3D, dims: CoreDims, scale: number,
   bias: tf.Tensor | undefined, mask: tf.Tensor | undefined, returnWeights: boolean | undefined,
 ): tf.Tensor[] {
-  const { b, h, t, s, dk, dv, view } = dims;
-  const heads = (m: tf.Tensor, len: number, d: number) => // [B·len, H·d] → [B·H, len, d]
-    h === 1 ? m.reshape([b, len, d]) : m.reshape([b, len, h, d]).transpose([0, 2, 1, 3]).reshape([b * h, len, d]);
-  const qh = heads(q, t, dk), kh = heads(k, s, dk), vh = heads(v, s, dv);
+  const { b, h, t, s, view } = dims;
   let scores: tf.Tensor = tf.mul(tf.matMul(qh, kh, false, true).reshape(view), scale); // [..., T, S]
   if (bias) scores = tf.add(scores, bias); // masked scores → ≈ −1e9
   const att = softmaxRows(scores, mask); // [..., T, S], masked weights exactly 0
   const y = tf.matMul(att.reshape([b * h, t, s]), vh); // [B·H, T, Dv]
-  const merged = h === 1 // heads back side by side: [B·T, H·Dv]
-    ? y.reshape([b * t, dv])
-    : y.reshape([b, h, t, dv]).transpose([0, 2, 1, 3]).reshape([b * t, h * dv]);
-  return returnWeights ? [merged, att] : [merged];
+  return returnWeights ? [y, att] : [y];
 }
 
 /** The additive bias of `causal` and the 0/1 float mask of `mask`, or undefined. */
@@ -214,7 +209,7 @@ export function scaledDotProductAttention(
     const b = lead.reduce((x, y) => x * y, 1);
     const dims: CoreDims = { b, h: 1, t: tq, s: tk, dk: d, dv, view };
     const [y, w] = attend(
-      q.reshape([b * tq, d]), k.reshape([b * tk, d]), v.reshape([b * tk, dv]),
+      q.reshape([b, tq, d]), k.reshape([b, tk, d]), v.reshape([b, tk, dv]),
       dims, opts.scale ?? 1 / Math.sqrt(d), bias, m, opts.returnWeights);
     const output = y.reshape([...lead, tq, dv]);
     return w ? [output, w] : [output];
@@ -321,11 +316,8 @@ function checkMha(name: string, p: MultiHeadAttentionParams, x: tf.Tensor, o: Mu
   return { b, t, s, c, h: o.heads, d: c / o.heads };
 }
 
-/** q [B·T, C], k [B·S, C], v [B·S, C]: the input projections (self- or cross-attention). */
-function projectQKV(p: MultiHeadAttentionParams, x2: tf.Tensor2D, kv2: tf.Tensor2D | undefined, c: number): tf.Tensor2D[] {
-  if (kv2 === undefined) {
-    return tf.split(linear(x2, p.wqkv, p.bqkv), 3, 1) as tf.Tensor2D[]; // one [B·T, 3C] product, cut in 3 × [B·T, C]
-  }
+/** Cross-attention's projections: q = x·Wq [B·T, C] from the queries, k, v [B·S, C] from kv. */
+function projectQKV(p: MultiHeadAttentionParams, x2: tf.Tensor2D, kv2: tf.Tensor2D, c: number): tf.Tensor2D[] {
   const [wq, wkv] = tf.split(p.wqkv, [c, 2 * c], 1) as tf.Tensor2D[]; // [C, C], [C, 2C]
   const [bq, bkv] = p.bqkv ? (tf.split(p.bqkv, [c, 2 * c]) as tf.Tensor1D[]) : [undefined, undefined];
   const q = linear(x2, wq, bq) as tf.Tensor2D; // [B·T, C]
@@ -358,10 +350,13 @@ export function multiHeadAttention(
   const out = tf.tidy(() => {
     const x2 = x.reshape([b * t, c]) as tf.Tensor2D;
     const kv2 = opts.kv?.reshape([b * s, c]) as tf.Tensor2D | undefined;
-    const [q, k, v] = projectQKV(p, x2, kv2, c); // [B·T, C], [B·S, C], [B·S, C]: heads side by side
+    // q, k, v per head [B·H, len, D]: self-attention cuts one [B·T, 3C] projection straight into heads
+    const [qh, kh, vh] = kv2 === undefined
+      ? splitHeads(linear(x2, p.wqkv, p.bqkv) as tf.Tensor2D, b, t, h, 3)
+      : projectQKV(p, x2, kv2, c).map((m, i) => splitHeads(m, b, i === 0 ? t : s, h, 1)[0]);
     const { bias, m } = maskTensors(name, view, opts.causal, opts.mask);
-    const [y, w] = attend(q, k, v, { b, h, t, s, dk: d, dv: d, view }, 1 / Math.sqrt(d), bias, m, opts.returnWeights);
-    const output = linear(y, p.wproj, p.bproj).reshape([b, t, c]); // [B, T, C]
+    const [y, w] = attend(qh, kh, vh, { b, h, t, s, dk: d, dv: d, view }, 1 / Math.sqrt(d), bias, m, opts.returnWeights);
+    const output = linear(mergeHeads([y as tf.Tensor3D], b, t), p.wproj, p.bproj).reshape([b, t, c]); // heads side by side, projected: [B, T, C]
     return w ? [output, w] : [output];
   });
   return opts.returnWeights

@@ -7,6 +7,8 @@
  *   layerNormRowsGrad  g, xhat, rstd, w → dx [R, C], dw, db [C]           (one kernel, not ~12)
  *   geluArg            x → 2u = 2√(2/π)·(x + 0.044715·x³)                 (one kernel, not 5)
  *   geluGrad           x, s = σ(2u), g → g·GELU'(x)                        (one kernel, not 9)
+ *   splitHeads         x [B·T, n·H·D] → n × [B·H, T, D]                    (one kernel, not 1 + 3n)
+ *   mergeHeads         n × [B·H, T, D] → [B·T, n·H·D]                      (one kernel, not 3n + 1)
  *
  * Measured on a nanogpt-cpu training step (wasm, onnxruntime matmul): see ./simd.ts and
  * the README. Used when the SIMD kernels are active (simdKernelsActive) and the shapes fit
@@ -69,7 +71,54 @@ const geluGradConfig = simdKernel("CourseGeluGrad", (simd, out, p, { x, s, g }) 
   return dx;
 });
 
-export const fusedWasmConfigs: tf.KernelConfig[] = [layerNormConfig, layerNormGradConfig, geluArgConfig, geluGradConfig];
+/** x [B·T, n·H·D] → n tensors [B·H, T, D] (attrs b, t, h, n). */
+const splitHeadsConfig = simdKernel("CourseSplitHeads", (simd, out, p, { x }, attrs) => {
+  const { t, h, n } = attrs as { t: number; h: number; n: number };
+  const [bt, width] = x.shape;
+  const d = width / (n * h);
+  return Array.from({ length: n }, (_, j) => {
+    const y = out([(bt / t) * h, t, d]);
+    simd.heads(p(x), p(y), bt, t, h, d, width, j * h * d, 1);
+    return y;
+  });
+});
+
+/** n tensors [B·H, T, D] → [B·T, n·H·D] (attrs b, t, n). */
+const mergeHeadsConfig = simdKernel("CourseMergeHeads", (simd, out, p, inputs, attrs) => {
+  const { b, t } = attrs as { b: number; t: number };
+  const pieces = Object.values(inputs);
+  const [bh, , d] = pieces[0].shape;
+  const h = bh / b;
+  const width = pieces.length * h * d;
+  const y = out([b * t, width]);
+  pieces.forEach((piece, j) => simd.heads(p(y), p(piece), b * t, t, h, d, width, j * h * d, 0));
+  return y;
+});
+
+export const fusedWasmConfigs: tf.KernelConfig[] = [
+  layerNormConfig, layerNormGradConfig, geluArgConfig, geluGradConfig, splitHeadsConfig, mergeHeadsConfig,
+];
+
+// The head kernels are differentiable (each is the other's gradient), so tfjs records them on
+// its tape like its own kernels; the other fused kernels run inside the GPT's customGrads.
+tf.registerGradient({
+  kernelName: "CourseSplitHeads",
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], _saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+    const { b, t } = attrs as unknown as { b: number; t: number };
+    // One output's gradient comes as a tensor, several as an array.
+    return { x: () => mergeHeads((Array.isArray(dy) ? dy : [dy]) as tf.Tensor3D[], b, t) };
+  },
+});
+tf.registerGradient({
+  kernelName: "CourseMergeHeads",
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], _saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+    const { b, t, n, h } = attrs as unknown as { b: number; t: number; n: number; h: number };
+    // All pieces at once, here: tfjs calls each input's closure in a scope of its own, which
+    // would dispose pieces computed there for the other inputs.
+    const parts = splitHeads(dy as tf.Tensor2D, b, t, h, n);
+    return Object.fromEntries(parts.map((q, j) => [String(j), () => q]));
+  },
+});
 
 /** Install the fused kernels on wasm (idempotent); they run once loadSimdKernels has assembled them. */
 export function useFusedKernels(): void {
@@ -147,5 +196,35 @@ export function geluGrad(x: tf.Tensor, s: tf.Tensor, g: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const dTwoU = tf.mul(tf.add(tf.mul(tf.mul(x, x), 3 * GELU_A), 1), 2 * GELU_K); // d(2u)/dx
     return tf.mul(g, tf.add(s, tf.mul(tf.mul(x, tf.mul(s, tf.sub(1, s))), dTwoU)));
+  });
+}
+
+/**
+ * Attention's heads: x [B·T, n·H·D] (n blocks side by side, e.g. q | k | v, each H heads of
+ * D) → n tensors [B·H, T, D], one row of T positions per (sequence, head). Differentiable.
+ */
+export function splitHeads(x: tf.Tensor2D, b: number, t: number, h: number, n: number): tf.Tensor3D[] {
+  const d = x.shape[1] / (n * h);
+  if (!Number.isInteger(d) || x.shape[0] !== b * t) throw new Error(`splitHeads: [${x.shape}] is not [${b}·${t}, ${n}·${h}·D]`);
+  if (fused("CourseSplitHeads") && d % 4 === 0 && x.size > 0 && isF32(x)) {
+    return tf.engine().runKernel("CourseSplitHeads", { x }, { b, t, h, n }) as unknown as tf.Tensor3D[];
+  }
+  return tf.tidy(() => (n === 1 ? [x] : tf.split(x, n, 1)).map((m) =>
+    (h === 1 ? m.reshape([b, t, d]) : m.reshape([b, t, h, d]).transpose([0, 2, 1, 3]).reshape([b * h, t, d])) as tf.Tensor3D));
+}
+
+/** The inverse of splitHeads: n tensors [B·H, T, D] → [B·T, n·H·D]. Differentiable. */
+export function mergeHeads(pieces: tf.Tensor3D[], b: number, t: number): tf.Tensor2D {
+  const [bh, tt, d] = pieces[0].shape;
+  const h = bh / b;
+  if (tt !== t || !Number.isInteger(h) || pieces.some((q) => q.shape.join() !== pieces[0].shape.join())) {
+    throw new Error(`mergeHeads: pieces [${pieces.map((q) => `[${q.shape}]`).join(", ")}] are not all [${b}·H, ${t}, D]`);
+  }
+  if (fused("CourseMergeHeads") && d % 4 === 0 && pieces[0].size > 0 && isF32(...pieces)) {
+    return tf.engine().runKernel("CourseMergeHeads", Object.fromEntries(pieces.map((q, i) => [String(i), q])), { b, t, h, n: pieces.length }) as tf.Tensor2D;
+  }
+  return tf.tidy(() => {
+    const rows = pieces.map((y) => (h === 1 ? y.reshape([b * t, d]) : y.reshape([b, h, t, d]).transpose([0, 2, 1, 3]).reshape([b * t, h * d])));
+    return (rows.length === 1 ? rows[0] : tf.concat(rows, 1)) as tf.Tensor2D;
   });
 }

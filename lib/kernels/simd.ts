@@ -1,7 +1,7 @@
 /**
  * Fused elementwise and row kernels in WebAssembly SIMD, working in place on the wasm
  * backend's own memory: the AdamW update, LayerNorm forward and backward, GELU's inner
- * polynomial and its gradient.
+ * polynomial and its gradient, attention's head layout.
  *
  * Why: after the matrix products (./ortMatMul.ts), a nanogpt-cpu training step spent most
  * of its time in small elementwise kernels: LayerNorm is ~9 tfjs kernels forward and ~10
@@ -197,6 +197,37 @@ const WAT = String.raw`
         (br_if $out (i32.lt_u (local.get $j) (local.get $rowBytes))))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $row))))
+
+  ;; Attention's head layout: rows [B·T, stride] whose columns col … col + H·D are H heads of D
+  ;; values, and the same numbers per head [B·H, T, D]. toHeads = 1 copies rows → heads,
+  ;; 0 heads → rows. (One pass instead of tfjs's split + reshape + transpose + reshape.)
+  (func (export "heads")
+    (param $rows i32) (param $heads i32) (param $bt i32) (param $t i32) (param $h i32) (param $d i32)
+    (param $stride i32) (param $col i32) (param $toHeads i32)
+    (local $r i32) (local $hi i32) (local $rowAt i32) (local $headAt i32) (local $from i32) (local $to i32) (local $j i32) (local $dBytes i32)
+    (local.set $dBytes (i32.shl (local.get $d) (i32.const 2)))
+    (block $done (loop $row
+      (br_if $done (i32.ge_u (local.get $r) (local.get $bt)))
+      (local.set $hi (i32.const 0))
+      (loop $head
+        ;; rows: (r·stride + col + hi·D)·4;  heads: (((r / T)·H + hi)·T + r % T)·D·4
+        (local.set $rowAt (i32.add (local.get $rows) (i32.shl
+          (i32.add (i32.mul (local.get $r) (local.get $stride)) (i32.add (local.get $col) (i32.mul (local.get $hi) (local.get $d))))
+          (i32.const 2))))
+        (local.set $headAt (i32.add (local.get $heads) (i32.mul (local.get $dBytes)
+          (i32.add (i32.mul (i32.add (i32.mul (i32.div_u (local.get $r) (local.get $t)) (local.get $h)) (local.get $hi)) (local.get $t))
+                   (i32.rem_u (local.get $r) (local.get $t))))))
+        (local.set $from (select (local.get $rowAt) (local.get $headAt) (local.get $toHeads)))
+        (local.set $to (select (local.get $headAt) (local.get $rowAt) (local.get $toHeads)))
+        (local.set $j (i32.const 0))
+        (loop $copy
+          (v128.store (i32.add (local.get $to) (local.get $j)) (v128.load (i32.add (local.get $from) (local.get $j))))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br_if $copy (i32.lt_u (local.get $j) (local.get $dBytes))))
+        (local.set $hi (i32.add (local.get $hi) (i32.const 1)))
+        (br_if $head (i32.lt_u (local.get $hi) (local.get $h))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $row))))
 )
 `;
 
@@ -208,6 +239,7 @@ export interface SimdExports {
   gelu_grad(x: number, s: number, g: number, out: number, n: number, c2: number, c3: number): void;
   layernorm(x: number, w: number, b: number, y: number, xhat: number, rstd: number, rows: number, cols: number, eps: number): void;
   layernorm_grad(g: number, xhat: number, rstd: number, w: number, dx: number, dw: number, db: number, rows: number, cols: number): void;
+  heads(rows: number, heads: number, bt: number, t: number, h: number, d: number, stride: number, col: number, toHeads: number): void;
 }
 
 /** The members of tfjs-backend-wasm's `BackendWasm` the SIMD kernels use. */
