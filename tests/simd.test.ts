@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
-import { fusedKernelCalls, geluArg, geluGrad, layerNormRows, layerNormRowsGrad, mergeHeads, splitHeads } from "../lib/kernels/fused";
+import { fusedKernelCalls, geluGrad, geluWithSigmoid, layerNormRows, layerNormRowsGrad, mergeHeads, splitHeads } from "../lib/kernels/fused";
 import { loadSimdKernels, setSimdKernels, simdKernelsActive } from "../lib/kernels/simd";
 import { gelu, layerNorm } from "../lib/gpt";
 
@@ -32,7 +32,7 @@ function both<T extends tf.TensorContainer>(kernels: string[], f: () => T): [T, 
   return [fast, ref];
 }
 
-describe("WebAssembly SIMD kernels (LayerNorm, GELU, AdamW: lib/kernels/simd.ts, fused.ts)", function () {
+describe("WebAssembly SIMD kernels (LayerNorm, GELU, attention heads: lib/kernels/simd.ts, fused.ts)", function () {
   this.timeout(60000);
   before(async () => {
     await initBackend({ quiet: true });
@@ -65,15 +65,23 @@ describe("WebAssembly SIMD kernels (LayerNorm, GELU, AdamW: lib/kernels/simd.ts,
     tf.dispose([x, w, g, xhat, rstd, ...fast, ...ref]);
   });
 
-  it("GELU: 2u and the gradient equal the tensor-op formulas, for sizes not a multiple of 4 too", () => {
+  it("GELU: y, σ(2u) and the gradient equal the tensor-op formulas, for sizes not a multiple of 4 too", () => {
     for (const shape of [[768, 512], [4], [7], [3, 11]]) {
       const x = tf.randomNormal(shape, 0, 2, "float32", 7);
       const g = tf.randomNormal(shape, 0, 1, "float32", 8);
       const s = tf.sigmoid(x);
-      const [fast, ref] = both(["CourseGeluArg", "CourseGeluGrad"], () => [geluArg(x), geluGrad(x, s, g)]);
+      const [fast, ref] = both(["CourseGelu", "CourseGeluGrad"], () => { const r = geluWithSigmoid(x); return [r.y, r.s, geluGrad(x, s, g)]; });
       fast.forEach((t, i) => assert.ok(maxRelDiff(t, ref[i]) < 1e-5, `[${shape}] output ${i} differs by ${maxRelDiff(t, ref[i])}`));
       tf.dispose([x, g, s, ...fast, ...ref]);
     }
+  });
+
+  it("GELU's exp holds at the ends of float32's range: large |x| give x (or 0), never NaN", () => {
+    const x = tf.tensor1d([-200, -90, -30, -5, -1e-3, 0, 1e-3, 5, 30, 90, 200, 3.4e38]);
+    const [fast, ref] = both(["CourseGelu"], () => [geluWithSigmoid(x).y]);
+    const got = fast[0].dataSync(), want = ref[0].dataSync();
+    got.forEach((v, i) => assert.ok(Number.isFinite(v) && Math.abs(v - want[i]) <= 1e-6 * Math.max(1, Math.abs(want[i])), `gelu(${x.dataSync()[i]}) = ${v}, tensor ops ${want[i]}`));
+    tf.dispose([x, ...fast, ...ref]);
   });
 
   it("the GPT's layerNorm and gelu: same values and gradients with the kernels as with tensor ops", () => {
@@ -82,7 +90,7 @@ describe("WebAssembly SIMD kernels (LayerNorm, GELU, AdamW: lib/kernels/simd.ts,
     const b = tf.randomNormal([16], 0, 0.2, "float32", 11) as tf.Tensor1D;
     const up = tf.randomNormal([2, 6, 16], 0, 1, "float32", 12);
     const f = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(gelu(layerNorm(xx, ww as tf.Tensor1D, bb as tf.Tensor1D)), up));
-    const [fast, ref] = both(["CourseLayerNorm", "CourseLayerNormGrad", "CourseGeluArg", "CourseGeluGrad"], () => {
+    const [fast, ref] = both(["CourseLayerNorm", "CourseLayerNormGrad", "CourseGelu", "CourseGeluGrad"], () => {
       const { value, grads } = tf.valueAndGrads(f)([x, w, b]);
       return [value, ...grads];
     });

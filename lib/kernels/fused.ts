@@ -5,7 +5,7 @@
  *
  *   layerNormRows      x [R, C], w, b → y, xhat [R, C], rstd [R, 1]      (one kernel, not ~9)
  *   layerNormRowsGrad  g, xhat, rstd, w → dx [R, C], dw, db [C]           (one kernel, not ~12)
- *   geluArg            x → 2u = 2√(2/π)·(x + 0.044715·x³)                 (one kernel, not 5)
+ *   geluWithSigmoid    x → y = x·σ(2u), σ(2u); 2u = 2√(2/π)·(x + 0.044715·x³)  (one kernel, not 7)
  *   geluGrad           x, s = σ(2u), g → g·GELU'(x)                        (one kernel, not 9)
  *   splitHeads         x [B·T, n·H·D] → n × [B·H, T, D]                    (one kernel, not 1 + 3n)
  *   mergeHeads         n × [B·H, T, D] → [B·T, n·H·D]                      (one kernel, not 3n + 1)
@@ -59,10 +59,10 @@ const layerNormGradConfig = simdKernel("CourseLayerNormGrad", (simd, out, p, { g
   return [dx, dw, db];
 });
 
-const geluArgConfig = simdKernel("CourseGeluArg", (simd, out, p, { x }) => {
-  const y = out(x.shape);
-  simd.gelu_arg(p(x), p(y), tf.util.sizeFromShape(x.shape), 2 * GELU_K * GELU_A, 2 * GELU_K);
-  return y;
+const geluConfig = simdKernel("CourseGelu", (simd, out, p, { x }) => {
+  const [y, s] = [out(x.shape), out(x.shape)];
+  simd.gelu(p(x), p(y), p(s), tf.util.sizeFromShape(x.shape), 2 * GELU_K * GELU_A, 2 * GELU_K);
+  return [y, s];
 });
 
 const geluGradConfig = simdKernel("CourseGeluGrad", (simd, out, p, { x, s, g }) => {
@@ -96,7 +96,7 @@ const mergeHeadsConfig = simdKernel("CourseMergeHeads", (simd, out, p, inputs, a
 });
 
 export const fusedWasmConfigs: tf.KernelConfig[] = [
-  layerNormConfig, layerNormGradConfig, geluArgConfig, geluGradConfig, splitHeadsConfig, mergeHeadsConfig,
+  layerNormConfig, layerNormGradConfig, geluConfig, geluGradConfig, splitHeadsConfig, mergeHeadsConfig,
 ];
 
 // The head kernels are differentiable (each is the other's gradient), so tfjs records them on
@@ -182,10 +182,19 @@ export function layerNormRowsGrad(g: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Te
   });
 }
 
-/** GELU's sigmoid argument 2u = 2√(2/π)·(x + 0.044715·x³) (x³ as x·x·x: tf.pow is slow on wasm). */
-export function geluArg(x: tf.Tensor): tf.Tensor {
-  if (fused("CourseGeluArg") && x.size >= 4 && isF32(x)) return tf.engine().runKernel("CourseGeluArg", { x }, {}) as tf.Tensor;
-  return tf.tidy(() => tf.mul(tf.mul(x, tf.add(tf.mul(tf.mul(x, x), GELU_A), 1)), 2 * GELU_K));
+/**
+ * GPT-2's GELU, y = x·s with s = σ(2u), 2u = 2√(2/π)·(x + 0.044715·x³); also returns s, which
+ * the gradient needs. (x³ as x·x·x: tf.pow is slow on wasm.)
+ */
+export function geluWithSigmoid(x: tf.Tensor): { y: tf.Tensor; s: tf.Tensor } {
+  if (fused("CourseGelu") && x.size >= 4 && isF32(x)) {
+    const [y, s] = tf.engine().runKernel("CourseGelu", { x }, {}) as unknown as tf.Tensor[];
+    return { y, s };
+  }
+  return tf.tidy(() => {
+    const s = tf.sigmoid(tf.mul(tf.mul(x, tf.add(tf.mul(tf.mul(x, x), GELU_A), 1)), 2 * GELU_K));
+    return { y: tf.mul(x, s), s };
+  });
 }
 
 /** g·GELU'(x) with s = σ(2u) from the forward pass: GELU'(x) = s + x·s·(1 − s)·2√(2/π)·(1 + 3·0.044715·x²). */

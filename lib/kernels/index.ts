@@ -60,9 +60,9 @@ export { loadSimdKernels, setSimdKernels, simdKernelsActive } from "./simd";
  *    AdamW update instead of ~10 elementwise kernels (lib/optim.ts uses it when present).
  *  - Identity (tf.clone, and every tensor a gradient saves): tfjs's wasm kernel copies the
  *    buffer; ours shares it, counting references as the cpu backend does.
- *  - CourseLayerNorm / CourseLayerNormGrad / CourseGeluArg / CourseGeluGrad (./fused.ts):
- *    LayerNorm and GELU pieces as one WebAssembly SIMD pass each (./simd.ts) instead of
- *    5-12 tfjs kernels; they run once `loadSimdKernels()` has assembled them (initBackend
+ *  - CourseLayerNorm / CourseLayerNormGrad / CourseGelu / CourseGeluGrad / CourseSplitHeads /
+ *    CourseMergeHeads (./fused.ts): LayerNorm, GELU and attention's head layout as one
+ *    WebAssembly SIMD pass each (./simd.ts) instead of 4-12 tfjs kernels; they run once `loadSimdKernels()` has assembled them (initBackend
  *    awaits it), and lib/gpt.ts uses tensor ops until then.
  */
 const wasmKernels: tf.KernelConfig[] = [

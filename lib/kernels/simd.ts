@@ -1,11 +1,12 @@
 /**
  * Fused elementwise and row kernels in WebAssembly SIMD, working in place on the wasm
- * backend's own memory: the AdamW update, LayerNorm forward and backward, GELU's inner
- * polynomial and its gradient, attention's head layout.
+ * backend's own memory: the AdamW update, LayerNorm forward and backward, GELU and its
+ * gradient, attention's head layout.
  *
  * Why: after the matrix products (./ortMatMul.ts), a nanogpt-cpu training step spent most
  * of its time in small elementwise kernels: LayerNorm is ~9 tfjs kernels forward and ~10
- * backward, GELU ~7 forward and ~9 backward, each a pass over memory plus ~20-50 µs of
+ * backward, GELU ~7 forward and ~9 backward (its sigmoid alone ~0.6 ms for [768, 512]: tfjs's
+ * wasm exp is scalar), each a pass over memory plus ~20-50 µs of
  * tfjs bookkeeping, and AdamW ran in a JavaScript loop at ~11 ns per element (V8 does not
  * vectorise). Written as one pass each, four floats per instruction, they cost what their
  * memory traffic costs. The same reason PyTorch and XNNPACK fuse LayerNorm and GELU.
@@ -21,6 +22,27 @@
  * Values equal the tensor-op formulas to float32 rounding (tests/simd.test.ts).
  */
 import * as tf from "@tensorflow/tfjs";
+
+const splat = (v: number) => `(v128.const f32x4 ${v} ${v} ${v} ${v})`;
+
+/**
+ * WAT that replaces local `x` (four lanes) by eˣ, using scratch locals $k and $r: eˣ = 2ᵏ·e^r
+ * with k = round(x / ln 2) and r = x − k·ln 2 in [−ln2/2, ln2/2]; e^r by Cephes' expf
+ * polynomial (relative error ~1e-7), 2ᵏ built in the exponent bits. x is first clamped to
+ * [−87.3, 88.7], where float32's eˣ is finite and normal. (WebAssembly has no exp; written
+ * inline because a function call per vector measured twice as slow.)
+ */
+function exp4(x: string): string {
+  const horner = [1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]
+    .map((c) => `(local.set ${x} (f32x4.add (f32x4.mul (local.get ${x}) (local.get $r)) ${splat(c)}))`).join("\n      ");
+  return `(local.set ${x} (f32x4.pmin (f32x4.pmax (local.get ${x}) ${splat(-87.3)}) ${splat(88.7)}))
+      (local.set $k (f32x4.nearest (f32x4.mul (local.get ${x}) ${splat(1.44269504)})))
+      (local.set $r (f32x4.sub (f32x4.sub (local.get ${x}) (f32x4.mul (local.get $k) ${splat(0.693359375)})) (f32x4.mul (local.get $k) ${splat(-2.12194440e-4)})))
+      (local.set ${x} ${splat(1.9875691500e-4)})
+      ${horner}
+      (local.set ${x} (f32x4.add (f32x4.add (f32x4.mul (local.get ${x}) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r)) ${splat(1)}))
+      (local.set ${x} (f32x4.mul (local.get ${x}) (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))`;
+}
 
 const WAT = String.raw`
 (module
@@ -65,17 +87,23 @@ const WAT = String.raw`
       (local.set $off (i32.add (local.get $off) (i32.const 16)))
       (br_if $next (i32.lt_u (local.get $off) (i32.add (local.get $last) (i32.const 16))))))
 
-  ;; GELU's argument of the sigmoid, 2u = x·(c2 + c1·x²) with c1 = 2√(2/π)·0.044715, c2 = 2√(2/π)
-  (func (export "gelu_arg") (param $x i32) (param $out i32) (param $n i32) (param $c1 f32) (param $c2 f32)
-    (local $off i32) (local $last i32) (local $C1 v128) (local $C2 v128) (local $xi v128)
+  ;; GPT-2's GELU as x·σ(2u), 2u = x·(c2 + c1·x²) with c1 = 2√(2/π)·0.044715, c2 = 2√(2/π):
+  ;; writes y = x·s and s = σ(2u) = 1 / (1 + e^(−2u)) (saved for the gradient).
+  (func (export "gelu") (param $x i32) (param $y i32) (param $s i32) (param $n i32) (param $c1 f32) (param $c2 f32)
+    (local $off i32) (local $last i32) (local $C1 v128) (local $C2 v128) (local $ONE v128) (local $xi v128) (local $si v128)
+    (local $e v128) (local $k v128) (local $r v128)
     (local.set $C1 (f32x4.splat (local.get $c1)))
     (local.set $C2 (f32x4.splat (local.get $c2)))
+    (local.set $ONE (f32x4.splat (f32.const 1)))
     (local.set $last (i32.shl (i32.sub (local.get $n) (i32.const 4)) (i32.const 2)))
     (loop $next
       (if (i32.gt_u (local.get $off) (local.get $last)) (then (local.set $off (local.get $last))))
       (local.set $xi (v128.load (i32.add (local.get $x) (local.get $off))))
-      (v128.store (i32.add (local.get $out) (local.get $off))
-        (f32x4.mul (local.get $xi) (f32x4.add (local.get $C2) (f32x4.mul (local.get $C1) (f32x4.mul (local.get $xi) (local.get $xi))))))
+      (local.set $e (f32x4.neg (f32x4.mul (local.get $xi) (f32x4.add (local.get $C2) (f32x4.mul (local.get $C1) (f32x4.mul (local.get $xi) (local.get $xi))))))) ;; −2u
+      ${exp4("$e")}
+      (local.set $si (f32x4.div (local.get $ONE) (f32x4.add (local.get $ONE) (local.get $e))))
+      (v128.store (i32.add (local.get $s) (local.get $off)) (local.get $si))
+      (v128.store (i32.add (local.get $y) (local.get $off)) (f32x4.mul (local.get $xi) (local.get $si)))
       (local.set $off (i32.add (local.get $off) (i32.const 16)))
       (br_if $next (i32.lt_u (local.get $off) (i32.add (local.get $last) (i32.const 16))))))
 
@@ -235,7 +263,7 @@ const WAT = String.raw`
 export interface SimdExports {
   adamw(p: number, m: number, v: number, g: number, p2: number, m2: number, v2: number, n: number,
     beta1: number, beta2: number, neg: number, eps: number, shrink: number): void;
-  gelu_arg(x: number, out: number, n: number, c1: number, c2: number): void;
+  gelu(x: number, y: number, s: number, n: number, c1: number, c2: number): void;
   gelu_grad(x: number, s: number, g: number, out: number, n: number, c2: number, c3: number): void;
   layernorm(x: number, w: number, b: number, y: number, xhat: number, rstd: number, rows: number, cols: number, eps: number): void;
   layernorm_grad(g: number, xhat: number, rstd: number, w: number, dx: number, dw: number, db: number, rows: number, cols: number): void;
