@@ -27,7 +27,7 @@
  * weights are all 0 and its output is the zero vector (no NaN).
  */
 import * as tf from "@tensorflow/tfjs";
-import { mergeHeads, splitHeads } from "./kernels/fused";
+import { fusedCausalSoftmax, mergeHeads, splitHeads } from "./kernels/fused";
 import { batchMatMul, linear } from "./linalg";
 import { Rng, seedFor } from "./random";
 
@@ -138,6 +138,8 @@ interface CoreDims {
   dk: number; dv: number;
   /** The shape the scores are viewed in when masks are applied, e.g. [B, H, T, S]. */
   view: number[];
+  /** The only mask is the causal one (`bias` is causalBias): a fused kernel may apply it. */
+  causalOnly?: boolean;
 }
 
 /**
@@ -156,9 +158,15 @@ function attend(
   bias: tf.Tensor | undefined, mask: tf.Tensor | undefined, returnWeights: boolean | undefined,
 ): tf.Tensor[] {
   const { b, h, t, s, view } = dims;
-  let scores: tf.Tensor = tf.mul(tf.matMul(qh, kh, false, true).reshape(view), scale); // [..., T, S]
-  if (bias) scores = tf.add(scores, bias); // masked scores → ≈ −1e9
-  const att = softmaxRows(scores, mask); // [..., T, S], masked weights exactly 0
+  const raw = tf.matMul(qh, kh, false, true); // q·kᵀ [B·H, T, S]
+  // Causal attention without other masks: scale, mask and softmax in one kernel where it runs
+  // (lib/kernels/fused.ts; the same numbers as the three steps below).
+  let att = dims.causalOnly ? fusedCausalSoftmax(raw, scale)?.reshape(view) : undefined;
+  if (att === undefined) {
+    let scores: tf.Tensor = tf.mul(raw.reshape(view), scale); // [..., T, S]
+    if (bias) scores = tf.add(scores, bias); // masked scores → ≈ −1e9
+    att = softmaxRows(scores, mask); // [..., T, S], masked weights exactly 0
+  }
   const y = tf.matMul(att.reshape([b * h, t, s]), vh); // [B·H, T, Dv]
   return returnWeights ? [y, att] : [y];
 }
@@ -207,7 +215,7 @@ export function scaledDotProductAttention(
   const out = tf.tidy(() => {
     const { bias, m } = maskTensors(name, view, opts.causal, opts.mask);
     const b = lead.reduce((x, y) => x * y, 1);
-    const dims: CoreDims = { b, h: 1, t: tq, s: tk, dk: d, dv, view };
+    const dims: CoreDims = { b, h: 1, t: tq, s: tk, dk: d, dv, view, causalOnly: Boolean(opts.causal) && opts.mask === undefined };
     const [y, w] = attend(
       q.reshape([b, tq, d]), k.reshape([b, tk, d]), v.reshape([b, tk, dv]),
       dims, opts.scale ?? 1 / Math.sqrt(d), bias, m, opts.returnWeights);
@@ -355,7 +363,8 @@ export function multiHeadAttention(
       ? splitHeads(linear(x2, p.wqkv, p.bqkv) as tf.Tensor2D, b, t, h, 3)
       : projectQKV(p, x2, kv2, c).map((m, i) => splitHeads(m, b, i === 0 ? t : s, h, 1)[0]);
     const { bias, m } = maskTensors(name, view, opts.causal, opts.mask);
-    const [y, w] = attend(qh, kh, vh, { b, h, t, s, dk: d, dv: d, view }, 1 / Math.sqrt(d), bias, m, opts.returnWeights);
+    const dims = { b, h, t, s, dk: d, dv: d, view, causalOnly: Boolean(opts.causal) && opts.mask === undefined };
+    const [y, w] = attend(qh, kh, vh, dims, 1 / Math.sqrt(d), bias, m, opts.returnWeights);
     const output = linear(mergeHeads([y as tf.Tensor3D], b, t), p.wproj, p.bproj).reshape([b, t, c]); // heads side by side, projected: [B, T, C]
     return w ? [output, w] : [output];
   });

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
-import { fusedKernelCalls, geluGrad, geluWithSigmoid, layerNormRows, layerNormRowsGrad, mergeHeads, splitHeads } from "../lib/kernels/fused";
+import { fusedCausalSoftmax, fusedKernelCalls, geluGrad, geluWithSigmoid, layerNormRows, layerNormRowsGrad, mergeHeads, splitHeads } from "../lib/kernels/fused";
 import { loadSimdKernels, setSimdKernels, simdKernelsActive } from "../lib/kernels/simd";
 import { gelu, layerNorm } from "../lib/gpt";
+import { causalMask, MASKED_SCORE } from "../lib/attention";
 
 /** Largest |a − b| relative to max(1, |b|), over all elements. */
 function maxRelDiff(a: tf.Tensor, b: tf.Tensor): number {
@@ -114,9 +115,35 @@ describe("WebAssembly SIMD kernels (LayerNorm, GELU, attention heads: lib/kernel
       fast.forEach((q, i) => assert.ok(maxRelDiff(q, ref[i]) === 0, `n=${n}: output ${i} differs by ${maxRelDiff(q, ref[i])}`));
       assert.ok(maxRelDiff(fast[n], x) === 0, "mergeHeads(splitHeads(x)) = x");
       // By hand: head 1 of sequence 1, position 2, value 3 of block 0 is x[1·T + 2, 1·D + 3].
-      assert.equal(fast[0].arraySync()[1 * h + 1][2][3], x.arraySync()[1 * t + 2][1 * d + 3]);
+      assert.equal((fast[0].arraySync() as number[][][])[1 * h + 1][2][3], (x.arraySync() as number[][])[1 * t + 2][1 * d + 3]);
       tf.dispose([x, ...up, ...fast, ...ref]);
     }
+  });
+
+  it("causal softmax: weights and gradient equal softmax(scale·x + causal mask) by tensor ops, T = S and T < S", () => {
+    for (const [t, s] of [[64, 64], [3, 8], [1, 4]]) {
+      const x = tf.mul(tf.randomNormal([6, t, s], 0, 1, "float32", 16), 4);
+      const up = tf.randomNormal([6, t, s], 0, 1, "float32", 17);
+      const scale = 0.3;
+      const byOps = (xx: tf.Tensor) => tf.softmax(tf.add(tf.mul(xx, scale), tf.mul(tf.sub(1, causalMask(t, s)), MASKED_SCORE)));
+      setSimdKernels(true);
+      const before = fusedKernelCalls();
+      const [fast, dFast] = tf.tidy((): tf.Tensor[] => [fusedCausalSoftmax(x, scale)!, tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(fusedCausalSoftmax(xx, scale)!, up)))(x)]);
+      assert.ok((fusedKernelCalls().CourseCausalSoftmaxGrad ?? 0) > (before.CourseCausalSoftmaxGrad ?? 0), "the gradient kernel ran");
+      const [ref, dRef] = tf.tidy(() => [byOps(x), tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(byOps(xx), up)))(x)]);
+      assert.ok(maxRelDiff(fast, ref) < 1e-5, `[${t}, ${s}] weights differ by ${maxRelDiff(fast, ref)}`);
+      assert.ok(maxRelDiff(dFast, dRef) < 1e-5, `[${t}, ${s}] gradients differ by ${maxRelDiff(dFast, dRef)}`);
+      // masked weights are exactly 0: query 0 sees keys 0 … S − T only
+      const w = fast.arraySync() as number[][][];
+      assert.equal(w[2][0][s - t + 1] ?? 0, 0);
+      assert.ok(Math.abs(w[2][0].reduce((a, v) => a + v, 0) - 1) < 1e-6);
+      tf.dispose([x, up, fast, dFast, ref, dRef]);
+    }
+    setSimdKernels(false);
+    const z = tf.zeros([2, 4, 4]);
+    assert.equal(fusedCausalSoftmax(z, 1), undefined, "undefined when the kernel cannot run");
+    z.dispose();
+    setSimdKernels(true);
   });
 
   it("no tensor leak across forward and backward passes", () => {

@@ -9,6 +9,7 @@
  *   geluGrad           x, s = σ(2u), g → g·GELU'(x)                        (one kernel, not 9)
  *   splitHeads         x [B·T, n·H·D] → n × [B·H, T, D]                    (one kernel, not 1 + 3n)
  *   mergeHeads         n × [B·H, T, D] → [B·T, n·H·D]                      (one kernel, not 3n + 1)
+ *   fusedCausalSoftmax q·kᵀ [..., T, S] → softmax(scale·q·kᵀ + causal mask) (one kernel, not 3; backward 1, not 6)
  *
  * Measured on a nanogpt-cpu training step (wasm, onnxruntime matmul): see ./simd.ts and
  * the README. Used when the SIMD kernels are active (simdKernelsActive) and the shapes fit
@@ -95,8 +96,24 @@ const mergeHeadsConfig = simdKernel("CourseMergeHeads", (simd, out, p, inputs, a
   return y;
 });
 
+/** softmax over the last axis of x [..., T, S]·scale, query i seeing keys ≤ i + S − T (attrs scale). */
+const causalSoftmaxConfig = simdKernel("CourseCausalSoftmax", (simd, out, p, { x }, attrs) => {
+  const [t, s] = x.shape.slice(-2);
+  const y = out(x.shape);
+  simd.causal_softmax(p(x), p(y), tf.util.sizeFromShape(x.shape) / s, t, s, attrs.scale as number);
+  return y;
+});
+
+const causalSoftmaxGradConfig = simdKernel("CourseCausalSoftmaxGrad", (simd, out, p, { y, dy }, attrs) => {
+  const s = y.shape[y.shape.length - 1];
+  const dx = out(y.shape);
+  simd.causal_softmax_grad(p(y), p(dy), p(dx), tf.util.sizeFromShape(y.shape) / s, s, attrs.scale as number);
+  return dx;
+});
+
 export const fusedWasmConfigs: tf.KernelConfig[] = [
   layerNormConfig, layerNormGradConfig, geluConfig, geluGradConfig, splitHeadsConfig, mergeHeadsConfig,
+  causalSoftmaxConfig, causalSoftmaxGradConfig,
 ];
 
 // The head kernels are differentiable (each is the other's gradient), so tfjs records them on
@@ -108,6 +125,13 @@ tf.registerGradient({
     // One output's gradient comes as a tensor, several as an array.
     return { x: () => mergeHeads((Array.isArray(dy) ? dy : [dy]) as tf.Tensor3D[], b, t) };
   },
+});
+tf.registerGradient({
+  kernelName: "CourseCausalSoftmax",
+  outputsToSave: [true],
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => ({
+    x: () => tf.engine().runKernel("CourseCausalSoftmaxGrad", { y: saved[0], dy: dy as tf.Tensor }, { scale: attrs.scale }) as tf.Tensor,
+  }),
 });
 tf.registerGradient({
   kernelName: "CourseMergeHeads",
@@ -236,4 +260,17 @@ export function mergeHeads(pieces: tf.Tensor3D[], b: number, t: number): tf.Tens
     const rows = pieces.map((y) => (h === 1 ? y.reshape([b * t, d]) : y.reshape([b, h, t, d]).transpose([0, 2, 1, 3]).reshape([b * t, h * d])));
     return (rows.length === 1 ? rows[0] : tf.concat(rows, 1)) as tf.Tensor2D;
   });
+}
+
+/**
+ * Attention weights softmax(scale·x + causal mask) over the last axis of raw scores
+ * x = q·kᵀ [..., T, S] in one SIMD pass (and one for the gradient), query i seeing keys
+ * ≤ i + S − T; masked weights are exactly 0, as with lib/attention.ts's additive mask.
+ * Undefined when the kernel cannot run here (not wasm with SIMD, S not a multiple of 4):
+ * the caller then uses tensor ops.
+ */
+export function fusedCausalSoftmax(x: tf.Tensor, scale: number): tf.Tensor | undefined {
+  const [t, s] = x.shape.slice(-2);
+  if (!(fused("CourseCausalSoftmax") && x.rank >= 2 && s % 4 === 0 && t <= s && x.size > 0 && isF32(x))) return undefined;
+  return tf.engine().runKernel("CourseCausalSoftmax", { x }, { scale }) as tf.Tensor;
 }

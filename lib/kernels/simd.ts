@@ -1,7 +1,7 @@
 /**
  * Fused elementwise and row kernels in WebAssembly SIMD, working in place on the wasm
  * backend's own memory: the AdamW update, LayerNorm forward and backward, GELU and its
- * gradient, attention's head layout.
+ * gradient, attention's causal softmax and its gradient, attention's head layout.
  *
  * Why: after the matrix products (./ortMatMul.ts), a nanogpt-cpu training step spent most
  * of its time in small elementwise kernels: LayerNorm is ~9 tfjs kernels forward and ~10
@@ -26,7 +26,7 @@ import * as tf from "@tensorflow/tfjs";
 const splat = (v: number) => `(v128.const f32x4 ${v} ${v} ${v} ${v})`;
 
 /**
- * WAT that replaces local `x` (four lanes) by eˣ, using scratch locals $k and $r: eˣ = 2ᵏ·e^r
+ * WAT that replaces local `x` (four lanes) by eˣ, using scratch locals $ek and $er: eˣ = 2ᵏ·e^r
  * with k = round(x / ln 2) and r = x − k·ln 2 in [−ln2/2, ln2/2]; e^r by Cephes' expf
  * polynomial (relative error ~1e-7), 2ᵏ built in the exponent bits. x is first clamped to
  * [−87.3, 88.7], where float32's eˣ is finite and normal. (WebAssembly has no exp; written
@@ -34,14 +34,14 @@ const splat = (v: number) => `(v128.const f32x4 ${v} ${v} ${v} ${v})`;
  */
 function exp4(x: string): string {
   const horner = [1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]
-    .map((c) => `(local.set ${x} (f32x4.add (f32x4.mul (local.get ${x}) (local.get $r)) ${splat(c)}))`).join("\n      ");
+    .map((c) => `(local.set ${x} (f32x4.add (f32x4.mul (local.get ${x}) (local.get $er)) ${splat(c)}))`).join("\n      ");
   return `(local.set ${x} (f32x4.pmin (f32x4.pmax (local.get ${x}) ${splat(-87.3)}) ${splat(88.7)}))
-      (local.set $k (f32x4.nearest (f32x4.mul (local.get ${x}) ${splat(1.44269504)})))
-      (local.set $r (f32x4.sub (f32x4.sub (local.get ${x}) (f32x4.mul (local.get $k) ${splat(0.693359375)})) (f32x4.mul (local.get $k) ${splat(-2.12194440e-4)})))
+      (local.set $ek (f32x4.nearest (f32x4.mul (local.get ${x}) ${splat(1.44269504)})))
+      (local.set $er (f32x4.sub (f32x4.sub (local.get ${x}) (f32x4.mul (local.get $ek) ${splat(0.693359375)})) (f32x4.mul (local.get $ek) ${splat(-2.12194440e-4)})))
       (local.set ${x} ${splat(1.9875691500e-4)})
       ${horner}
-      (local.set ${x} (f32x4.add (f32x4.add (f32x4.mul (local.get ${x}) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r)) ${splat(1)}))
-      (local.set ${x} (f32x4.mul (local.get ${x}) (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))`;
+      (local.set ${x} (f32x4.add (f32x4.add (f32x4.mul (local.get ${x}) (f32x4.mul (local.get $er) (local.get $er))) (local.get $er)) ${splat(1)}))
+      (local.set ${x} (f32x4.mul (local.get ${x}) (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $ek)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))`;
 }
 
 const WAT = String.raw`
@@ -91,7 +91,7 @@ const WAT = String.raw`
   ;; writes y = x·s and s = σ(2u) = 1 / (1 + e^(−2u)) (saved for the gradient).
   (func (export "gelu") (param $x i32) (param $y i32) (param $s i32) (param $n i32) (param $c1 f32) (param $c2 f32)
     (local $off i32) (local $last i32) (local $C1 v128) (local $C2 v128) (local $ONE v128) (local $xi v128) (local $si v128)
-    (local $e v128) (local $k v128) (local $r v128)
+    (local $e v128) (local $ek v128) (local $er v128)
     (local.set $C1 (f32x4.splat (local.get $c1)))
     (local.set $C2 (f32x4.splat (local.get $c2)))
     (local.set $ONE (f32x4.splat (f32.const 1)))
@@ -226,6 +226,94 @@ const WAT = String.raw`
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $row))))
 
+  ;; Causal softmax of attention scores x [rows, S] (S a multiple of 4), rows in blocks of T
+  ;; queries: row r is query i = r mod T, which sees keys j ≤ i + S − T. Per row:
+  ;;   y_j = e^(scale·x_j − m) / Σ_k e^(scale·x_k − m) for the keys it sees (m their max), 0 for the rest.
+  (func (export "causal_softmax") (param $x i32) (param $y i32) (param $rows i32) (param $t i32) (param $s i32) (param $scale f32)
+    (local $r i32) (local $j i32) (local $base i32) (local $lim i32) (local $rowBytes i32) (local $end i32)
+    (local $SCALE v128) (local $LIM v128) (local $J v128) (local $masked v128) (local $v v128) (local $acc v128)
+    (local $e v128) (local $ek v128) (local $er v128) (local $max f32) (local $inv f32)
+    (local.set $SCALE (f32x4.splat (local.get $scale)))
+    (local.set $rowBytes (i32.shl (local.get $s) (i32.const 2)))
+    (block $done (loop $row
+      (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $base (i32.mul (local.get $r) (local.get $rowBytes)))
+      (local.set $lim (i32.sub (i32.add (i32.rem_u (local.get $r) (local.get $t)) (local.get $s)) (local.get $t))) ;; last key seen
+      (local.set $LIM (i32x4.splat (local.get $lim)))
+      ;; only the vectors holding keys 0 … lim are computed (half the row, on average); the rest are 0
+      (local.set $end (i32.shl (i32.and (i32.add (local.get $lim) (i32.const 4)) (i32.const -4)) (i32.const 2)))
+      ;; max over the keys seen
+      (local.set $acc ${splat(-3.4e38)})
+      (local.set $J (v128.const i32x4 0 1 2 3))
+      (local.set $j (i32.const 0))
+      (loop $max
+        (local.set $masked (i32x4.gt_s (local.get $J) (local.get $LIM)))
+        (local.set $v (f32x4.mul (v128.load (i32.add (local.get $x) (i32.add (local.get $base) (local.get $j)))) (local.get $SCALE)))
+        (local.set $acc (f32x4.pmax (local.get $acc) (v128.bitselect ${splat(-3.4e38)} (local.get $v) (local.get $masked))))
+        (local.set $J (i32x4.add (local.get $J) (v128.const i32x4 4 4 4 4)))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br_if $max (i32.lt_u (local.get $j) (local.get $end))))
+      (local.set $max (f32.max (f32.max (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
+                               (f32.max (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc)))))
+      ;; e^(scale·x − max), 0 where masked; their sum
+      (local.set $acc (v128.const f32x4 0 0 0 0))
+      (local.set $J (v128.const i32x4 0 1 2 3))
+      (local.set $j (i32.const 0))
+      (loop $exp
+        (local.set $masked (i32x4.gt_s (local.get $J) (local.get $LIM)))
+        (local.set $e (f32x4.sub (f32x4.mul (v128.load (i32.add (local.get $x) (i32.add (local.get $base) (local.get $j)))) (local.get $SCALE))
+                                 (f32x4.splat (local.get $max))))
+        ${exp4("$e")}
+        (local.set $e (v128.andnot (local.get $e) (local.get $masked)))
+        (v128.store (i32.add (local.get $y) (i32.add (local.get $base) (local.get $j))) (local.get $e))
+        (local.set $acc (f32x4.add (local.get $acc) (local.get $e)))
+        (local.set $J (i32x4.add (local.get $J) (v128.const i32x4 4 4 4 4)))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br_if $exp (i32.lt_u (local.get $j) (local.get $end))))
+      (block $zeroed (loop $zero
+        (br_if $zeroed (i32.ge_u (local.get $j) (local.get $rowBytes)))
+        (v128.store (i32.add (local.get $y) (i32.add (local.get $base) (local.get $j))) (v128.const f32x4 0 0 0 0))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $zero)))
+      (local.set $inv (f32.div (f32.const 1) (call $hsum (local.get $acc))))
+      (local.set $j (i32.const 0))
+      (loop $norm
+        (v128.store (i32.add (local.get $y) (i32.add (local.get $base) (local.get $j)))
+          (f32x4.mul (v128.load (i32.add (local.get $y) (i32.add (local.get $base) (local.get $j)))) (f32x4.splat (local.get $inv))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br_if $norm (i32.lt_u (local.get $j) (local.get $end))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $row))))
+
+  ;; Its gradient from the output y and the upstream dy, per row: dx_j = scale·y_j·(dy_j − Σ_k dy_k·y_k)
+  ;; (masked keys have y = 0, so dx = 0 there).
+  (func (export "causal_softmax_grad") (param $y i32) (param $dy i32) (param $dx i32) (param $rows i32) (param $s i32) (param $scale f32)
+    (local $r i32) (local $j i32) (local $base i32) (local $rowBytes i32) (local $acc v128) (local $DOT v128) (local $SCALE v128) (local $yv v128)
+    (local.set $SCALE (f32x4.splat (local.get $scale)))
+    (local.set $rowBytes (i32.shl (local.get $s) (i32.const 2)))
+    (block $done (loop $row
+      (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $base (i32.mul (local.get $r) (local.get $rowBytes)))
+      (local.set $acc (v128.const f32x4 0 0 0 0))
+      (local.set $j (i32.const 0))
+      (loop $dot
+        (local.set $acc (f32x4.add (local.get $acc)
+          (f32x4.mul (v128.load (i32.add (local.get $y) (i32.add (local.get $base) (local.get $j))))
+                     (v128.load (i32.add (local.get $dy) (i32.add (local.get $base) (local.get $j)))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br_if $dot (i32.lt_u (local.get $j) (local.get $rowBytes))))
+      (local.set $DOT (f32x4.splat (call $hsum (local.get $acc))))
+      (local.set $j (i32.const 0))
+      (loop $out
+        (local.set $yv (v128.load (i32.add (local.get $y) (i32.add (local.get $base) (local.get $j)))))
+        (v128.store (i32.add (local.get $dx) (i32.add (local.get $base) (local.get $j)))
+          (f32x4.mul (f32x4.mul (local.get $SCALE) (local.get $yv))
+                     (f32x4.sub (v128.load (i32.add (local.get $dy) (i32.add (local.get $base) (local.get $j)))) (local.get $DOT))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br_if $out (i32.lt_u (local.get $j) (local.get $rowBytes))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $row))))
+
   ;; Attention's head layout: rows [B·T, stride] whose columns col … col + H·D are H heads of D
   ;; values, and the same numbers per head [B·H, T, D]. toHeads = 1 copies rows → heads,
   ;; 0 heads → rows. (One pass instead of tfjs's split + reshape + transpose + reshape.)
@@ -267,6 +355,8 @@ export interface SimdExports {
   gelu_grad(x: number, s: number, g: number, out: number, n: number, c2: number, c3: number): void;
   layernorm(x: number, w: number, b: number, y: number, xhat: number, rstd: number, rows: number, cols: number, eps: number): void;
   layernorm_grad(g: number, xhat: number, rstd: number, w: number, dx: number, dw: number, db: number, rows: number, cols: number): void;
+  causal_softmax(x: number, y: number, rows: number, t: number, s: number, scale: number): void;
+  causal_softmax_grad(y: number, dy: number, dx: number, rows: number, s: number, scale: number): void;
   heads(rows: number, heads: number, bt: number, t: number, h: number, d: number, stride: number, col: number, toHeads: number): void;
 }
 
