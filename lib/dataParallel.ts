@@ -71,21 +71,12 @@ export function shardLossOf(spec: ShardLossSpec): ShardLossFn {
 }
 
 /**
- * The default number of threads, from measurements (README, "Speed and quality"): 1 on the
- * native backend, which already uses every core for each operation; 1 on wasm with
- * onnxruntime's matrix products, where a nanogpt-cpu step on two threads was no faster
- * than on one (163-198 vs 162-190 ms over seven sittings on the course's 2-vCPU machine:
- * the weight copies, the averaging and the update stay serial, and two busy cores each ran
- * slower); else one per core up to 2 (wasm with XNNPACK: 280-310 vs 360-400 ms; the cpu
- * backend). More shards of a batch of 12 stop paying.
+ * The default number of threads: one per core up to 2 on the wasm and cpu backends (the
+ * course's laptops have 2+ cores; more shards of a batch of 12 stop paying), 1 on the
+ * native backend, which already uses every core for each operation.
  */
-export function defaultThreads(
-  backend: string = backendInfo()?.name ?? tf.getBackend(),
-  cores: number = availableCores(),
-  matmul: string | undefined = backendInfo()?.matmul,
-): number {
+export function defaultThreads(backend: string = backendInfo()?.name ?? tf.getBackend(), cores: number = availableCores()): number {
   if (backend === "tensorflow") return 1;
-  if (backend === "wasm" && matmul === MATMUL_ENGINE_NAMES.onnxruntime) return 1;
   return Math.max(1, Math.min(2, cores));
 }
 

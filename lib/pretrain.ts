@@ -150,10 +150,9 @@ export interface PretrainOptions extends PretrainDataOptions {
   /** Seed of the initialisation and of the training RNG (default 1337). */
   seed?: number;
   /**
-   * Threads that share each batch (data parallelism, lib/dataParallel.ts). Default:
-   * defaultThreads() — 1 on tfjs-node and on wasm with onnxruntime's products, where two
-   * threads measured no faster; else 2 on a 2+-core machine. Seeded runs repeat exactly
-   * with the same number of threads (the float sums are ordered differently).
+   * Threads that share each batch (data parallelism, lib/dataParallel.ts). Default: 2 when
+   * the machine has 2+ cores and the backend is wasm or cpu, else 1. Seeded runs repeat
+   * exactly with the same number of threads (the float sums are ordered differently).
    */
   threads?: number;
   /**

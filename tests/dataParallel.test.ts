@@ -37,12 +37,10 @@ describe("dataParallel", function () {
     assert.throws(() => shardSizes(0, 2), /at least one row/);
   });
 
-  it("defaultThreads: 1 on the native backend and on wasm with onnxruntime's products, up to 2 elsewhere", () => {
+  it("defaultThreads: 1 on the native backend, up to 2 elsewhere", () => {
     assert.equal(defaultThreads("tensorflow", 8), 1);
-    assert.equal(defaultThreads("wasm", 8, "onnxruntime (MLAS)"), 1);
-    assert.equal(defaultThreads("wasm", 8, "xnnpack"), 2);
-    assert.equal(defaultThreads("wasm", 1, "xnnpack"), 1);
-    assert.equal(defaultThreads("cpu", 8, undefined), 2);
+    assert.equal(defaultThreads("wasm", 8), 2);
+    assert.equal(defaultThreads("wasm", 1), 1);
   });
 
   for (const withMask of [false, true]) {

@@ -37,8 +37,8 @@ import { train } from "../trainer";
 
 const USAGE = `Usage: bench [--json] [--threads N[,N…]] [--steps N] [--warmup N] [--tokens N] [--preset NAME]
              [--batch-size N] [--data FILE] [--torch] [--python CMD] [--torch-script PATH]
-  Times a training step (median after warm-up) for each thread count (default: 1, and 2 on
-  a machine with 2+ cores, whatever the training default), sampling with and without KV cache, peak memory. --torch also
+  Times a training step (median after warm-up) for each thread count (default: 1 and the
+  default of this machine), sampling with and without KV cache, peak memory. --torch also
   runs the PyTorch reference in the same sitting and reports our ms/step ÷ PyTorch's.
   Defaults: nanogpt-cpu, batch 12, 30 steps after 5 warm-up, 60 sampled tokens,
   Moby-Dick characters (--data FILE: any UTF-8 text, e.g. ../shared/data/tinyshakespeare.txt).`;
@@ -170,8 +170,7 @@ export async function runBench(args: BenchArgs, log: (s: string) => void = (s) =
   const T = config.blockSize;
   const B = args.batchSize;
   const flopsPerStep = flopsPerToken(config, T) * B * T;
-  // Both 1 and 2 threads by default: whether data parallelism pays is what this measures.
-  const threadCounts = args.threads ?? [...new Set([1, defaultThreads("cpu")])];
+  const threadCounts = args.threads ?? [...new Set([1, defaultThreads()])];
   const timings: TrainTiming[] = [];
   let parameters = 0;
   for (const threads of threadCounts) {

@@ -23,8 +23,7 @@ const USAGE = `Usage: train [--data moby-dick|shakespeare|FILE] [--tokenizer cha
   Pretrain a GPT (lib/pretrain.ts). Defaults: moby-dick, char, nanogpt-cpu, 2000 iterations,
   batch 12, lr 1e-3 (warm-up 100, cosine to lr/10), AdamW (0.9, 0.99), weight decay 0.1, clip 1.0,
   --out ${path.relative(process.cwd(), artifactPath("pretrained")) || "."} (COURSE_ARTIFACTS moves it).
-  --threads: threads sharing each batch (data parallelism; default: 1 with tfjs-node or onnxruntime's products,
-             else 2 on a 2+-core machine).
+  --threads: threads sharing each batch (data parallelism; default 2 on a 2+-core machine with wasm).
   COURSE_SMOKE=1: tiny model, 20 iterations on a 50,000-character slice (seconds). --json: the last line of stdout is
   {trainLoss, valLoss, iterations, seconds, msPerStep, backend, checkpoint, ...}.`;
 
