@@ -25,9 +25,11 @@
  * 0.56 ms, 96 0.78 vs 0.81, 128 1.76 vs 1.04, 256 8.4 vs 3.1 ms; so "auto" uses onnxruntime
  * from nEmbd ORT_MIN_EMBD up. `products: "js"` keeps them in JavaScript (tests compare).
  */
-const ORT_MIN_EMBD = 112;
 import type { GPTConfig, GPTParams } from "./gpt";
 import { onnxRuntimeLoaded, ortGemm } from "./kernels/onnxruntime";
+
+/** Width from which "auto" computes the products in onnxruntime (see the top of the file). */
+const ORT_MIN_EMBD = 112;
 
 const GELU_K = Math.sqrt(2 / Math.PI);
 
@@ -44,7 +46,8 @@ interface LayerWeights {
 export interface DecoderOptions {
   /**
    * Who computes the matrix-vector products: "auto" (default) onnxruntime's GEMM when it is
-   * loaded and the model is wide enough to gain (nEmbd ≥ 112), else JavaScript; "js" always JavaScript; "onnxruntime" (throws when not loaded).
+   * loaded and the model is wide enough to gain (nEmbd ≥ 112), else JavaScript; "js" always
+   * JavaScript; "onnxruntime" (throws when it is not loaded).
    */
   products?: "auto" | "js" | "onnxruntime";
 }

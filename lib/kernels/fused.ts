@@ -1,7 +1,7 @@
 /**
- * LayerNorm and GELU pieces as single kernels on wasm (./simd.ts), the same formulas as
- * tensor ops elsewhere. lib/gpt.ts calls these functions; the tensor-op branch of each is
- * the readable reference, and the one tests compare the kernels with.
+ * LayerNorm, GELU and attention pieces as single kernels on wasm (./simd.ts), the same
+ * formulas as tensor ops elsewhere. lib/gpt.ts and lib/attention.ts call these functions; the
+ * tensor-op branch of each is the readable reference, and the one tests compare the kernels with.
  *
  *   layerNormRows      x [R, C], w, b → y, xhat [R, C], rstd [R, 1]      (one kernel, not ~9)
  *   layerNormRowsGrad  g, xhat, rstd, w → dx [R, C], dw, db [C]           (one kernel, not ~12)
@@ -9,7 +9,8 @@
  *   geluGrad           x, s = σ(2u), g → g·GELU'(x)                        (one kernel, not 9)
  *   splitHeads         x [B·T, n·H·D] → n × [B·H, T, D]                    (one kernel, not 1 + 3n)
  *   mergeHeads         n × [B·H, T, D] → [B·T, n·H·D]                      (one kernel, not 3n + 1)
- *   fusedCausalSoftmax q·kᵀ [..., T, S] → softmax(scale·q·kᵀ + causal mask) (one kernel, not 3; backward 1, not 6)
+ *   fusedCausalSoftmax q·kᵀ [..., T, S] → softmax(scale·q·kᵀ + causal mask)
+ *                                                   (one kernel, not 3; backward one, not 6)
  *
  * Measured on a nanogpt-cpu training step (wasm, onnxruntime matmul): see ./simd.ts and
  * the README. Used when the SIMD kernels are active (simdKernelsActive) and the shapes fit
@@ -116,8 +117,9 @@ export const fusedWasmConfigs: tf.KernelConfig[] = [
   causalSoftmaxConfig, causalSoftmaxGradConfig,
 ];
 
-// The head kernels are differentiable (each is the other's gradient), so tfjs records them on
-// its tape like its own kernels; the other fused kernels run inside the GPT's customGrads.
+// The head and softmax kernels have gradients of their own (the head kernels are each other's),
+// so tfjs records them on its tape like its own kernels; the LayerNorm and GELU kernels run
+// inside lib/gpt.ts's customGrads.
 tf.registerGradient({
   kernelName: "CourseSplitHeads",
   gradFunc: (dy: tf.Tensor | tf.Tensor[], _saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {

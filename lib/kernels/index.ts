@@ -60,10 +60,11 @@ export { loadSimdKernels, setSimdKernels, simdKernelsActive } from "./simd";
  *    AdamW update instead of ~10 elementwise kernels (lib/optim.ts uses it when present).
  *  - Identity (tf.clone, and every tensor a gradient saves): tfjs's wasm kernel copies the
  *    buffer; ours shares it, counting references as the cpu backend does.
- *  - CourseLayerNorm / CourseLayerNormGrad / CourseGelu / CourseGeluGrad / CourseSplitHeads /
- *    CourseMergeHeads (./fused.ts): LayerNorm, GELU and attention's head layout as one
- *    WebAssembly SIMD pass each (./simd.ts) instead of 4-12 tfjs kernels; they run once `loadSimdKernels()` has assembled them (initBackend
- *    awaits it), and lib/gpt.ts uses tensor ops until then.
+ *  - CourseLayerNorm(Grad) / CourseGelu(Grad) / CourseCausalSoftmax(Grad) / CourseSplitHeads /
+ *    CourseMergeHeads (./fused.ts): LayerNorm, GELU, attention's causal softmax and head
+ *    layout as one WebAssembly SIMD pass each (./simd.ts) instead of 3-12 tfjs kernels. They
+ *    run once `loadSimdKernels()` has assembled them (initBackend awaits it); until then, and
+ *    on other backends, lib/gpt.ts and lib/attention.ts use tensor ops.
  */
 const wasmKernels: tf.KernelConfig[] = [
   unsortedSegmentSumWasmConfig, batchMatMulWasmConfig, ...sliceWasmConfigs, gatherWasmConfig, sumWasmConfig, adamwWasmConfig, identityWasmConfig,
