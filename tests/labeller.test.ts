@@ -63,6 +63,23 @@ describe("labeller records and win-rate", () => {
       { prompt: "q", a: "Starbuck", b: "Ahab", reference: "Ahab" }, // loss
       { prompt: "q", a: "Ahab", b: "Stubb", reference: "Ahab" }, // win
     ]);
-    assert.deepEqual(w, { wins: 2, ties: 1, losses: 1, winRate: 2.5 / 4, n: 4 });
+    const { interval, ...counts } = w;
+    assert.deepEqual(counts, { wins: 2, ties: 1, losses: 1, winRate: 2.5 / 4, n: 4 });
+    // scores 1, 1, ½, 0: mean 0.625, Σ(s − mean)² = 2·0.375² + 0.125² + 0.625² = 0.6875,
+    // standard error √(0.6875 / 3 / 4) = 0.239357; 0.625 ± 1.96·0.239357, the top clipped to 1
+    assert.ok(Math.abs(interval[0] - 0.155860) < 1e-6, String(interval[0]));
+    assert.equal(interval[1], 1);
+  });
+
+  it("winRateInterval: the normal interval of the mean of 1 / ½ / 0 scores", async () => {
+    const { winRateInterval } = await import("../lib/labeller");
+    // 130 wins, 20 ties, 50 losses: mean 0.7, Σ(s − mean)² = 130·0.09 + 20·0.04 + 50·0.49 = 37,
+    // standard error √(37 / 199 / 200) = 0.030490, half-width 1.96·0.030490 = 0.059761
+    const [lo, hi] = winRateInterval(130, 20, 50);
+    assert.ok(Math.abs(lo - 0.640239) < 1e-6 && Math.abs(hi - 0.759761) < 1e-6, `${lo} ${hi}`);
+    // all ties: no spread at all
+    assert.deepEqual(winRateInterval(0, 10, 0), [0.5, 0.5]);
+    // too few comparisons for an interval
+    assert.ok(winRateInterval(1, 0, 0).every(Number.isNaN));
   });
 });

@@ -28,7 +28,7 @@ const USAGE = `Usage: dpo [--checkpoint DIR] [--prefs FILE] [--reward DIR] [--da
   --prefs ${rel(D.preferences)} (written by npm run reward or notebook 07), --reward ${rel(D.reward)} (only to report its score; skipped
   when missing), --out ${rel(D.dpo)}, 80 steps of 8 pairs, AdamW lr 5e-5, β = 0.5, --data ${rel(D.data)} (held-out questions from test.jsonl beside it).
   COURSE_SMOKE=1: a few steps (seconds). --json: the last line of stdout is
-  {winRate, wins, ties, losses, meanKL, rewardScore, sftRewardScore, trueScore, sftTrueScore, valAccuracy, seconds, checkpoint, ...}.`;
+  {winRate, winRateInterval, wins, ties, losses, meanKL, rewardScore, sftRewardScore, trueScore, sftTrueScore, valAccuracy, seconds, checkpoint, ...}.`;
 
 export interface DPOArgs {
   checkpoint: string;
@@ -124,7 +124,7 @@ export async function main(
     });
     held.push(r.policy, r.ref);
     savePolicy(args.out, r.policy, config, codec.tokenizer, maxIters, { dpo: { maxIters, beta: args.beta, seed: args.seed, records: records.length } });
-    const evalPrompts = prompts.test.slice(0, args.evalPrompts ?? (smoke ? 6 : 64));
+    const evalPrompts = prompts.test.slice(0, args.evalPrompts ?? (smoke ? 6 : Infinity));
     const maxNewTokens = args.maxNewTokens ?? (smoke ? 6 : 24);
     err(`evaluating on ${evalPrompts.length} held-out questions (${prompts.files.test})`);
     const ev = evaluatePolicy({ policy: r.policy, baseline: sft.params, config, codec, prompts: evalPrompts, reward: rm, maxNewTokens, seed: args.seed + 1 });
@@ -134,7 +134,7 @@ export async function main(
     };
     if (args.json) out(JSON.stringify(result));
     else {
-      out(`DPO vs SFT on ${ev.winRate.n} held-out answers, by the labeller's true rule: win-rate ${pct(ev.winRate.winRate)} (${ev.winRate.wins} wins, ${ev.winRate.ties} ties, ${ev.winRate.losses} losses)`);
+      out(`DPO vs SFT on ${ev.winRate.n} held-out answers, by the labeller's true rule: win-rate ${pct(ev.winRate.winRate)} (95% interval ${pct(ev.winRate.interval[0])}–${pct(ev.winRate.interval[1])}; ${ev.winRate.wins} wins, ${ev.winRate.ties} ties, ${ev.winRate.losses} losses)`);
       out(`true score ${ev.trueScore.policy.toFixed(2)} (SFT ${ev.trueScore.baseline.toFixed(2)}), KL to SFT ${ev.meanKL.toFixed(2)} nats per answer; held-out pair accuracy of the implicit reward ${pct(r.valAccuracy)}`);
       out(`${maxIters} steps in ${formatSeconds(r.seconds)}; checkpoint ${args.out}`);
     }

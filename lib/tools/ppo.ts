@@ -27,7 +27,7 @@ const USAGE = `Usage: ppo [--checkpoint DIR] [--reward DIR] [--data FILE] [--out
   24 iterations, β = 0.5 fixed (--adaptive-kl T: Ziegler's controller aiming at T nats per answer),
   2 epochs of minibatches of 8 per batch of 16 rollouts, AdamW lr 2e-4.
   COURSE_SMOKE=1: two iterations of 4 rollouts (seconds). --json: the last line of stdout is
-  {winRate, wins, ties, losses, meanKL, rewardScore, sftRewardScore, trueScore, sftTrueScore, seconds, checkpoint, ...}.`;
+  {winRate, winRateInterval, wins, ties, losses, meanKL, rewardScore, sftRewardScore, trueScore, sftTrueScore, seconds, checkpoint, ...}.`;
 
 export interface PPOArgs {
   checkpoint: string;
@@ -79,7 +79,7 @@ export function parsePPOArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
 /** The evaluation fields every policy CLI prints (ppo, dpo). */
 export function evalSummary(ev: PolicyEval) {
   return {
-    winRate: ev.winRate.winRate, wins: ev.winRate.wins, ties: ev.winRate.ties, losses: ev.winRate.losses, evalAnswers: ev.winRate.n,
+    winRate: ev.winRate.winRate, winRateInterval: ev.winRate.interval, wins: ev.winRate.wins, ties: ev.winRate.ties, losses: ev.winRate.losses, evalAnswers: ev.winRate.n,
     meanKL: ev.meanKL, rewardScore: ev.rewardScore.policy, sftRewardScore: ev.rewardScore.baseline,
     trueScore: ev.trueScore.policy, sftTrueScore: ev.trueScore.baseline, endedFraction: ev.endedFraction, meanLength: ev.meanLength,
   };
@@ -141,7 +141,7 @@ export async function main(
     });
     const trainSeconds = r.seconds;
     savePolicy(args.out, r.trainer.policy, config, codec.tokenizer, iterations, { ppo: { iterations, beta: args.beta, adaptiveKL: args.adaptiveKL ?? null, seed: args.seed } });
-    const evalPrompts = prompts.test.slice(0, args.evalPrompts ?? (smoke ? 6 : 64));
+    const evalPrompts = prompts.test.slice(0, args.evalPrompts ?? (smoke ? 6 : Infinity));
     err(`evaluating on ${evalPrompts.length} held-out questions (${prompts.files.test})`);
     const ev = evaluatePolicy({ policy: r.trainer.policy, baseline: sft.params, config, codec, prompts: evalPrompts, reward: rm.params, maxNewTokens, seed: args.seed + 1 });
     disposePPO(r.trainer);
@@ -152,7 +152,7 @@ export async function main(
     };
     if (args.json) out(JSON.stringify(result));
     else {
-      out(`PPO vs SFT on ${ev.winRate.n} held-out answers, by the labeller's true rule: win-rate ${pct(ev.winRate.winRate)} (${ev.winRate.wins} wins, ${ev.winRate.ties} ties, ${ev.winRate.losses} losses)`);
+      out(`PPO vs SFT on ${ev.winRate.n} held-out answers, by the labeller's true rule: win-rate ${pct(ev.winRate.winRate)} (95% interval ${pct(ev.winRate.interval[0])}–${pct(ev.winRate.interval[1])}; ${ev.winRate.wins} wins, ${ev.winRate.ties} ties, ${ev.winRate.losses} losses)`);
       out(`true score ${ev.trueScore.policy.toFixed(2)} (SFT ${ev.trueScore.baseline.toFixed(2)}), reward-model score ${ev.rewardScore.policy.toFixed(2)} (SFT ${ev.rewardScore.baseline.toFixed(2)}), KL to SFT ${ev.meanKL.toFixed(2)} nats per answer`);
       out(`${iterations} iterations in ${formatSeconds(trainSeconds)}; checkpoint ${args.out}`);
     }
