@@ -21,7 +21,7 @@ import * as tf from "@tensorflow/tfjs";
 import { LossHistory, saveCheckpoint } from "./checkpoint";
 import { dpoPairLoss, sequenceLogProbs } from "./dpo";
 import { GPTConfig, GPTParams } from "./gpt";
-import { simulatedPreference, trueScore, winRate, WinRate } from "./labeller";
+import { decidingCriterion, simulatedPreference, trueScore, winRate, WinRate } from "./labeller";
 import { appendPreference, PreferenceRecord, preferencePairs } from "./preferences";
 import { copyParams, createPPO, disposePPO, ppoLiveCharts, PPOOptions, ppoStep, PPOStepStats, PPOTrainer } from "./ppo";
 import { loadPretrained, PretrainedModel } from "./pretrain";
@@ -201,7 +201,28 @@ export interface RewardTrainResult {
   history: LossHistory;
   /** [step, training-pair accuracy, held-out accuracy] at each evaluation (trackAccuracy). */
   accuracyHistory: [number, number, number][];
+  /** Held-out accuracy by the labeller's deciding criterion (accuracyByCriterion). */
+  valByCriterion: Record<string, { n: number; accuracy: number }>;
   seconds: number;
+}
+
+/**
+ * Pairwise accuracy split by the criterion that decided each pair under the labeller's rule
+ * (decidingCriterion): does the reward model order correctly the pairs that correctness
+ * decides, or only those that length or finishing decides? `margins[i]` is r_c − r_r of pairs[i].
+ */
+export function accuracyByCriterion(
+  records: readonly PreferenceRecord[], pairs: readonly EncodedPair[], margins: readonly number[], codec: ChatCodec,
+): Record<string, { n: number; accuracy: number }> {
+  const out: Record<string, { n: number; accuracy: number }> = {};
+  pairs.forEach((p, i) => {
+    const rec = records[p.record];
+    const key = decidingCriterion(rec.prompt, codec.decodeResponse(p.chosen), codec.decodeResponse(p.rejected), rec.reference);
+    const g = (out[key] ??= { n: 0, accuracy: 0 });
+    g.accuracy = (g.accuracy * g.n + (margins[i] > 0 ? 1 : 0)) / (g.n + 1);
+    g.n++;
+  });
+  return out;
 }
 
 export async function trainRewardModel(opts: RewardTrainOptions): Promise<RewardTrainResult> {
@@ -224,18 +245,18 @@ export async function trainRewardModel(opts: RewardTrainOptions): Promise<Reward
       accuracyHistory.push([ev.step, evaluateRewardModel(params, config, trainSample, 32, codec.padId).accuracy, evaluateRewardModel(params, config, split.val, 32, codec.padId).accuracy]);
     } : undefined,
   });
+  const val = evaluateRewardModel(params, config, split.val, 32, codec.padId);
   const result: RewardTrainResult = {
     params,
     train: evaluateRewardModel(params, config, split.train, 32, codec.padId),
-    val: evaluateRewardModel(params, config, split.val, 32, codec.padId),
-    valBefore, trainPairs: split.train.length, valPairs: split.val.length, valIsTrain: split.valIsTrain,
-    history: summary.history, accuracyHistory, seconds: 0,
+    val, valBefore, trainPairs: split.train.length, valPairs: split.val.length, valIsTrain: split.valIsTrain,
+    history: summary.history, accuracyHistory, valByCriterion: accuracyByCriterion(opts.records, split.val, val.margins, codec), seconds: 0,
   };
   result.seconds = (performance.now() - t0) / 1000;
   if (opts.outDir !== undefined) {
     saveCheckpoint(opts.outDir, {
       params, config, tokenizer: codec.tokenizer, step: summary.step, losses: summary.history,
-      extra: { reward: { valAccuracy: result.val.accuracy, trainAccuracy: result.train.accuracy, trainPairs: result.trainPairs, valPairs: result.valPairs, records: opts.records.length, seed, seconds: result.seconds } },
+      extra: { reward: { valAccuracy: result.val.accuracy, valByCriterion: result.valByCriterion, trainAccuracy: result.train.accuracy, trainPairs: result.trainPairs, valPairs: result.valPairs, records: opts.records.length, seed, seconds: result.seconds } },
     });
   }
   return result;

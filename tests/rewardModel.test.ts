@@ -51,6 +51,7 @@ describe("reward model", function () {
     const rm = initRewardModel(sft, config, 0);
     assert.deepEqual(rm["score.weight"].shape, [config.nEmbd, 1]);
     assert.deepEqual(rm["score.bias"].shape, [1]);
+    assert.deepEqual(Array.from(rm["score.loglik"].dataSync()), [1]); // α starts at 1: the trunk's likelihood counts fully
     for (const name of Object.keys(sft)) {
       assert.notEqual(rm[name], sft[name]);
       close(rm[name].dataSync(), sft[name].dataSync(), 0);
@@ -70,6 +71,18 @@ describe("reward model", function () {
     const last = hidden.slice([0, 2, 0], [1, 1, config.nEmbd]).reshape([1, config.nEmbd]);
     const manual = tf.add(tf.matMul(last, rm["score.weight"]), rm["score.bias"]).dataSync()[0];
     close([s[0]], [manual], 1e-5);
+    // scoreResponses adds α · Σ log p(answer tokens): by hand from the logits of each full row
+    const lp = (row: number[], from: number) => {
+      const logits = tf.tidy(() => tf.logSoftmax(gptForward(rm, config, tf.tensor2d([row], [1, row.length], "int32"))).arraySync() as number[][][]);
+      let sum = 0;
+      for (let j = from; j < row.length; j++) sum += logits[0][j - 1][row[j]];
+      return sum;
+    };
+    const alpha = rm["score.loglik"].dataSync()[0];
+    close(scoreResponses(rm, config, [[1, 2], [4, 5, 6]], [[3], [7, 8]]), [s[0] + alpha * lp([1, 2, 3], 2), s[1] + alpha * lp([4, 5, 6, 7, 8], 3)], 1e-5);
+    rm["score.loglik"].assign(tf.tensor1d([0.25]));
+    close(scoreResponses(rm, config, [[1, 2]], [[3]]), [s[0] + 0.25 * lp([1, 2, 3], 2)], 1e-5);
+    delete (rm as Record<string, tf.Variable>)["score.loglik"]; // a reward model saved before α existed: the head alone
     close(scoreResponses(rm, config, [[1, 2], [4, 5, 6]], [[3], [7, 8]]), [s[0], s[1]], 1e-5);
     assert.throws(() => rewardScores(rm, config, idx, [3, 6, 3]), /lengths\[1\] = 6 must be an integer in 1..5/);
   });

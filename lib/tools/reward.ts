@@ -128,7 +128,7 @@ export async function main(
     });
     disposeParams(r.params);
     const result = {
-      accuracy: r.val.accuracy, trainAccuracy: r.train.accuracy, accuracyBefore: r.valBefore.accuracy,
+      accuracy: r.val.accuracy, byCriterion: r.valByCriterion, trainAccuracy: r.train.accuracy, accuracyBefore: r.valBefore.accuracy,
       valLoss: r.val.loss, valMargin: r.val.meanMargin, valPairs: r.valPairs, trainPairs: r.trainPairs, heldOut: !r.valIsTrain,
       records: records.length, iterations: maxIters, seconds: (performance.now() - t0) / 1000, trainSeconds: r.seconds,
       checkpoint: args.out, preferences: args.prefs, backend: info.name,
@@ -136,6 +136,7 @@ export async function main(
     if (args.json) out(JSON.stringify(result));
     else {
       out(`reward model: held-out pairwise accuracy ${pct(r.val.accuracy)} (before training ${pct(r.valBefore.accuracy)}, training pairs ${pct(r.train.accuracy)}) on ${r.valPairs} pairs`);
+      out(`  by deciding criterion: ${Object.entries(r.valByCriterion).map(([k, v]) => `${k} ${pct(v.accuracy)} of ${v.n}`).join(", ")}`);
       out(`${records.length} rankings, ${r.trainPairs} training pairs, ${maxIters} steps in ${formatSeconds(result.seconds)}; checkpoint ${args.out}`);
     }
     return 0;
