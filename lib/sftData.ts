@@ -3,8 +3,8 @@
  *
  *   fact       questions over a fixed knowledge table about Moby-Dick (characters, ships,
  *              places), each fact asked in several phrasings;
- *   transform  simple string transformations of words of the book (capitals, first / last
- *              letter);
+ *   transform  questions whose answer is read off the question: the first, second or last
+ *              letter of a word of the book;
  *   chat       short conversational turns (greetings, thanks, who are you), a few two-turn
  *              conversations, and hand-written free-form questions.
  *
@@ -18,6 +18,7 @@
  * data/sft/{train,val,test}.jsonl (schema: data/sft/README.md). `referenceAnswer` looks a
  * question of the table up (the RLHF chapters' "true preference" rule uses it).
  */
+import { mobyDickText } from "./corpus";
 import { createRng } from "./random";
 
 export interface SFTDataMessage {
@@ -162,18 +163,27 @@ export function sftFacts(): SFTFact[] {
 // ---------------------------------------------------------------------------------------
 // Transformations
 
-/** Words of the book to transform (lower case, 3–8 letters). */
-const WORDS = (
-  "whale ship sea boat oil sail mast deck crew mate harpoon rope line wave wind storm spray " +
-  "ocean island coast port inn bed coffin chapel pulpit sermon captain leg bone ivory coin gold " +
-  "white black dark night moon star sun cloud rain fish shark squid spout fin tail jaw tooth " +
-  "eye head heart blood soul ghost devil angel king queen lord god man boy wife child mother " +
-  "friend pipe lamp candle fire smoke iron steel nail hammer forge axe knife spear lance oar " +
-  "anchor chart map book letter word story dream sleep wake watch call cry song laugh rage " +
-  "fear hope grief doom fate death life time year day hour voyage hunt chase kill strike " +
-  "swim dive sink float drift rise fall turn run walk climb hold pull push throw catch " +
-  "cold warm wild calm grim proud mad old young tall strange great small long deep"
-).split(/\s+/);
+/** A word must occur this often in the book (written in lower case) to be transformed. */
+export const TRANSFORM_MIN_COUNT = 10;
+/** Words held out for the test and validation sets (each asked once, never seen in training). */
+export const TRANSFORM_TEST_WORDS = 240;
+export const TRANSFORM_VAL_WORDS = 80;
+
+/**
+ * Words of the book to transform: lower case, 3–8 letters, at least TRANSFORM_MIN_COUNT
+ * occurrences (about 1,800 words), most frequent first. Every one of them is a word the
+ * pretrained model has read many times; the answer is read off the question, so a small
+ * model can learn the rule from a few thousand examples and apply it to words it was never
+ * asked about.
+ */
+export function transformWords(text: string = mobyDickText()): string[] {
+  const counts = new Map<string, number>();
+  for (const m of text.matchAll(/[A-Za-z]+/g)) counts.set(m[0], (counts.get(m[0]) ?? 0) + 1);
+  return [...counts]
+    .filter(([w, n]) => /^[a-z]{3,8}$/.test(w) && n >= TRANSFORM_MIN_COUNT)
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .map(([w]) => w);
+}
 
 interface TransformKind {
   name: string;
@@ -182,9 +192,11 @@ interface TransformKind {
 }
 
 const TRANSFORMS: TransformKind[] = [
-  { name: "upper", templates: ["Write X in capitals.", "Spell X in capital letters.", "Uppercase: X"], apply: (w) => w.toUpperCase() },
-  { name: "first", templates: ["What is the first letter of X?", "First letter of X?", "Which letter does X start with?"], apply: (w) => w[0].toUpperCase() + "." },
-  { name: "last", templates: ["What is the last letter of X?", "Last letter of X?", "Which letter does X end with?"], apply: (w) => w[w.length - 1].toUpperCase() + "." },
+  // Each answer is one letter copied from the question: a rule a small model can learn from
+  // examples and apply to any word (attention finds the word and the place, the head copies).
+  { name: "first", templates: ["What is the first letter of X?", "First letter of X?", "Which letter does X start with?", "How does X begin?", "Give the first letter of X."], apply: (w) => w[0] },
+  { name: "last", templates: ["What is the last letter of X?", "Last letter of X?", "Which letter does X end with?", "How does X end?", "Give the last letter of X."], apply: (w) => w[w.length - 1] },
+  { name: "second", templates: ["What is the second letter of X?", "Second letter of X?", "Which letter comes second in X?", "Give the second letter of X."], apply: (w) => w[1] },
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -255,15 +267,14 @@ export function makeSFTData(seed = 1337): SFTDataSplits {
     add("val", "fact", turn(qs[1], f.answer));
     for (const q of qs.slice(2)) add("train", "fact", turn(q, f.answer));
   }
-  // Transformations: words split 70/15/15; each (word, transformation) once, in a random phrasing.
-  const words = rng.shuffle([...WORDS]);
-  const nTest = Math.round(words.length * 0.15);
-  const testWords = new Set(words.slice(0, nTest));
-  const valWords = new Set(words.slice(nTest, 2 * nTest));
+  // Transformations: test and validation words held out; each (word, transformation) once, in a
+  // random phrasing.
+  const words = rng.shuffle(transformWords());
+  const testWords = new Set(words.slice(0, TRANSFORM_TEST_WORDS));
+  const valWords = new Set(words.slice(TRANSFORM_TEST_WORDS, TRANSFORM_TEST_WORDS + TRANSFORM_VAL_WORDS));
   for (const w of words) {
     const split = testWords.has(w) ? "test" : valWords.has(w) ? "val" : "train";
-    // One transformation per word (two for training words): enough to learn each rule, few
-    // enough that the facts stay the bulk of the training data.
+    // One transformation per held-out word, two per training word.
     const kinds = rng.shuffle([...TRANSFORMS]).slice(0, split === "train" ? 2 : 1);
     for (const t of kinds) add(split, "transform", turn(t.templates[rng.int(t.templates.length)].replace("X", w), t.apply(w)));
   }

@@ -127,6 +127,21 @@ describe("SFT: chat template, masks, data", function () {
     // Test questions are held-out phrasings: never a training question.
     const trainQ = new Set(a.train.map((e) => e.messages[e.messages.length - 2].content));
     for (const ex of a.test.filter((e) => e.kind !== "chat" || e.messages.length === 2)) assert.ok(!trainQ.has(ex.messages[ex.messages.length - 2].content), ex.id);
+    // Transformations: answers follow the rule; the test asks about words never transformed in training.
+    const wordOf = (q: string) => /(?:of|does|in) ([a-z]+)(?:[ ?.]|$)/.exec(q)?.[1];
+    const trainWords = new Set(a.train.filter((e) => e.kind === "transform").map((e) => wordOf(e.messages[0].content)));
+    const testTransforms = a.test.filter((e) => e.kind === "transform");
+    assert.ok(testTransforms.length >= 200, `${testTransforms.length} held-out transformations`);
+    for (const ex of [...a.train, ...testTransforms].filter((e) => e.kind === "transform")) {
+      const [q, ans] = [ex.messages[0].content, ex.messages[1].content];
+      const w = wordOf(q);
+      assert.ok(w !== undefined, `${ex.id}: no word in ${JSON.stringify(q)}`);
+      const template = q.replace(w, "X");
+      const expected = /first|begin|start/i.test(template) ? w[0] : /last|end/i.test(template) ? w[w.length - 1] : /second/i.test(template) ? w[1] : "?";
+      assert.equal(ans, expected, `${ex.id}: ${q}`);
+      if (a.test.includes(ex)) assert.ok(!trainWords.has(w), `${ex.id}: "${w}" is also a training word`);
+    }
+    assert.ok(a.test.filter((e) => e.messages.length === 2).length >= 200, "at least 200 single-turn held-out questions (the RLHF evaluation)");
     // The committed files are what the generator writes.
     for (const split of ["train", "val", "test"] as const) {
       const file = path.join(__dirname, "..", "data", "sft", `${split}.jsonl`);
