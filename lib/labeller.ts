@@ -146,15 +146,16 @@ export function simulatedRanking(prompt: string, responses: readonly string[], r
 
 /**
  * The criterion that decides between two responses: the most important one (highest weight)
- * on which they score differently, or "tie" when their totals are equal. Since each criterion
- * outweighs all below it together, apart from "concise" against "polite", this is the reason
- * one answer is preferred.
+ * on which the preferred response scores higher, or "tie" when their totals are equal. Each
+ * criterion outweighs all below it together, except that "polite" can outweigh a small loss
+ * on "concise": then "polite" is what decided.
  */
 export function decidingCriterion(prompt: string, a: string, b: string, reference?: string, opts: LabellerOptions = {}): string {
   const sa = scoreBreakdown(prompt, a, reference, opts);
   const sb = scoreBreakdown(prompt, b, reference, opts);
   if (Math.abs(sa.total - sb.total) < 1e-9) return "tie";
-  return sa.parts.find((p, i) => Math.abs(p.points - sb.parts[i].points) > 1e-9)?.name ?? "tie";
+  const [win, lose] = sa.total > sb.total ? [sa, sb] : [sb, sa];
+  return win.parts.find((p, i) => p.points > lose.parts[i].points + 1e-9)?.name ?? "tie";
 }
 
 /**

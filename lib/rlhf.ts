@@ -21,6 +21,7 @@ import * as tf from "@tensorflow/tfjs";
 import { LossHistory, saveCheckpoint } from "./checkpoint";
 import { dpoPairLoss, sequenceLogProbs } from "./dpo";
 import { GPTConfig, GPTParams } from "./gpt";
+import { plainAnswer } from "./sftData";
 import { decidingCriterion, simulatedPreference, trueScore, winRate, WinRate } from "./labeller";
 import { appendPreference, PreferenceRecord, preferencePairs } from "./preferences";
 import { copyParams, createPPO, disposePPO, ppoLiveCharts, PPOOptions, ppoStep, PPOStepStats, PPOTrainer } from "./ppo";
@@ -45,11 +46,14 @@ export interface RLHFPrompt {
   reference?: string;
 }
 
-/** The single-turn examples of an SFT data set as prompts (multi-turn ones are skipped). */
+/**
+ * The single-turn examples of an SFT data set as prompts (multi-turn ones are skipped), the
+ * reference without a polite closing: the labeller's "correct" asks for the answer itself.
+ */
 export function rlhfPrompts(examples: readonly SFTExample[]): RLHFPrompt[] {
   return examples
     .filter((e) => e.messages.length === 2)
-    .map((e) => ({ id: e.id, kind: e.kind, prompt: e.messages[0].content, reference: e.messages[1].content }));
+    .map((e) => ({ id: e.id, kind: e.kind, prompt: e.messages[0].content, reference: plainAnswer(e.messages[1].content) }));
 }
 
 /** How text meets token ids in the chat format of the SFT model. */

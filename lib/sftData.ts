@@ -8,6 +8,11 @@
  *   chat       short conversational turns (greetings, thanks, who are you), a few two-turn
  *              conversations, and hand-written free-form questions.
  *
+ * As if written by several people, a quarter of the fact and transformation answers of train and
+ * val end with a polite closing ("w. Glad to help!"): the fine-tuned model learns to write both
+ * styles, and the labeller of chapters 07–09, who likes polite answers, has a preference the
+ * rankings can teach.
+ *
  * Split (deterministic, seeded): for every fact ONE phrasing is held out for test and one for
  * validation, the others train — so the test asks facts the model was taught, in words it was
  * not taught them in; transformations are tested on words never transformed in training.
@@ -297,8 +302,34 @@ export function makeSFTData(seed = 1337): SFTDataSplits {
     const split = i % 10 === 0 ? "test" : i % 10 === 1 ? "val" : "train";
     add(split, "chat", [...turn(hi, hello), ...turn(q[rng.int(q.length)], f.answer)]);
   }
+  // Demonstrations by several writers: some end their answer with a polite word. The test keeps
+  // the plain references (its metric is exact match).
+  const politeRng = createRng(`sft-polite:${seed}`);
+  for (const split of ["train", "val"] as const) {
+    for (const ex of out[split]) {
+      if (ex.kind === "chat" || ex.messages.length !== 2 || politeRng.next() >= POLITE_FRACTION) continue;
+      const content = politeAnswer(ex.messages[1].content, POLITE_CLOSINGS[politeRng.int(POLITE_CLOSINGS.length)]);
+      // Only where the conversation still fits the 64-token context with its 4 chat markers.
+      if ([...ex.messages[0].content].length + [...content].length + 4 <= 65) ex.messages[1] = { role: "assistant", content };
+    }
+  }
   for (const split of ["train", "val", "test"] as const) rng.shuffle(out[split]);
   return out;
+}
+
+/** Share of the fact and transformation answers of train and val written with a polite closing. */
+export const POLITE_FRACTION = 0.25;
+export const POLITE_CLOSINGS = ["Glad to help!", "Happy to help.", "Thank you for asking."];
+
+/** The answer without its polite closing: "w. Glad to help!" → "w.", "The captain." → "The captain." */
+export function plainAnswer(answer: string): string {
+  for (const c of POLITE_CLOSINGS) if (answer.endsWith(" " + c)) return answer.slice(0, answer.length - c.length - 1);
+  return answer;
+}
+
+/** "w" + "Glad to help!" → "w. Glad to help!"; "The captain." + … → "The captain. Glad to help!" */
+export function politeAnswer(answer: string, closing: string): string {
+  return `${/[.!?]$/.test(answer) ? answer : answer + "."} ${closing}`;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -321,7 +352,7 @@ export function referenceAnswer(question: string): string | undefined {
     const d = makeSFTData();
     for (const ex of [...d.train, ...d.val, ...d.test]) {
       const last = ex.messages.length - 1;
-      lookup.set(normalizeAnswer(ex.messages[last - 1].content), ex.messages[last].content);
+      lookup.set(normalizeAnswer(ex.messages[last - 1].content), plainAnswer(ex.messages[last].content));
     }
   }
   return lookup.get(normalizeAnswer(question));

@@ -12,6 +12,8 @@ import {
   sftBatcher, sftLoss, SFTExample, answer, packRows,
 } from "../lib/sft";
 import { createRng } from "../lib/random";
+import { rlhfPrompts } from "../lib/rlhf";
+import { plainAnswer, politeAnswer, POLITE_CLOSINGS } from "../lib/sftData";
 import { loadCorpus } from "../lib/corpus";
 
 const ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,?!'-";
@@ -133,7 +135,7 @@ describe("SFT: chat template, masks, data", function () {
     const testTransforms = a.test.filter((e) => e.kind === "transform");
     assert.ok(testTransforms.length >= 200, `${testTransforms.length} held-out transformations`);
     for (const ex of [...a.train, ...testTransforms].filter((e) => e.kind === "transform")) {
-      const [q, ans] = [ex.messages[0].content, ex.messages[1].content];
+      const [q, ans] = [ex.messages[0].content, plainAnswer(ex.messages[1].content).replace(/\.$/, "")];
       const w = wordOf(q);
       assert.ok(w !== undefined, `${ex.id}: no word in ${JSON.stringify(q)}`);
       const template = q.replace(w, "X");
@@ -142,6 +144,20 @@ describe("SFT: chat template, masks, data", function () {
       if (a.test.includes(ex)) assert.ok(!trainWords.has(w), `${ex.id}: "${w}" is also a training word`);
     }
     assert.ok(a.test.filter((e) => e.messages.length === 2).length >= 200, "at least 200 single-turn held-out questions (the RLHF evaluation)");
+    // Polite closings: about a quarter of train's facts and transformations, none in test; the
+    // RLHF prompts and referenceAnswer give the plain answer.
+    const closings = (xs: SFTExample[]) => xs.filter((e) => POLITE_CLOSINGS.some((c) => e.messages[e.messages.length - 1].content.endsWith(" " + c)));
+    const trainFT = a.train.filter((e) => e.kind !== "chat");
+    const share = closings(trainFT).length / trainFT.length;
+    assert.ok(share > 0.2 && share < 0.3, `polite share ${share}`);
+    assert.equal(closings(a.test).length, 0);
+    for (const ex of closings(a.train).slice(0, 50)) {
+      const [q, ans] = [ex.messages[0].content, ex.messages[1].content];
+      const plain = plainAnswer(ans);
+      assert.ok(POLITE_CLOSINGS.some((c) => politeAnswer(plain, c) === ans || politeAnswer(plain.replace(/\.$/, ""), c) === ans), ans);
+      assert.equal(referenceAnswer(q), plain);
+      assert.equal(rlhfPrompts([ex])[0].reference, plain);
+    }
     // The committed files are what the generator writes.
     for (const split of ["train", "val", "test"] as const) {
       const file = path.join(__dirname, "..", "data", "sft", `${split}.jsonl`);
