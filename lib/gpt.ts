@@ -61,18 +61,22 @@ export interface GPTConfig {
   tiedHead?: boolean;
 }
 
-export type GPTPresetName = "gpt2" | "nanogpt-cpu" | "tiny";
+export type GPTPresetName = "gpt2" | "nanogpt-cpu" | "course-base" | "tiny";
 
 /**
  * Presets:
  *  - gpt2: GPT-2 small, 124M parameters (tied head, positional embeddings included).
  *  - nanogpt-cpu: nanoGPT's "train on a laptop CPU" Shakespeare-char model (vocab from the
  *    tokenizer: 65 for Tiny Shakespeare; pass `{ vocabSize: tokenizer.vocabSize }`).
+ *  - course-base: the course's shipped base model (data/base-model): nanogpt-cpu made deeper
+ *    and wider (6 layers, 6 heads, 192 channels, 2.7M parameters with Moby-Dick's characters),
+ *    trained for longer than a lecture allows; chapters 06–09 start from it.
  *  - tiny: a smoke-test model that runs in milliseconds.
  */
 export const GPT_PRESETS: Readonly<Record<GPTPresetName, Readonly<GPTConfig>>> = {
   gpt2: { vocabSize: 50257, blockSize: 1024, nLayer: 12, nHead: 12, nEmbd: 768, dropout: 0, bias: true, tiedHead: true },
   "nanogpt-cpu": { vocabSize: 65, blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128, dropout: 0, bias: true, tiedHead: true },
+  "course-base": { vocabSize: 65, blockSize: 64, nLayer: 6, nHead: 6, nEmbd: 192, dropout: 0, bias: true, tiedHead: true },
   tiny: { vocabSize: 16, blockSize: 8, nLayer: 2, nHead: 2, nEmbd: 16, dropout: 0, bias: true, tiedHead: true },
 };
 

@@ -1,5 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
+import { isSmoke } from "./smoke";
 
 /**
  * Where things live. Later chapters reuse what earlier ones produced (the pretrained
@@ -41,4 +42,32 @@ export function artifactsDir(env: NodeJS.ProcessEnv = process.env): string {
 /** Path of a named artifact, e.g. `artifactPath("pretrained")` → build/artifacts/pretrained. */
 export function artifactPath(name: string, env: NodeJS.ProcessEnv = process.env): string {
   return path.join(artifactsDir(env), name);
+}
+
+/**
+ * The course's base model, shipped with the course: a GPT pretrained on Moby-Dick once, with
+ * the course's own code, for longer than a lecture allows (its card: data/base-model/README.md).
+ * Chapters 06–09 fine-tune it by default, so that what they show does not depend on how long
+ * a learner let notebook 05 run.
+ */
+export const shippedBaseModelDir: string = path.join(dataDir, "base-model");
+
+export type BaseModelChoice = "course" | "own";
+
+/**
+ * Which base model chapters 06–09 start from: `COURSE_BASE_MODEL=course` (the shipped one) or
+ * `own` (the learner's, from notebook 05 or `npm run train`: artifactPath("pretrained")).
+ * Default: the shipped model in full mode; the learner's tiny one in smoke mode, which must
+ * run in seconds.
+ */
+export function baseModelChoice(env: NodeJS.ProcessEnv = process.env): BaseModelChoice {
+  const v = (env.COURSE_BASE_MODEL ?? "").trim().toLowerCase();
+  if (v === "course" || v === "own") return v;
+  if (v !== "") throw new Error(`COURSE_BASE_MODEL must be "course" (the shipped base model) or "own" (${artifactPath("pretrained", env)}), got "${env.COURSE_BASE_MODEL}"`);
+  return isSmoke(env) ? "own" : "course";
+}
+
+/** Directory of the base model that chapters 06–09 and `npm run sft` start from (see baseModelChoice). */
+export function baseModelDir(env: NodeJS.ProcessEnv = process.env): string {
+  return baseModelChoice(env) === "course" ? shippedBaseModelDir : artifactPath("pretrained", env);
 }

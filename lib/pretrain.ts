@@ -446,3 +446,46 @@ export function loadPretrained(dir: string): PretrainedModel {
     disposeCheckpoint(ck);
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Held-out loss, measured the same way every time
+
+export interface HeldOutLoss {
+  /** Mean negative log-likelihood per predicted token, nats. */
+  loss: number;
+  /** Bits per token: loss / ln 2 (per character for a character tokenizer). */
+  bits: number;
+  windows: number;
+  tokens: number;
+}
+
+/**
+ * The loss on held-out ids, deterministic: consecutive windows of blockSize + 1 tokens that
+ * overlap by one (every token after the first predicted exactly once, from 1 to blockSize
+ * tokens of context, as in training), taken from the start; `maxWindows` stops early (a quick
+ * check), else the whole sequence is used. Unlike the training loop's evaluation, which
+ * averages random windows, this gives the same number on every run: the figure a model card
+ * states and a test reproduces.
+ */
+export function heldOutLoss(
+  params: GPTParams | Record<string, tf.Tensor>, config: GPTConfig, ids: Int32Array, opts: { maxWindows?: number; batchSize?: number } = {},
+): HeldOutLoss {
+  const T = config.blockSize;
+  const available = Math.floor((ids.length - 1) / T);
+  const windows = Math.min(available, opts.maxWindows ?? available);
+  if (windows < 1) throw new Error(`heldOutLoss: need at least ${T + 1} tokens for one window of the model's context, got ${ids.length}`);
+  const bs = opts.batchSize ?? 32;
+  let sum = 0;
+  for (let w0 = 0; w0 < windows; w0 += bs) {
+    const n = Math.min(bs, windows - w0);
+    const x = new Int32Array(n * T), y = new Int32Array(n * T);
+    for (let b = 0; b < n; b++) {
+      const s = (w0 + b) * T;
+      x.set(ids.subarray(s, s + T), b * T);
+      y.set(ids.subarray(s + 1, s + T + 1), b * T);
+    }
+    sum += tf.tidy(() => gptLoss(params as GPTParams, config, tf.tensor2d(x, [n, T], "int32"), tf.tensor2d(y, [n, T], "int32")).dataSync()[0]) * n;
+  }
+  const loss = sum / windows;
+  return { loss, bits: loss / Math.LN2, windows, tokens: windows * T };
+}
