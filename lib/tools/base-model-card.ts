@@ -2,7 +2,7 @@
 /**
  * Ship a pretraining run as the course's base model (data/base-model/), with its model card.
  *
- *   node lib/dist/tools/base-model-card.js --from DIR --command "npm run train -- …" --seconds S [--out DIR] [--force]
+ *   node lib/dist/tools/base-model-card.js --from DIR --command "npm run train -- …" --seconds S [--note TEXT] [--out DIR] [--force]
  *
  * Copies the run's weights, config, tokenizer and loss history (not AdamW's state: nobody
  * resumes the shipped model), measures it on the held-out tenth of Moby-Dick the same way every
@@ -39,6 +39,8 @@ export interface BaseModelMetrics {
   evals: [number, number, number][];
   samples: { prompt: string; temperature: number; seed: number; text: string }[];
   backend: string;
+  /** Circumstances of the run worth stating (e.g. a machine shared with other work). */
+  note?: string;
 }
 
 /** The held-out characters: the last tenth of Moby-Dick, as notebook 05 and `npm run train` split it. */
@@ -72,6 +74,7 @@ ${line(2, "#ff7f0e")}
 function card(m: BaseModelMetrics): string {
   const c = m.config as { nLayer: number; nHead: number; nEmbd: number; blockSize: number; vocabSize: number };
   const s = m.settings as Record<string, unknown>;
+  const g = (x: unknown) => String(Number(Number(x).toPrecision(6)));
   const hours = (x: number) => (x >= 3600 ? `${Math.floor(x / 3600)} h ${Math.round((x % 3600) / 60)} min` : `${Math.round(x / 60)} min`);
   return `# The course's base model
 
@@ -86,8 +89,8 @@ from a model that writes English words, whatever a learner's notebook 05 had tim
 | parameters | ${m.parameters.toLocaleString("en")} |
 | tokenizer | characters of Moby-Dick (${c.vocabSize} symbols) |
 | data | ${m.data.corpus}, first 90 % of the characters for training, the last 10 % held out |
-| training | ${m.step.toLocaleString("en")} steps of ${s.batchSize} windows × ${c.blockSize} characters, AdamW lr ${s.lr} (warm-up ${s.warmup}, cosine to ${s.minLr}), weight decay ${s.weightDecay}, clip ${s.gradClip}; seed as in the command below |
-| time | ${hours(m.trainingSeconds)} on a 2-core machine, ${m.backend} backend, 1 thread |
+| training | ${m.step.toLocaleString("en")} steps of ${s.batchSize} windows × ${c.blockSize} characters, AdamW lr ${g(s.lr)} (warm-up ${s.warmup}, cosine to ${g(s.minLr)}), weight decay ${g(s.weightDecay)}, clip ${g(s.gradClip)}; seed as in the command below |
+| time | ${hours(m.trainingSeconds)} on a 2-core machine, ${m.backend} backend, 1 thread${m.note ? ` (${m.note})` : ""} |
 | **held-out loss** | **${m.heldOut.loss.toFixed(4)} nats per character = ${m.heldOut.bitsPerCharacter.toFixed(3)} bits per character** (all ${m.heldOut.characters.toLocaleString("en")} predicted characters of the held-out tenth, ${m.heldOut.windows} windows of ${c.blockSize}: \`heldOutLoss\`) |
 | quick check | ${m.quickCheck.loss.toFixed(6)} nats on the first ${m.quickCheck.windows} held-out windows (\`tests/baseModel.test.ts\` reproduces it) |
 
@@ -98,8 +101,9 @@ ${m.command}
 node lib/dist/tools/base-model-card.js --from build/artifacts/course-base --command "…" --seconds ${Math.round(m.trainingSeconds)} --force
 \`\`\`
 
-The first command trains (seeded: the same numbers again on the same backend and thread count);
-the second copies the weights here without the optimizer state and writes this card and \`metrics.json\`.
+The first command trains (\`lib/pretrain.ts\`, seeded: the same numbers again on the same backend and
+thread count); the second copies the weights here without the optimizer state and writes this card,
+\`metrics.json\` and \`loss.svg\`.
 
 ## Loss curve
 
@@ -124,7 +128,7 @@ Moby-Dick's ${c.vocabSize} characters and sees ${c.blockSize} characters at a ti
 export async function main(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
-    options: { from: { type: "string" }, out: { type: "string" }, command: { type: "string" }, seconds: { type: "string" }, force: { type: "boolean" } },
+    options: { from: { type: "string" }, out: { type: "string" }, command: { type: "string" }, seconds: { type: "string" }, note: { type: "string" }, force: { type: "boolean" } },
   });
   if (values.from === undefined || values.command === undefined || values.seconds === undefined) {
     process.stderr.write("base-model-card: --from DIR, --command \"…\" and --seconds S are required\n");
@@ -160,6 +164,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       quickCheck: { windows: quick.windows, loss: quick.loss },
       evals: model.losses?.eval ?? [], samples, backend: model.backend,
     };
+    if (values.note !== undefined) metrics.note = values.note;
     fs.writeFileSync(path.join(out, "metrics.json"), JSON.stringify(metrics, null, 2) + "\n");
     fs.writeFileSync(path.join(out, "README.md"), card(metrics));
     if (metrics.evals.length > 1) fs.writeFileSync(path.join(out, "loss.svg"), lossChartSvg(metrics.evals));
