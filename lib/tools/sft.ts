@@ -25,7 +25,7 @@ const USAGE = `Usage: sft [--checkpoint DIR] [--data FILE] [--max-iters N] [--lo
   Fine-tune a pretrained GPT on conversations (lib/sft.ts). Defaults: --checkpoint ${rel(baseModelDir())}
   (COURSE_BASE_MODEL=course: the shipped base model, own: yours from npm run train; smoke mode: own),
   --data ${rel(path.join(dataDir, "sft", "train.jsonl"))} (val.jsonl and test.jsonl beside it are the validation and test sets),
-  full fine-tuning (--lora R: LoRA adapters of rank R instead), 600 steps of 12 packed rows, lr 3e-3 (LoRA 5e-3),
+  full fine-tuning (--lora R: LoRA adapters of rank R instead), 800 steps of 12 packed rows, lr 3e-3 (LoRA 5e-3),
   --out ${rel(artifactPath("sft"))}.
   --block-size N grows the model's context (new positions start at the mean position embedding).
   COURSE_SMOKE=1: a few iterations and 16 test questions (seconds; a context under 32 grows to 64). --json: the last line of stdout is
@@ -145,7 +145,7 @@ export async function main(
     const testSet = limit !== undefined ? test.slice(0, limit) : test;
     const baseEval = evaluateSFT(model.params, model.config, model.tokenizer, testSet);
     err(`base model: exact match ${pct(baseEval.exactMatch)}, ends with <|end|> ${pct(baseEval.endsProperly)} on ${baseEval.n} test questions`);
-    const maxIters = args.maxIters ?? (smoke ? 20 : 600);
+    const maxIters = args.maxIters ?? (smoke ? 20 : 800);
     const r = await finetune({
       model, train, val, lora: args.lora, maxIters, batchSize: args.batchSize ?? (smoke ? 8 : 12), pack: true, lr: args.lr, seed: args.seed,
       evalIters: smoke ? 2 : 10, outDir: args.out, chart: false, progress: "auto", log: (l) => err(l),
