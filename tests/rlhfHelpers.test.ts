@@ -8,9 +8,11 @@ import { simulatedPreference } from "../lib/labeller";
 import { PreferenceRecord } from "../lib/preferences";
 import { disposePPO } from "../lib/ppo";
 import {
-  checkpointNotes, collectSimulatedPreferences, encodePreferencePairs, evaluatePolicy, loadChatModel, rlhfPrompts, runPPO, sampleResponses,
-  savePolicy, splitPreferencePairs, trainRewardModel,
+  checkpointNotes, collectSimulatedPreferences, encodePreferencePairs, evaluatePolicy, loadChatModel, MISSING_END_PENALTY, rewardModelReward, rlhfPrompts,
+  runPPO, sampleResponses, savePolicy, SCORE_CLIP, splitPreferencePairs, trainRewardModel,
 } from "../lib/rlhf";
+import { initRewardModel, scoreResponses } from "../lib/rewardModel";
+import { generateBatch } from "../lib/rollout";
 import { TINY_EXAMPLES, makeTinyChatModel } from "./rlhfFixture";
 
 describe("rlhf helpers (lib/rlhf.ts)", function () {
@@ -91,4 +93,29 @@ describe("rlhf helpers (lib/rlhf.ts)", function () {
     disposePPO(r.trainer);
     tf.dispose(Object.values(rm.params));
   });
+
+  it("rewardModelReward: clipped score, minus the missing-end penalty, minus the baseline's greedy answer's score", () => {
+    const { params, config, codec } = model;
+    const rm = initRewardModel(params, config, 3);
+    const prompts = ["Who is Ahab?", "Sea?"].map((q) => codec.encodePrompt(q));
+    const responses = [codec.encodeResponse("The captain.<|end|>"), codec.encodeResponse("Blue")];
+    const raw = scoreResponses(rm, config, prompts, responses, 32, codec.padId);
+    const clip = Math.min(Math.abs(raw[0]), Math.abs(raw[1])) / 2; // a clip that bites on both
+    const plain = rewardModelReward(rm, config, codec, { scoreClip: clip, missingEndPenalty: 1.5 })(prompts, responses, [true, false]);
+    close(plain, [Math.sign(raw[0]) * clip, Math.sign(raw[1]) * clip - 1.5], 1e-6);
+    // With a baseline: its greedy answer to each prompt, scored the same way, is the zero point.
+    const g = generateBatch(params, config, prompts, { maxNewTokens: 24, stopId: codec.endId, padId: codec.padId, temperature: 0 });
+    const clipped = (x: number) => Math.max(-SCORE_CLIP, Math.min(SCORE_CLIP, x));
+    const zero = scoreResponses(rm, config, prompts, g.responses, 32, codec.padId).map((z, i) => clipped(z) - (g.ended[i] ? 0 : MISSING_END_PENALTY));
+    const fn = rewardModelReward(rm, config, codec, { baseline: params });
+    close(fn(prompts, responses, [true, true]), raw.map((x, i) => clipped(x) - zero[i]), 1e-5);
+    // The baseline's own greedy answer scores exactly 0.
+    close(fn(prompts, g.responses, g.ended), [0, 0], 1e-5);
+    tf.dispose(Object.values(rm));
+  });
 });
+
+function close(a: ArrayLike<number>, b: ArrayLike<number>, tol: number): void {
+  assert.equal(a.length, b.length);
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol, `[${i}] ${a[i]} vs ${b[i]}`);
+}

@@ -21,7 +21,7 @@ import { ArgReader, loadPrompts, pct, rel, rlhfDefaults, UsageError } from "./rl
 const D = rlhfDefaults();
 const USAGE = `Usage: ppo [--checkpoint DIR] [--reward DIR] [--data FILE] [--out DIR] [--iters N] [--batch-size N]
            [--beta B] [--adaptive-kl TARGET] [--lr LR] [--epochs N] [--minibatch-size N] [--max-new-tokens N]
-           [--eval-prompts N] [--seed S] [--json]
+           [--missing-end-penalty P] [--score-clip C] [--eval-prompts N] [--seed S] [--json]
   Optimise the SFT policy against the reward model with PPO (lib/ppo.ts, lib/rlhf.ts). Defaults: --checkpoint ${rel(D.sft)},
   --reward ${rel(D.reward)} (npm run reward), --out ${rel(D.ppo)}, --data ${rel(D.data)} (training questions; held-out ones from test.jsonl beside it),
   24 iterations, β = 0.5 fixed (--adaptive-kl T: Ziegler's controller aiming at T nats per answer),
@@ -42,6 +42,8 @@ export interface PPOArgs {
   epochs?: number;
   minibatchSize?: number;
   maxNewTokens?: number;
+  missingEndPenalty?: number;
+  scoreClip?: number;
   evalPrompts?: number;
   seed: number;
   json: boolean;
@@ -64,6 +66,8 @@ export function parsePPOArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
       case "--adaptive-kl": args.adaptiveKL = r.num(a, 0, true); break;
       case "--lr": args.lr = r.num(a, 0, true); break;
       case "--epochs": args.epochs = r.int(a, 1); break;
+      case "--missing-end-penalty": args.missingEndPenalty = r.num(a, 0); break;
+      case "--score-clip": args.scoreClip = r.num(a, 0, true); break;
       case "--minibatch-size": args.minibatchSize = r.int(a, 1); break;
       case "--max-new-tokens": args.maxNewTokens = r.int(a, 1); break;
       case "--eval-prompts": args.evalPrompts = r.int(a, 1); break;
@@ -137,7 +141,7 @@ export async function main(
       // (Ziegler's 10,000 suits runs of 100,000s of answers; here β would hardly change).
       adaptiveKL: args.adaptiveKL !== undefined ? { target: args.adaptiveKL, horizon: 10 * batchSize } : undefined,
       optimizer: { lr: args.lr ?? 2e-4 }, epochs: args.epochs ?? (smoke ? 1 : 2),
-      minibatchSize: args.minibatchSize ?? (smoke ? 2 : 8), seed: args.seed, log: (l) => err(l),
+      minibatchSize: args.minibatchSize ?? (smoke ? 2 : 8), seed: args.seed, log: (l) => err(l), missingEndPenalty: args.missingEndPenalty, scoreClip: args.scoreClip,
     });
     const trainSeconds = r.seconds;
     savePolicy(args.out, r.trainer.policy, config, codec.tokenizer, iterations, { ppo: { iterations, beta: args.beta, adaptiveKL: args.adaptiveKL ?? null, seed: args.seed } });
