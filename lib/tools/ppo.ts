@@ -24,8 +24,9 @@ const USAGE = `Usage: ppo [--checkpoint DIR] [--reward DIR] [--data FILE] [--out
            [--missing-end-penalty P] [--score-clip C] [--eval-prompts N] [--seed S] [--json]
   Optimise the SFT policy against the reward model with PPO (lib/ppo.ts, lib/rlhf.ts). Defaults: --checkpoint ${rel(D.sft)},
   --reward ${rel(D.reward)} (npm run reward), --out ${rel(D.ppo)}, --data ${rel(D.data)} (training questions; held-out ones from test.jsonl beside it),
-  24 iterations, β = 0.5 fixed (--adaptive-kl T: Ziegler's controller aiming at T nats per answer),
-  2 epochs of minibatches of 8 per batch of 16 rollouts, AdamW lr 2e-4.
+  80 iterations, β = 0.5 fixed (--adaptive-kl T: Ziegler's controller aiming at T nats per answer),
+  2 epochs of minibatches of 8 per batch of 16 rollouts, AdamW lr 5e-5; rewards from the SFT model's greedy answer's
+  score as zero, clipped to ±10, minus 2 for an answer that did not end (--score-clip, --missing-end-penalty).
   COURSE_SMOKE=1: two iterations of 4 rollouts (seconds). --json: the last line of stdout is
   {winRate, winRateInterval, wins, ties, losses, meanKL, rewardScore, sftRewardScore, trueScore, sftTrueScore, seconds, checkpoint, ...}.`;
 
@@ -131,7 +132,7 @@ export async function main(
     }
     const { config, codec } = sft;
     const prompts = loadPrompts(args.data);
-    const iterations = args.iters ?? (smoke ? 2 : 24);
+    const iterations = args.iters ?? (smoke ? 2 : 80);
     const maxNewTokens = args.maxNewTokens ?? (smoke ? 6 : 24);
     const batchSize = args.batchSize ?? (smoke ? 4 : 16);
     const r = await runPPO({
@@ -140,7 +141,7 @@ export async function main(
       // Horizon in answers: ten batches, so β can move within a run of a few dozen iterations
       // (Ziegler's 10,000 suits runs of 100,000s of answers; here β would hardly change).
       adaptiveKL: args.adaptiveKL !== undefined ? { target: args.adaptiveKL, horizon: 10 * batchSize } : undefined,
-      optimizer: { lr: args.lr ?? 2e-4 }, epochs: args.epochs ?? (smoke ? 1 : 2),
+      optimizer: { lr: args.lr ?? 5e-5 }, epochs: args.epochs ?? (smoke ? 1 : 2),
       minibatchSize: args.minibatchSize ?? (smoke ? 2 : 8), seed: args.seed, log: (l) => err(l), missingEndPenalty: args.missingEndPenalty, scoreClip: args.scoreClip,
     });
     const trainSeconds = r.seconds;
