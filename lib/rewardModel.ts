@@ -20,8 +20,8 @@
  * head already computes at every position. The rankings decide how much that counts (α) and
  * keep training the trunk. Starting at α = 1, the untrained reward model already prefers what
  * the SFT model finds likely: short, finished, plausible answers, which the labeller mostly
- * likes too; training adds what the labeller wants beyond that. Large reward models learn such features from their own data;
- * a checkpoint without `score.loglik` scores with the head alone.
+ * likes too; training adds what the labeller wants beyond that. Large reward models learn such
+ * features from their own data. A checkpoint without `score.loglik` scores with the head alone.
  *
  * Training: rankings give pairs (chosen, rejected); the Bradley–Terry model (1952) says
  *   P(chosen ≻ rejected) = σ(r_c − r_r)
