@@ -71,3 +71,8 @@ export function baseModelChoice(env: NodeJS.ProcessEnv = process.env): BaseModel
 export function baseModelDir(env: NodeJS.ProcessEnv = process.env): string {
   return baseModelChoice(env) === "course" ? shippedBaseModelDir : artifactPath("pretrained", env);
 }
+
+/** A path as printed to people: relative to the project's top folder ("data/base-model"), never a machine's absolute path. */
+export function projectPath(p: string): string {
+  return path.relative(repoRoot, path.resolve(p)) || ".";
+}

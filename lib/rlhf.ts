@@ -327,7 +327,7 @@ export interface RewardModelRewardOptions {
    * r(x, y) − r(x, y_baseline). PPO passes its frozen reference (the SFT model). Omitted: raw scores.
    */
   baseline?: GPTParams;
-  /** Length of the baseline's answers (the rollouts'). Default 24. */
+  /** Length of the baseline's answers (the rollouts'). Default 48. */
   maxNewTokens?: number;
 }
 
@@ -355,7 +355,7 @@ export function rewardModelReward(reward: GPTParams, config: GPTConfig, codec: C
     const missing = [...new Set(prompts.map((p) => p.join(",")))].filter((k) => !zero.has(k));
     if (missing.length > 0) {
       const ps = missing.map((k) => k.split(",").map(Number));
-      const g = generateBatch(opts.baseline, config, ps, { maxNewTokens: opts.maxNewTokens ?? 24, stopId: codec.endId, padId: codec.padId, temperature: 0 });
+      const g = generateBatch(opts.baseline, config, ps, { maxNewTokens: opts.maxNewTokens ?? 48, stopId: codec.endId, padId: codec.padId, temperature: 0 });
       const base = clipped(ps, g.responses.map((r) => (r.length > 0 ? r : [codec.endId])));
       missing.forEach((k, i) => zero.set(k, base[i] - (g.ended[i] ? 0 : penalty)));
     }

@@ -125,7 +125,7 @@ export async function main(
     held.push(r.policy, r.ref);
     savePolicy(args.out, r.policy, config, codec.tokenizer, maxIters, { dpo: { maxIters, beta: args.beta, seed: args.seed, records: records.length } });
     const evalPrompts = prompts.test.slice(0, args.evalPrompts ?? (smoke ? 6 : Infinity));
-    const maxNewTokens = args.maxNewTokens ?? (smoke ? 6 : 24);
+    const maxNewTokens = args.maxNewTokens ?? (smoke ? 6 : 48);
     err(`evaluating on ${evalPrompts.length} held-out questions (${prompts.files.test})`);
     const ev = evaluatePolicy({ policy: r.policy, baseline: sft.params, config, codec, prompts: evalPrompts, reward: rm, maxNewTokens, seed: args.seed + 1 });
     const result = {

@@ -133,7 +133,7 @@ export async function main(
     const { config, codec } = sft;
     const prompts = loadPrompts(args.data);
     const iterations = args.iters ?? (smoke ? 2 : 80);
-    const maxNewTokens = args.maxNewTokens ?? (smoke ? 6 : 24);
+    const maxNewTokens = args.maxNewTokens ?? (smoke ? 6 : 48);
     const batchSize = args.batchSize ?? (smoke ? 4 : 16);
     const r = await runPPO({
       sft: sft.params, config, codec, reward: rm.params, prompts: prompts.train, iterations,

@@ -117,7 +117,7 @@ export async function main(
       const prompts = createRng(args.seed).shuffle([...train]).slice(0, simulate);
       err(`sampling ${args.k} answers to each of ${prompts.length} questions and ranking them with the simulated labeller → ${args.prefs}`);
       collectSimulatedPreferences(params, config, codec, prompts, {
-        k: args.k, maxNewTokens: args.maxNewTokens ?? (smoke ? 8 : 24), temperature: 1, seed: args.seed, file: args.prefs,
+        k: args.k, maxNewTokens: args.maxNewTokens ?? (smoke ? 8 : 48), temperature: 1, seed: args.seed, file: args.prefs,
       });
     }
     const { records } = readPreferences(args.prefs);
