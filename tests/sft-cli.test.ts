@@ -10,6 +10,7 @@ import { CharTokenizer } from "../lib/charTokenizer";
 import { saveCheckpoint } from "../lib/checkpoint";
 import { gptConfig, initGPT } from "../lib/gpt";
 import { loadPretrained } from "../lib/pretrain";
+import { shippedBaseModelDir } from "../lib/paths";
 import { CHAT_TOKENS, saveSFTData, SFTExample } from "../lib/sft";
 import { main as sftMain, parseSFTArgs } from "../lib/tools/sft";
 import { main as chatMain } from "../lib/tools/chat";
@@ -46,9 +47,11 @@ describe("sft and chat CLIs", function () {
     return { code, out, err };
   }
 
-  it("defaults: the pretrained checkpoint in, artifactPath(\"sft\") out", () => {
+  it("defaults: the shipped base model in (the learner's with COURSE_BASE_MODEL=own or in smoke mode), artifactPath(\"sft\") out", () => {
     const a = parseSFTArgs([], { COURSE_ARTIFACTS: "/x" });
-    assert.equal(a.checkpoint, path.join("/x", "pretrained"));
+    assert.equal(a.checkpoint, shippedBaseModelDir);
+    assert.equal(parseSFTArgs([], { COURSE_ARTIFACTS: "/x", COURSE_BASE_MODEL: "own" }).checkpoint, path.join("/x", "pretrained"));
+    assert.equal(parseSFTArgs([], { COURSE_ARTIFACTS: "/x", COURSE_SMOKE: "1" }).checkpoint, path.join("/x", "pretrained"));
     assert.equal(a.out, path.join("/x", "sft"));
     assert.ok(a.data.endsWith(path.join("data", "sft", "train.jsonl")));
     assert.equal(parseSFTArgs(["--lora", "4"]).lora, 4);
