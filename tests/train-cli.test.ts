@@ -88,7 +88,7 @@ describe("train and sample CLIs", function () {
       [["--max-iters", "x"], /^train: --max-iters must be an integer >= 0, got "x"/],
       [["--batch-size", "0"], /^train: --batch-size must be an integer >= 1/],
       [["--tokenizer", "word"], /^train: --tokenizer must be char or bpe, got "word"/],
-      [["--preset", "huge"], /^train: --preset must be one of gpt2, nanogpt-cpu, tiny, got "huge"/],
+      [["--preset", "huge"], /^train: --preset must be one of gpt2, nanogpt-cpu, course-base, tiny, got "huge"/],
       [["--out"], /^train: --out needs a value/],
       [["--frobnicate"], /^train: unknown option --frobnicate/],
       [["extra"], /^train: unexpected argument "extra"/],
