@@ -12,6 +12,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { initBackend } from "../backend";
+import { projectPath } from "../paths";
 import type { GPTParams } from "../gpt";
 import { readPreferences } from "../preferences";
 import { disposeParams, loadPretrained } from "../pretrain";
@@ -107,7 +108,7 @@ export async function main(
     const { records, warnings } = readPreferences(args.prefs);
     warnings.forEach((w) => err(`warning: ${w}`));
     if (records.length === 0) {
-      err(`dpo: no rankings in ${args.prefs}: make them first (npm run reward simulates them, npm run rank asks you)`);
+      err(`dpo: no rankings in ${projectPath(args.prefs)}: make them first (npm run reward simulates them, npm run rank asks you)`);
       return 2;
     }
     let rm: GPTParams | undefined;
@@ -126,17 +127,17 @@ export async function main(
     savePolicy(args.out, r.policy, config, codec.tokenizer, maxIters, { dpo: { maxIters, beta: args.beta, seed: args.seed, records: records.length } });
     const evalPrompts = prompts.test.slice(0, args.evalPrompts ?? (smoke ? 6 : Infinity));
     const maxNewTokens = args.maxNewTokens ?? (smoke ? 6 : 48);
-    err(`evaluating on ${evalPrompts.length} held-out questions (${prompts.files.test})`);
+    err(`evaluating on ${evalPrompts.length} held-out questions (${projectPath(prompts.files.test)})`);
     const ev = evaluatePolicy({ policy: r.policy, baseline: sft.params, config, codec, prompts: evalPrompts, reward: rm, maxNewTokens, seed: args.seed + 1 });
     const result = {
       ...evalSummary(ev), valAccuracy: r.valAccuracy, valMargin: r.valMargin, trainPairs: r.trainPairs, valPairs: r.valPairs,
-      iterations: maxIters, beta: args.beta, seconds: (performance.now() - t0) / 1000, trainSeconds: r.seconds, checkpoint: args.out, backend: info.name,
+      iterations: maxIters, beta: args.beta, seconds: (performance.now() - t0) / 1000, trainSeconds: r.seconds, checkpoint: projectPath(args.out), backend: info.name,
     };
     if (args.json) out(JSON.stringify(result));
     else {
       out(`DPO vs SFT on ${ev.winRate.n} held-out answers, by the labeller's true rule: win-rate ${pct(ev.winRate.winRate)} (95% interval ${pct(ev.winRate.interval[0])}–${pct(ev.winRate.interval[1])}; ${ev.winRate.wins} wins, ${ev.winRate.ties} ties, ${ev.winRate.losses} losses)`);
       out(`true score ${ev.trueScore.policy.toFixed(2)} (SFT ${ev.trueScore.baseline.toFixed(2)}), KL to SFT ${ev.meanKL.toFixed(2)} nats per answer; held-out pair accuracy of the implicit reward ${pct(r.valAccuracy)}`);
-      out(`${maxIters} steps in ${formatSeconds(r.seconds)}; checkpoint ${args.out}`);
+      out(`${maxIters} steps in ${formatSeconds(r.seconds)}; checkpoint ${projectPath(args.out)}`);
     }
     return 0;
   } catch (e) {

@@ -11,6 +11,7 @@
  * simulated labeller's own rule, reward-model scores, KL to SFT. --json: the last stdout line.
  */
 import { initBackend } from "../backend";
+import { projectPath } from "../paths";
 import { disposePPO } from "../ppo";
 import { disposeParams, loadPretrained } from "../pretrain";
 import { evaluatePolicy, loadChatModel, PolicyEval, runPPO, savePolicy } from "../rlhf";
@@ -147,19 +148,19 @@ export async function main(
     const trainSeconds = r.seconds;
     savePolicy(args.out, r.trainer.policy, config, codec.tokenizer, iterations, { ppo: { iterations, beta: args.beta, adaptiveKL: args.adaptiveKL ?? null, seed: args.seed } });
     const evalPrompts = prompts.test.slice(0, args.evalPrompts ?? (smoke ? 6 : Infinity));
-    err(`evaluating on ${evalPrompts.length} held-out questions (${prompts.files.test})`);
+    err(`evaluating on ${evalPrompts.length} held-out questions (${projectPath(prompts.files.test)})`);
     const ev = evaluatePolicy({ policy: r.trainer.policy, baseline: sft.params, config, codec, prompts: evalPrompts, reward: rm.params, maxNewTokens, seed: args.seed + 1 });
     disposePPO(r.trainer);
     const last = r.history[r.history.length - 1];
     const result = {
       ...evalSummary(ev), iterations, finalBeta: last.beta, trainMeanScore: last.meanScore, trainMeanKL: last.meanKL,
-      seconds: (performance.now() - t0) / 1000, trainSeconds, checkpoint: args.out, backend: info.name,
+      seconds: (performance.now() - t0) / 1000, trainSeconds, checkpoint: projectPath(args.out), backend: info.name,
     };
     if (args.json) out(JSON.stringify(result));
     else {
       out(`PPO vs SFT on ${ev.winRate.n} held-out answers, by the labeller's true rule: win-rate ${pct(ev.winRate.winRate)} (95% interval ${pct(ev.winRate.interval[0])}–${pct(ev.winRate.interval[1])}; ${ev.winRate.wins} wins, ${ev.winRate.ties} ties, ${ev.winRate.losses} losses)`);
       out(`true score ${ev.trueScore.policy.toFixed(2)} (SFT ${ev.trueScore.baseline.toFixed(2)}), reward-model score ${ev.rewardScore.policy.toFixed(2)} (SFT ${ev.rewardScore.baseline.toFixed(2)}), KL to SFT ${ev.meanKL.toFixed(2)} nats per answer`);
-      out(`${iterations} iterations in ${formatSeconds(trainSeconds)}; checkpoint ${args.out}`);
+      out(`${iterations} iterations in ${formatSeconds(trainSeconds)}; checkpoint ${projectPath(args.out)}`);
     }
     return 0;
   } catch (e) {

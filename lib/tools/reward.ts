@@ -11,6 +11,7 @@
  * evaluated on held-out records, and is saved. --json: the last stdout line is a JSON summary.
  */
 import { initBackend } from "../backend";
+import { projectPath } from "../paths";
 import { disposeParams } from "../pretrain";
 import { readPreferences } from "../preferences";
 import { collectSimulatedPreferences, loadChatModel, trainRewardModel } from "../rlhf";
@@ -115,13 +116,13 @@ export async function main(
     if (simulate > 0) {
       const { train } = loadPrompts(args.data);
       const prompts = createRng(args.seed).shuffle([...train]).slice(0, simulate);
-      err(`sampling ${args.k} answers to each of ${prompts.length} questions and ranking them with the simulated labeller → ${args.prefs}`);
+      err(`sampling ${args.k} answers to each of ${prompts.length} questions and ranking them with the simulated labeller → ${projectPath(args.prefs)}`);
       collectSimulatedPreferences(params, config, codec, prompts, {
         k: args.k, maxNewTokens: args.maxNewTokens ?? (smoke ? 8 : 48), temperature: 1, seed: args.seed, file: args.prefs,
       });
     }
     const { records } = readPreferences(args.prefs);
-    err(`${records.length} ranked prompts in ${args.prefs}`);
+    err(`${records.length} ranked prompts in ${projectPath(args.prefs)}`);
     const maxIters = args.maxIters ?? (smoke ? 4 : 300);
     const r = await trainRewardModel({
       sft: params, config, codec, records, maxIters, batchSize: args.batchSize ?? (smoke ? 4 : 16), lr: args.lr ?? 5e-5,
@@ -132,13 +133,13 @@ export async function main(
       accuracy: r.val.accuracy, byCriterion: r.valByCriterion, trainAccuracy: r.train.accuracy, accuracyBefore: r.valBefore.accuracy,
       valLoss: r.val.loss, valMargin: r.val.meanMargin, valPairs: r.valPairs, trainPairs: r.trainPairs, heldOut: !r.valIsTrain,
       records: records.length, iterations: maxIters, seconds: (performance.now() - t0) / 1000, trainSeconds: r.seconds,
-      checkpoint: args.out, preferences: args.prefs, backend: info.name,
+      checkpoint: projectPath(args.out), preferences: projectPath(args.prefs), backend: info.name,
     };
     if (args.json) out(JSON.stringify(result));
     else {
       out(`reward model: held-out pairwise accuracy ${pct(r.val.accuracy)} (before training ${pct(r.valBefore.accuracy)}, training pairs ${pct(r.train.accuracy)}) on ${r.valPairs} pairs`);
       out(`  by deciding criterion: ${Object.entries(r.valByCriterion).map(([k, v]) => `${k} ${pct(v.accuracy)} of ${v.n}`).join(", ")}`);
-      out(`${records.length} rankings, ${r.trainPairs} training pairs, ${maxIters} steps in ${formatSeconds(result.seconds)}; checkpoint ${args.out}`);
+      out(`${records.length} rankings, ${r.trainPairs} training pairs, ${maxIters} steps in ${formatSeconds(result.seconds)}; checkpoint ${projectPath(args.out)}`);
     }
     return 0;
   } catch (e) {

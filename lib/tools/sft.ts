@@ -14,7 +14,7 @@
 import * as path from "path";
 import { initBackend } from "../backend";
 import { countParameters } from "../gpt";
-import { artifactPath, baseModelDir, dataDir } from "../paths";
+import { artifactPath, baseModelDir, dataDir, projectPath } from "../paths";
 import { disposeParams, loadPretrained, PretrainedModel } from "../pretrain";
 import { encodeSFTData, evaluateSFT, finetune, loadSFTData, prepareChatModel, SFTEvalResult, sftSplitFiles } from "../sft";
 import { isSmoke } from "../smoke";
@@ -136,7 +136,7 @@ export async function main(
     try {
       model = prepareChatModel(base, { blockSize: args.blockSize ?? (smoke && base.config.blockSize < 32 ? 64 : undefined) });
     } catch (e) {
-      err(`sft: the checkpoint ${args.checkpoint} does not fit the chat template: ${(e as Error).message}`);
+      err(`sft: the checkpoint ${projectPath(args.checkpoint)} does not fit the chat template: ${(e as Error).message}`);
       return 2;
     }
     // Every example must encode with the checkpoint's tokenizer (errors name file:line).
@@ -155,7 +155,8 @@ export async function main(
     const s = r.summary;
     const result = {
       base: metrics(baseEval), sft: metrics(sftEval), ...s, seconds: (performance.now() - t0) / 1000,
-      parameters: countParameters(r.params), data: files.train, test: files.test, backend: info.name,
+      checkpoint: s.checkpoint === null ? null : projectPath(s.checkpoint),
+      parameters: countParameters(r.params), data: projectPath(files.train), test: projectPath(files.test), backend: info.name,
     };
     disposeParams(r.params);
     disposeParams(model.params);
@@ -163,7 +164,7 @@ export async function main(
     else {
       out(`${s.mode === "lora" ? `LoRA rank ${s.rank}` : "full fine-tuning"}: ${s.trainableParams.toLocaleString("en")} trainable parameters, ${s.iterations} steps in ${formatSeconds(s.seconds)} (${Math.round(s.msPerStep)} ms/step)`);
       out(`test exact match: base ${pct(baseEval.exactMatch)} → SFT ${pct(sftEval.exactMatch)}; ends with <|end|>: base ${pct(baseEval.endsProperly)} → SFT ${pct(sftEval.endsProperly)} (${sftEval.n} questions)`);
-      out(`checkpoint: ${s.checkpoint}`);
+      out(`checkpoint: ${s.checkpoint === null ? "none" : projectPath(s.checkpoint)}`);
     }
     return 0;
   } catch (e) {
