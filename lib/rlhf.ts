@@ -218,15 +218,15 @@ export interface RewardTrainResult {
 export function accuracyByCriterion(
   records: readonly PreferenceRecord[], pairs: readonly EncodedPair[], margins: readonly number[], codec: ChatCodec,
 ): Record<string, { n: number; accuracy: number }> {
-  const out: Record<string, { n: number; accuracy: number }> = {};
+  const counts: Record<string, { n: number; right: number }> = {};
   pairs.forEach((p, i) => {
     const rec = records[p.record];
     const key = decidingCriterion(rec.prompt, codec.decodeResponse(p.chosen), codec.decodeResponse(p.rejected), rec.reference);
-    const g = (out[key] ??= { n: 0, accuracy: 0 });
-    g.accuracy = (g.accuracy * g.n + (margins[i] > 0 ? 1 : 0)) / (g.n + 1);
+    const g = (counts[key] ??= { n: 0, right: 0 });
     g.n++;
+    if (margins[i] > 0) g.right++;
   });
-  return out;
+  return Object.fromEntries(Object.entries(counts).map(([k, g]) => [k, { n: g.n, accuracy: g.right / g.n }]));
 }
 
 export async function trainRewardModel(opts: RewardTrainOptions): Promise<RewardTrainResult> {

@@ -8,7 +8,7 @@ import { simulatedPreference } from "../lib/labeller";
 import { PreferenceRecord } from "../lib/preferences";
 import { disposePPO } from "../lib/ppo";
 import {
-  checkpointNotes, collectSimulatedPreferences, encodePreferencePairs, evaluatePolicy, loadChatModel, MISSING_END_PENALTY, rewardModelReward, rlhfPrompts,
+  accuracyByCriterion, checkpointNotes, collectSimulatedPreferences, encodePreferencePairs, evaluatePolicy, loadChatModel, MISSING_END_PENALTY, rewardModelReward, rlhfPrompts,
   runPPO, sampleResponses, savePolicy, SCORE_CLIP, splitPreferencePairs, trainRewardModel,
 } from "../lib/rlhf";
 import { initRewardModel, scoreResponses } from "../lib/rewardModel";
@@ -92,6 +92,21 @@ describe("rlhf helpers (lib/rlhf.ts)", function () {
     tf.dispose(Object.values(back.params));
     disposePPO(r.trainer);
     tf.dispose(Object.values(rm.params));
+  });
+
+  it("accuracyByCriterion: held-out accuracy split by the criterion that decided each pair", () => {
+    const { codec } = model;
+    const E = "<|end|>";
+    const records: PreferenceRecord[] = [
+      simulatedPreference("Who is Ahab?", [`The captain.${E}`, `A mate.${E}`], "The captain."), // correct decides
+      simulatedPreference("Sea?", [`Blue.${E}`, "Blue."], "Blue."), // ended decides
+      simulatedPreference("Hi!", [`Hello. Glad to help!${E}`, `Hello.${E}`], "Hello."), // polite outweighs concise
+    ];
+    const pairs = encodePreferencePairs(records, codec);
+    assert.equal(pairs.length, 3);
+    // right, wrong, right
+    const acc = accuracyByCriterion(records, pairs, [1, -1, 0.5], codec);
+    assert.deepEqual(acc, { correct: { n: 1, accuracy: 1 }, ended: { n: 1, accuracy: 0 }, polite: { n: 1, accuracy: 1 } });
   });
 
   it("rewardModelReward: clipped score, minus the missing-end penalty, minus the baseline's greedy answer's score", () => {
