@@ -63,7 +63,7 @@ export type BaseModelChoice = "course" | "own";
 export function baseModelChoice(env: NodeJS.ProcessEnv = process.env): BaseModelChoice {
   const v = (env.COURSE_BASE_MODEL ?? "").trim().toLowerCase();
   if (v === "course" || v === "own") return v;
-  if (v !== "") throw new Error(`COURSE_BASE_MODEL must be "course" (the shipped base model) or "own" (${artifactPath("pretrained", env)}), got "${env.COURSE_BASE_MODEL}"`);
+  if (v !== "") throw new Error(`COURSE_BASE_MODEL must be "course" (the shipped base model) or "own" (${projectPath(artifactPath("pretrained", env))}), got "${env.COURSE_BASE_MODEL}"`);
   return isSmoke(env) ? "own" : "course";
 }
 

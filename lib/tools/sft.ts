@@ -14,7 +14,7 @@
 import * as path from "path";
 import { initBackend } from "../backend";
 import { countParameters } from "../gpt";
-import { artifactPath, baseModelDir, dataDir, projectPath } from "../paths";
+import { artifactPath, baseModelDir, dataDir, projectPath, shippedBaseModelDir } from "../paths";
 import { disposeParams, loadPretrained, PretrainedModel } from "../pretrain";
 import { encodeSFTData, evaluateSFT, finetune, loadSFTData, prepareChatModel, SFTEvalResult, sftSplitFiles } from "../sft";
 import { isSmoke } from "../smoke";
@@ -22,8 +22,8 @@ import { formatSeconds } from "../trainer";
 
 const USAGE = `Usage: sft [--checkpoint DIR] [--data FILE] [--max-iters N] [--lora R] [--out DIR] [--json]
            [--batch-size N] [--lr LR] [--seed S] [--eval-limit N] [--block-size N]
-  Fine-tune a pretrained GPT on conversations (lib/sft.ts). Defaults: --checkpoint ${rel(baseModelDir())}
-  (COURSE_BASE_MODEL=course: the shipped base model, own: yours from npm run train; smoke mode: own),
+  Fine-tune a pretrained GPT on conversations (lib/sft.ts). Defaults: --checkpoint the course's base model,
+  ${rel(shippedBaseModelDir)} (COURSE_BASE_MODEL=own: yours from npm run train, ${rel(artifactPath("pretrained"))}; smoke mode: own),
   --data ${rel(path.join(dataDir, "sft", "train.jsonl"))} (val.jsonl and test.jsonl beside it are the validation and test sets),
   full fine-tuning (--lora R: LoRA adapters of rank R instead), 800 steps of 12 packed rows, lr 3e-3 (LoRA 5e-3),
   --out ${rel(artifactPath("sft"))}.
