@@ -18,7 +18,7 @@ import { splitTokens } from "../batches";
 import { disposeCheckpoint, loadCheckpoint, saveCheckpoint } from "../checkpoint";
 import { mobyDickText } from "../corpus";
 import { gptParameterCount } from "../gpt";
-import { repoRoot, shippedBaseModelDir } from "../paths";
+import { projectPath, shippedBaseModelDir } from "../paths";
 import { disposeParams, heldOutLoss, loadPretrained } from "../pretrain";
 import { textGenerate } from "../sampling";
 
@@ -138,7 +138,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (!(seconds > 0)) { process.stderr.write(`base-model-card: --seconds must be a positive number, got "${values.seconds}"\n`); return 2; }
   const out = path.resolve(values.out ?? shippedBaseModelDir);
   if (fs.existsSync(path.join(out, "model.json")) && !values.force) {
-    process.stderr.write(`base-model-card: ${path.relative(repoRoot, out)} already holds a model; --force replaces it\n`);
+    process.stderr.write(`base-model-card: ${projectPath(out)} already holds a model; --force replaces it\n`);
     return 2;
   }
   await initBackend();
@@ -168,7 +168,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     fs.writeFileSync(path.join(out, "metrics.json"), JSON.stringify(metrics, null, 2) + "\n");
     fs.writeFileSync(path.join(out, "README.md"), card(metrics));
     if (metrics.evals.length > 1) fs.writeFileSync(path.join(out, "loss.svg"), lossChartSvg(metrics.evals));
-    process.stdout.write(`${path.relative(repoRoot, out)}: held-out loss ${full.loss.toFixed(4)} nats/char (${full.bits.toFixed(3)} bits), quick check ${quick.loss.toFixed(6)}\n`);
+    process.stdout.write(`${projectPath(out)}: held-out loss ${full.loss.toFixed(4)} nats/char (${full.bits.toFixed(3)} bits), quick check ${quick.loss.toFixed(6)}\n`);
     return 0;
   } finally {
     disposeParams(model.params);

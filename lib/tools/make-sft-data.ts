@@ -11,7 +11,7 @@
 import * as path from "path";
 import { parseArgs } from "util";
 import { loadCorpus } from "../corpus";
-import { dataDir } from "../paths";
+import { dataDir, projectPath } from "../paths";
 import { makeSFTData } from "../sftData";
 import { saveSFTData, SFTExample } from "../sft";
 
@@ -39,7 +39,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   for (const [name, list] of Object.entries(splits)) saveSFTData(path.join(out, `${name}.jsonl`), list as SFTExample[]);
   const count = (l: SFTExample[], k: string) => l.filter((e) => e.kind === k).length;
   for (const [name, list] of Object.entries(splits) as Array<[string, SFTExample[]]>) {
-    console.log(`${path.relative(process.cwd(), path.join(out, name + ".jsonl")) || "."}: ${list.length} examples (fact ${count(list, "fact")}, transform ${count(list, "transform")}, chat ${count(list, "chat")}), longest ${Math.max(...list.map(templateLength))} tokens`);
+    console.log(`${projectPath(path.join(out, name + ".jsonl"))}: ${list.length} examples (fact ${count(list, "fact")}, transform ${count(list, "transform")}, chat ${count(list, "chat")}), longest ${Math.max(...list.map(templateLength))} tokens`);
   }
   return 0;
 }

@@ -15,7 +15,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
-import { repoRoot } from "../paths";
+import { projectPath, repoRoot } from "../paths";
 
 export const STAGES = ["sft", "reward", "ppo", "dpo"] as const;
 type Stage = (typeof STAGES)[number];
@@ -106,7 +106,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     for (const stage of STAGES) {
       const file = path.join(dir, `${stage}.json`);
       if (!fs.existsSync(file)) {
-        process.stderr.write(`seed ${seed}: npm run ${stage} -- --seed ${seed} --json (artifacts in ${path.relative(repoRoot, dir)})\n`);
+        process.stderr.write(`seed ${seed}: npm run ${stage} -- --seed ${seed} --json (artifacts in ${projectPath(dir)})\n`);
         const r = spawnSync(process.execPath, [path.join(__dirname, `${stage}.js`), "--seed", seed, "--json"], {
           env: { ...process.env, COURSE_ARTIFACTS: dir }, stdio: ["ignore", "pipe", "inherit"], encoding: "utf8", maxBuffer: 64 << 20,
         });
