@@ -20,7 +20,14 @@
  *   6. adapt β (optional, Ziegler's controller) towards a target KL.
  *
  * The value head (`value.weight` [C, 1], `value.bias` [1]) sits on the policy's own trunk,
- * like TRL's AutoModelForCausalLMWithValueHead: one forward pass gives both.
+ * like TRL's AutoModelForCausalLMWithValueHead: one forward pass gives both. By default it
+ * reads the trunk's features without sending its gradient back into them (`critic:
+ * "detached"`): the value loss trains the head alone. With `critic: "shared"` (the older TRL
+ * design) the value loss also moves the transformer; its returns are on the reward's scale (up
+ * to ±10 here) while the policy loss is about 1, so after global-norm clipping most of each
+ * step serves the value guess, and the language model drifts: answers the SFT model got right
+ * come out wrong, even when PPO optimises the labeller's own rule instead of a reward model.
+ * Newer TRL trains a separate value model for the same reason.
  */
 import * as tf from "@tensorflow/tfjs";
 import { GPTConfig, GPTParams, gptForward, targetLogProbs } from "./gpt";
@@ -259,16 +266,26 @@ export interface PolicyOutputs {
  * One forward pass of the policy: log-probs of targets, values, entropies. Differentiable.
  * No dropout, ever: the ratio π/π_old must compare the same function, not two random masks.
  */
-export function policyOutputs(params: GPTParams, config: GPTConfig, inputs: tf.Tensor2D, targets: tf.Tensor2D): PolicyOutputs {
+export function policyOutputs(
+  params: GPTParams, config: GPTConfig, inputs: tf.Tensor2D, targets: tf.Tensor2D, critic: CriticMode = "detached",
+): PolicyOutputs {
   const [b, t] = inputs.shape;
   return tf.tidy(() => {
     const { logits, hidden } = gptForward(params, config, inputs, { returnHidden: true }); // [B, T, V], [B, T, C]
     const flat = logits.reshape([b * t, config.vocabSize]) as tf.Tensor2D;
     const logp = targetLogProbs(flat, tf.cast(targets, "int32").reshape([b * t]) as tf.Tensor1D).reshape([b, t]) as tf.Tensor2D;
-    const values = scalarHead(params, "value", hidden); // [B, T]
+    const values = scalarHead(params, "value", critic === "detached" ? stopGradient(hidden) : hidden); // [B, T]
     return { logp, values, entropy: entropy(logits) as tf.Tensor2D };
   });
 }
+
+/** Where the value loss's gradient goes: the value head only ("detached"), or also the policy's transformer ("shared"). */
+export type CriticMode = "detached" | "shared";
+
+/** x in the forward pass, no gradient in the backward pass (tfjs has no tf.stopGradient). */
+export const stopGradient = tf.customGrad(
+  ((x: tf.Tensor) => ({ value: tf.clone(x), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) })) as unknown as Parameters<typeof tf.customGrad>[0],
+) as <T extends tf.Tensor>(x: T) => T;
 
 /** log π_ref(targets) [B, T] of the frozen reference model (any GPT; no value head needed). */
 export function referenceLogProbs(params: GPTParams, config: GPTConfig, inputs: tf.Tensor2D, targets: tf.Tensor2D): tf.Tensor2D {
@@ -352,10 +369,12 @@ export interface PPOHyper {
   whitenAdvantages: boolean;
   /** KL estimator inside the reward. Default "k1". */
   klEstimator: KLEstimator;
+  /** Whether the value loss trains the head only (default "detached") or the transformer too ("shared"). */
+  critic: CriticMode;
 }
 
 export const DEFAULT_PPO_HYPER: Readonly<Omit<PPOHyper, "minibatchSize">> = {
-  clipEps: 0.2, valueClip: 0.2, vfCoef: 0.1, entCoef: 0, gamma: 1, lambda: 0.95, epochs: 4, gradClip: 1, whitenAdvantages: true, klEstimator: "k1",
+  clipEps: 0.2, valueClip: 0.2, vfCoef: 0.1, entCoef: 0, gamma: 1, lambda: 0.95, epochs: 4, gradClip: 1, whitenAdvantages: true, klEstimator: "k1", critic: "detached",
 };
 
 export interface PPOUpdateStats {
@@ -403,7 +422,7 @@ export function ppoUpdate(
         const adv = rowsToTensor(pick(advantages, ids), "float32");
         const ret = rowsToTensor(pick(returns, ids), "float32");
         const { grads } = tf.variableGrads(() => {
-          const out = policyOutputs(params, config, inputs, targets);
+          const out = policyOutputs(params, config, inputs, targets, hyper.critic);
           const pg = ppoPolicyLoss(out.logp, oldLogp, adv, mask, hyper.clipEps);
           const vl = ppoValueLoss(out.values, oldValues, ret, mask, hyper.valueClip);
           const ent = maskedMean(out.entropy, mask);
@@ -481,7 +500,7 @@ export function createPPO(sftParams: GPTParams, config: GPTConfig, opts: PPOOpti
 }
 
 function stripUndefined(o: Partial<PPOHyper>): Partial<PPOHyper> {
-  const keys: Array<keyof PPOHyper> = ["clipEps", "valueClip", "vfCoef", "entCoef", "gamma", "lambda", "epochs", "minibatchSize", "gradClip", "whitenAdvantages", "klEstimator"];
+  const keys: Array<keyof PPOHyper> = ["clipEps", "valueClip", "vfCoef", "entCoef", "gamma", "lambda", "epochs", "minibatchSize", "gradClip", "whitenAdvantages", "klEstimator", "critic"];
   const out: Partial<PPOHyper> = {};
   for (const k of keys) if (o[k] !== undefined) (out as Record<string, unknown>)[k] = o[k];
   return out;

@@ -3,8 +3,8 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { gptConfig, initGPT } from "../lib/gpt";
 import {
-  AdaptiveKLController, copyParams, createPPO, initPolicy, rollout, disposePPO, entropy, FixedKLController, gae, gaeBatch, klPerToken, ppoPolicyLoss,
-  ppoRewards, ppoStep, ppoValueLoss, whiten,
+  AdaptiveKLController, copyParams, createPPO, initPolicy, rollout, disposePPO, entropy, FixedKLController, gae, gaeBatch, klPerToken, policyOutputs,
+  ppoPolicyLoss, ppoRewards, ppoStep, ppoValueLoss, stopGradient, whiten,
 } from "../lib/ppo";
 import { generateBatch, responseBatch } from "../lib/rollout";
 import { generate } from "../lib/sampling";
@@ -167,6 +167,35 @@ describe("ppo", function () {
       assert.ok(r.logp.flat().every((x) => x <= 0) && r.values.flat().every(Number.isFinite));
       tf.dispose([...Object.values(sft), ...Object.values(policy), ...Object.values(ref)]);
     });
+  });
+
+  describe("critic", () => {
+    it("stopGradient passes values forward and no gradient back", () => {
+      const x = tf.tensor1d([1, -2, 3]);
+      const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(stopGradient(v), v)))(x); // d/dv Σ c·v with c = v held fixed → c
+      close(g.dataSync(), [1, -2, 3]);
+      tf.dispose([x, g]);
+    });
+
+    for (const critic of ["detached", "shared"] as const) {
+      it(`the value loss trains ${critic === "detached" ? "the value head alone" : "the transformer too"} (critic: "${critic}")`, () => {
+        const config = gptConfig("tiny");
+        const sft = initGPT(config, { seed: 5 });
+        const policy = initPolicy(sft, config, 1);
+        const inputs = tf.tensor2d([[1, 2, 3, 4]], [1, 4], "int32"), targets = tf.tensor2d([[2, 3, 4, 5]], [1, 4], "int32");
+        const names = Object.keys(policy);
+        const { grads } = tf.variableGrads(() => {
+          const out = policyOutputs(policy, config, inputs, targets, critic);
+          return tf.sum(tf.square(tf.sub(out.values, 3))) as tf.Scalar; // a value loss only
+        }, names.map((n) => policy[n]));
+        const norm = (n: string) => Math.sqrt(num(tf.tidy(() => tf.sum(tf.square(grads[policy[n].name])))));
+        assert.ok(norm("value.weight") > 0 && norm("value.bias") > 0);
+        const trunk = names.filter((n) => !n.startsWith("value.")).map(norm);
+        if (critic === "detached") assert.deepEqual(trunk, trunk.map(() => 0));
+        else assert.ok(trunk.some((g) => g > 0));
+        tf.dispose([...Object.values(grads), inputs, targets, ...Object.values(sft), ...Object.values(policy)]);
+      });
+    }
   });
 
   describe("ppoStep", () => {
