@@ -197,6 +197,40 @@ export interface WinRate {
   interval: [number, number];
 }
 
+/** A mean with its 95 % interval, over `n` independent units (questions). */
+export interface MeanInterval {
+  mean: number;
+  lo: number;
+  hi: number;
+  n: number;
+}
+
+/**
+ * Mean of `values` and its normal 95 % interval, mean ± 1.96·s/√n, where every `perQuestion`
+ * consecutive values belong to one question and are averaged first: answers sampled for the
+ * same question are not independent (an easy question makes all of them good), so the spread
+ * and the count are those of the questions, not of the answers. perQuestion = 1: the usual
+ * interval of a mean. lo/hi are NaN with fewer than two questions.
+ */
+export function questionMeanInterval(values: readonly number[], perQuestion = 1, z = 1.96): MeanInterval {
+  if (!Number.isInteger(perQuestion) || perQuestion < 1 || values.length % perQuestion !== 0) {
+    throw new Error(`questionMeanInterval: ${values.length} values are not whole groups of ${perQuestion} per question`);
+  }
+  const q: number[] = [];
+  for (let i = 0; i < values.length; i += perQuestion) q.push(values.slice(i, i + perQuestion).reduce((a, b) => a + b, 0) / perQuestion);
+  const n = q.length;
+  const mean = n === 0 ? NaN : q.reduce((a, b) => a + b, 0) / n;
+  if (n < 2) return { mean, lo: NaN, hi: NaN, n };
+  const se = Math.sqrt(q.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1) / n);
+  return { mean, lo: mean - z * se, hi: mean + z * se, n };
+}
+
+/** The mean difference a[i] − b[i] of paired scores (same questions, same order), with its interval (questionMeanInterval). */
+export function pairedDifference(a: readonly number[], b: readonly number[], perQuestion = 1): MeanInterval {
+  if (a.length !== b.length) throw new Error(`pairedDifference: ${a.length} scores against ${b.length}`);
+  return questionMeanInterval(a.map((x, i) => x - b[i]), perQuestion);
+}
+
 /**
  * 95 % interval of a win-rate from its counts. Each comparison scores 1 (win), ½ (tie) or 0
  * (loss); the win-rate is their mean, so by the central limit theorem it is about normal with
@@ -205,7 +239,8 @@ export interface WinRate {
  *   winRate ± 1.96 · s / √n, clipped to [0, 1].
  *
  * With n ≥ 100 comparisons this is what a bootstrap gives to two decimals. Example: 130 wins,
- * 20 ties, 50 losses of 200 → 0.70 ± 0.06.
+ * 20 ties, 50 losses of 200 → 0.70 ± 0.06. (Several answers per question: `winRate`'s
+ * perQuestion, which counts questions.)
  */
 export function winRateInterval(wins: number, ties: number, losses: number, z = 1.96): [number, number] {
   const n = wins + ties + losses;
@@ -218,18 +253,21 @@ export function winRateInterval(wins: number, ties: number, losses: number, z = 
 
 /**
  * Head-to-head by the TRUE rule (the honest evaluation: not the reward model that was
- * optimised against): does answer a[i] beat b[i] on prompt i?
+ * optimised against): does answer a[i] beat b[i] on prompt i? With several answers per
+ * question (`perQuestion` consecutive items each), the interval counts questions.
  */
 export function winRate(
-  items: ReadonlyArray<{ prompt: string; a: string; b: string; reference?: string }>, opts: LabellerOptions = {},
+  items: ReadonlyArray<{ prompt: string; a: string; b: string; reference?: string }>, opts: LabellerOptions = {}, perQuestion = 1,
 ): WinRate {
   let wins = 0, ties = 0, losses = 0;
-  for (const { prompt, a, b, reference } of items) {
+  const scores = items.map(({ prompt, a, b, reference }) => {
     const d = trueScore(prompt, a, reference, opts) - trueScore(prompt, b, reference, opts);
-    if (Math.abs(d) < 1e-9) ties++;
-    else if (d > 0) wins++;
-    else losses++;
-  }
+    if (Math.abs(d) < 1e-9) return ties++, 0.5;
+    if (d > 0) return wins++, 1;
+    return losses++, 0;
+  });
   const n = items.length;
-  return { wins, ties, losses, winRate: n === 0 ? NaN : (wins + ties / 2) / n, n, interval: winRateInterval(wins, ties, losses) };
+  const m = questionMeanInterval(scores, perQuestion);
+  const interval: [number, number] = Number.isNaN(m.lo) ? [NaN, NaN] : [Math.max(0, m.lo), Math.min(1, m.hi)];
+  return { wins, ties, losses, winRate: n === 0 ? NaN : (wins + ties / 2) / n, n, interval };
 }

@@ -22,7 +22,7 @@ import { LossHistory, saveCheckpoint } from "./checkpoint";
 import { dpoPairLoss, sequenceLogProbs } from "./dpo";
 import { GPTConfig, GPTParams } from "./gpt";
 import { plainAnswer } from "./sftData";
-import { decidingCriterion, simulatedPreference, trueScore, winRate, WinRate } from "./labeller";
+import { decidingCriterion, MeanInterval, pairedDifference, simulatedPreference, trueScore, winRate, WinRate } from "./labeller";
 import { appendPreference, PreferenceRecord, preferencePairs } from "./preferences";
 import { copyParams, createPPO, disposePPO, ppoLiveCharts, PPOOptions, ppoStep, PPOStepStats, PPOTrainer, RewardFn } from "./ppo";
 import { loadPretrained, PretrainedModel } from "./pretrain";
@@ -491,7 +491,7 @@ export interface PolicyEvalOptions {
   prompts: readonly RLHFPrompt[];
   /** Reward model, for its score of both policies' answers (optional). */
   reward?: GPTParams;
-  /** Sampled answers per prompt and policy. Default 1. */
+  /** Sampled answers per prompt and policy. Default 1. More answers make the means steadier; the intervals still count questions. */
   samples?: number;
   maxNewTokens: number;
   /** Sampling temperature (the policy as PPO trained it). Default 1. */
@@ -513,6 +513,10 @@ export interface PolicyEval {
   winRate: WinRate;
   /** Mean true score of each side's answers. */
   trueScore: { policy: number; baseline: number };
+  /** Policy minus baseline true score, answer against answer on the same prompt, with its 95 % interval over questions. */
+  trueScoreDiff: MeanInterval;
+  /** Answers per question and side (rows come in groups of this many per question). */
+  samplesPerQuestion: number;
   /** Mean reward-model score of each side's answers (NaN without a reward model). */
   rewardScore: { policy: number; baseline: number };
   /** Mean Σ_t log π(y_t) − log π_ref(y_t) over the policy's own answers: a sample of KL(π ‖ π_sft) per answer, nats. */
@@ -550,8 +554,10 @@ export function evaluatePolicy(opts: PolicyEvalOptions): PolicyEval {
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
   const rm = (ids: number[][]) => (opts.reward ? mean(scoreResponses(opts.reward, config, promptIds, ids, 32, codec.padId)) : NaN);
   return {
-    winRate: winRate(items.map((p, i) => ({ prompt: p.prompt, a: pol[i], b: base[i], reference: p.reference }))),
+    winRate: winRate(items.map((p, i) => ({ prompt: p.prompt, a: pol[i], b: base[i], reference: p.reference })), {}, k),
     trueScore: { policy: mean(rows.map((r) => r.policyTrue)), baseline: mean(rows.map((r) => r.baselineTrue)) },
+    trueScoreDiff: pairedDifference(rows.map((r) => r.policyTrue), rows.map((r) => r.baselineTrue), k),
+    samplesPerQuestion: k,
     rewardScore: { policy: rm(polIds), baseline: rm(base.map((r) => codec.encodeResponse(r))) },
     meanKL: items.length ? kl / items.length : NaN,
     endedFraction: mean(pol.map((r) => (r.endsWith("<|end|>") ? 1 : 0))),

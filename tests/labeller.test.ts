@@ -82,4 +82,32 @@ describe("labeller records and win-rate", () => {
     // too few comparisons for an interval
     assert.ok(winRateInterval(1, 0, 0).every(Number.isNaN));
   });
+
+  it("questionMeanInterval averages each question's answers first, and counts questions", async () => {
+    const { questionMeanInterval, pairedDifference, winRate, winRateInterval } = await import("../lib/labeller");
+    // questions (1, 0), (1, 1), (0, 0): means ½, 1, 0; mean ½, Σ(x − ½)² = 0.5,
+    // standard error √(0.5 / 2 / 3) = 0.288675, half-width 0.565803
+    const m = questionMeanInterval([1, 0, 1, 1, 0, 0], 2);
+    assert.equal(m.mean, 0.5);
+    assert.equal(m.n, 3);
+    assert.ok(Math.abs(m.lo + 0.065803) < 1e-6 && Math.abs(m.hi - 1.065803) < 1e-6, `${m.lo} ${m.hi}`);
+    // one answer per question: the win-rate interval of the counts
+    const one = questionMeanInterval([...Array(130).fill(1), ...Array(20).fill(0.5), ...Array(50).fill(0)]);
+    const [lo, hi] = winRateInterval(130, 20, 50);
+    assert.ok(Math.abs(one.lo - lo) < 1e-12 && Math.abs(one.hi - hi) < 1e-12);
+    assert.throws(() => questionMeanInterval([1, 2, 3], 2), /3 values are not whole groups of 2/);
+    const d = pairedDifference([3, 5, 8, 8], [1, 5, 9, 9], 2); // differences (2, 0), (−1, −1): means 1, −1
+    assert.equal(d.mean, 0);
+    assert.ok(Math.abs(d.hi - 1.96) < 1e-12, String(d.hi)); // s = √2, se = √2/√2 = 1
+    // winRate with two answers per question: scores (1, ½), (0, 1) → question means 0.75, 0.5;
+    // mean 0.625, se √(2·0.125² / 1 / 2) = 0.125, interval 0.625 ± 0.245
+    const w = winRate([
+      { prompt: "q", a: `Ahab${E}`, b: "Ahab", reference: "Ahab" },
+      { prompt: "q", a: "same", b: "same" },
+      { prompt: "q", a: "Starbuck", b: "Ahab", reference: "Ahab" },
+      { prompt: "q", a: "Ahab", b: "Stubb", reference: "Ahab" },
+    ], {}, 2);
+    assert.equal(w.winRate, 0.625);
+    assert.ok(Math.abs(w.interval[0] - 0.38) < 1e-12 && Math.abs(w.interval[1] - 0.87) < 1e-12, String(w.interval));
+  });
 });

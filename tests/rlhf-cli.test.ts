@@ -51,6 +51,10 @@ describe("reward, ppo and dpo CLIs", function () {
     assert.equal(d.prefs, path.join("/x", "preferences.jsonl"));
     assert.equal(d.out, path.join("/x", "dpo"));
     assert.throws(() => parsePPOArgs(["--beta", "x"]), /--beta must be a number/);
+    assert.equal(parsePPOArgs(["--critic", "shared", "--eval-samples", "2"]).critic, "shared");
+    assert.equal(parsePPOArgs([]).critic, undefined); // the library's default, detached
+    assert.throws(() => parsePPOArgs(["--critic", "both"]), /--critic must be detached or shared, got "both"/);
+    assert.throws(() => parseDPOArgs(["--eval-samples", "0"]), /--eval-samples/);
     assert.throws(() => parseRewardArgs(["--val-fraction", "1"]), /--val-fraction/);
     assert.throws(() => parseDPOArgs(["--bogus"]), /unknown option --bogus/);
   });
@@ -70,10 +74,12 @@ describe("reward, ppo and dpo CLIs", function () {
     tf.dispose(Object.values(rmModel.params));
 
     const ppo = await run(ppoMain, "--checkpoint", ckpt, "--data", data, "--reward", path.join(dir, "reward"), "--iters", "2",
-      "--batch-size", "4", "--max-new-tokens", "6", "--eval-prompts", "4", "--out", path.join(dir, "ppo"), "--json");
+      "--batch-size", "4", "--max-new-tokens", "6", "--eval-prompts", "4", "--eval-samples", "2", "--out", path.join(dir, "ppo"), "--json");
     assert.equal(ppo.code, 0, ppo.err.join("\n"));
     for (const k of ["winRate", "wins", "ties", "losses", "meanKL", "rewardScore", "sftRewardScore", "trueScore", "sftTrueScore", "seconds", "checkpoint"]) assert.ok(k in ppo.json, k);
-    assert.equal(ppo.json.evalAnswers, 4);
+    assert.equal(ppo.json.evalAnswers, 8);
+    assert.equal(ppo.json.evalQuestions, 4);
+    assert.ok(ppo.json.trueScoreDiffInterval[0] <= ppo.json.trueScore - ppo.json.sftTrueScore + 1e-12);
     assert.ok(ppo.json.winRate >= 0 && ppo.json.winRate <= 1 && Number.isFinite(ppo.json.meanKL));
     assert.ok(ppo.err.some((l) => /^iteration 2\/2: score/.test(l)), "progress on stderr");
     const pol = loadPretrained(path.join(dir, "ppo"));

@@ -5,7 +5,7 @@ import { markdownTable, seedFigures, spread } from "../lib/tools/seeds";
 const run = (em: number, acc: number, ppoWin: number, ppoTrue: number, dpoWin: number) => ({
   sft: { sft: { exactMatch: em, n: 307, byKind: { fact: { exactMatch: em / 2, n: 60 }, transform: { exactMatch: em, n: 240 } } }, seconds: 100 },
   reward: { accuracy: acc, byCriterion: { correct: { n: 50, accuracy: acc - 0.1 } }, valPairs: 400, seconds: 50 },
-  ppo: { winRate: ppoWin, winRateInterval: [ppoWin - 0.05, ppoWin + 0.05], trueScore: ppoTrue, sftTrueScore: 7, meanKL: 2, evalAnswers: 303, seconds: 60 },
+  ppo: { winRate: ppoWin, winRateInterval: [ppoWin - 0.05, ppoWin + 0.05], trueScore: ppoTrue, sftTrueScore: 7, meanKL: 2, evalAnswers: 909, evalQuestions: 303, evalSamples: 3, seconds: 60 },
   dpo: { winRate: dpoWin, winRateInterval: [dpoWin - 0.05, dpoWin + 0.05], trueScore: 7.5, sftTrueScore: 7, meanKL: 1, evalAnswers: 303, seconds: 30 },
 });
 
@@ -26,7 +26,8 @@ describe("seeds: figures over several seeds", () => {
     assert.equal((f as unknown as Record<string, { beatsSftEverySeed: boolean }>).dpo.beatsSftEverySeed, true);
     const md = markdownTable(f);
     assert.match(md, /held-out exact match, greedy, 307 questions \| 55\.0 % \(50\.0–60\.0\)/);
-    assert.match(md, /PPO \| win-rate vs SFT, 303 held-out questions \| 69\.0 % \(68\.0–70\.0\)/);
+    assert.match(md, /PPO \| win-rate vs SFT, 303 held-out questions × 3 sampled answers \| 69\.0 % \(68\.0–70\.0\)/);
     assert.match(md, /higher than SFT in every seed: no/);
+    assert.match(md, /DPO \| win-rate vs SFT, 303 held-out questions \|/); // an older summary: one answer per question
   });
 });

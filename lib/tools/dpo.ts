@@ -20,14 +20,15 @@ import { evaluatePolicy, loadChatModel, savePolicy, trainDPO } from "../rlhf";
 import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
 import { evalSummary } from "./ppo";
-import { ArgReader, loadPrompts, pct, rel, rlhfDefaults, UsageError } from "./rlhfCli";
+import { ArgReader, EVAL_SAMPLES, loadPrompts, pct, rel, rlhfDefaults, UsageError } from "./rlhfCli";
 
 const D = rlhfDefaults();
 const USAGE = `Usage: dpo [--checkpoint DIR] [--prefs FILE] [--reward DIR] [--data FILE] [--out DIR] [--max-iters N] [--batch-size N]
-           [--beta B] [--lr LR] [--max-new-tokens N] [--eval-prompts N] [--seed S] [--json]
+           [--beta B] [--lr LR] [--max-new-tokens N] [--eval-prompts N] [--eval-samples K] [--seed S] [--json]
   Direct Preference Optimization on ranked answers (lib/dpo.ts, lib/rlhf.ts). Defaults: --checkpoint ${rel(D.sft)},
   --prefs ${rel(D.preferences)} (written by npm run reward or notebook 07), --reward ${rel(D.reward)} (only to report its score; skipped
   when missing), --out ${rel(D.dpo)}, 80 steps of 8 pairs, AdamW lr 5e-5, β = 0.5, --data ${rel(D.data)} (held-out questions from test.jsonl beside it).
+  Evaluation: every held-out question answered ${EVAL_SAMPLES} times by each model (--eval-samples K); intervals count questions.
   COURSE_SMOKE=1: a few steps (seconds). --json: the last line of stdout is
   {winRate, winRateInterval, wins, ties, losses, meanKL, rewardScore, sftRewardScore, trueScore, sftTrueScore, valAccuracy, seconds, checkpoint, ...}.`;
 
@@ -43,6 +44,7 @@ export interface DPOArgs {
   lr?: number;
   maxNewTokens?: number;
   evalPrompts?: number;
+  evalSamples?: number;
   seed: number;
   json: boolean;
   help: boolean;
@@ -65,6 +67,7 @@ export function parseDPOArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
       case "--lr": args.lr = r.num(a, 0, true); break;
       case "--max-new-tokens": args.maxNewTokens = r.int(a, 1); break;
       case "--eval-prompts": args.evalPrompts = r.int(a, 1); break;
+      case "--eval-samples": args.evalSamples = r.int(a, 1); break;
       case "--seed": args.seed = r.int(a, 0); break;
       case "--json": args.json = true; break;
       case "-h": case "--help": args.help = true; break;
@@ -127,15 +130,16 @@ export async function main(
     savePolicy(args.out, r.policy, config, codec.tokenizer, maxIters, { dpo: { maxIters, beta: args.beta, seed: args.seed, records: records.length } });
     const evalPrompts = prompts.test.slice(0, args.evalPrompts ?? (smoke ? 6 : Infinity));
     const maxNewTokens = args.maxNewTokens ?? (smoke ? 6 : 48);
-    err(`evaluating on ${evalPrompts.length} held-out questions (${projectPath(prompts.files.test)})`);
-    const ev = evaluatePolicy({ policy: r.policy, baseline: sft.params, config, codec, prompts: evalPrompts, reward: rm, maxNewTokens, seed: args.seed + 1 });
+    const samples = args.evalSamples ?? (smoke ? 1 : EVAL_SAMPLES);
+    err(`evaluating on ${evalPrompts.length} held-out questions, ${samples} sampled answer${samples === 1 ? "" : "s"} each (${projectPath(prompts.files.test)})`);
+    const ev = evaluatePolicy({ policy: r.policy, baseline: sft.params, config, codec, prompts: evalPrompts, reward: rm, maxNewTokens, seed: args.seed + 1, samples });
     const result = {
       ...evalSummary(ev), valAccuracy: r.valAccuracy, valMargin: r.valMargin, trainPairs: r.trainPairs, valPairs: r.valPairs,
       iterations: maxIters, beta: args.beta, seconds: (performance.now() - t0) / 1000, trainSeconds: r.seconds, checkpoint: projectPath(args.out), backend: info.name,
     };
     if (args.json) out(JSON.stringify(result));
     else {
-      out(`DPO vs SFT on ${ev.winRate.n} held-out answers, by the labeller's true rule: win-rate ${pct(ev.winRate.winRate)} (95% interval ${pct(ev.winRate.interval[0])}–${pct(ev.winRate.interval[1])}; ${ev.winRate.wins} wins, ${ev.winRate.ties} ties, ${ev.winRate.losses} losses)`);
+      out(`DPO vs SFT on ${ev.winRate.n / ev.samplesPerQuestion} held-out questions (${ev.winRate.n} answers), by the labeller's true rule: win-rate ${pct(ev.winRate.winRate)} (95% interval ${pct(ev.winRate.interval[0])}–${pct(ev.winRate.interval[1])}; ${ev.winRate.wins} wins, ${ev.winRate.ties} ties, ${ev.winRate.losses} losses)`);
       out(`true score ${ev.trueScore.policy.toFixed(2)} (SFT ${ev.trueScore.baseline.toFixed(2)}), KL to SFT ${ev.meanKL.toFixed(2)} nats per answer; held-out pair accuracy of the implicit reward ${pct(r.valAccuracy)}`);
       out(`${maxIters} steps in ${formatSeconds(r.seconds)}; checkpoint ${projectPath(args.out)}`);
     }

@@ -12,22 +12,24 @@
  */
 import { initBackend } from "../backend";
 import { projectPath } from "../paths";
-import { disposePPO } from "../ppo";
+import { CriticMode, disposePPO } from "../ppo";
 import { disposeParams, loadPretrained } from "../pretrain";
 import { evaluatePolicy, loadChatModel, PolicyEval, runPPO, savePolicy } from "../rlhf";
 import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
-import { ArgReader, loadPrompts, pct, rel, rlhfDefaults, UsageError } from "./rlhfCli";
+import { ArgReader, EVAL_SAMPLES, loadPrompts, pct, rel, rlhfDefaults, UsageError } from "./rlhfCli";
 
 const D = rlhfDefaults();
 const USAGE = `Usage: ppo [--checkpoint DIR] [--reward DIR] [--data FILE] [--out DIR] [--iters N] [--batch-size N]
            [--beta B] [--adaptive-kl TARGET] [--lr LR] [--epochs N] [--minibatch-size N] [--max-new-tokens N]
-           [--missing-end-penalty P] [--score-clip C] [--eval-prompts N] [--seed S] [--json]
+           [--missing-end-penalty P] [--score-clip C] [--critic detached|shared] [--eval-prompts N] [--eval-samples K] [--seed S] [--json]
   Optimise the SFT policy against the reward model with PPO (lib/ppo.ts, lib/rlhf.ts). Defaults: --checkpoint ${rel(D.sft)},
   --reward ${rel(D.reward)} (npm run reward), --out ${rel(D.ppo)}, --data ${rel(D.data)} (training questions; held-out ones from test.jsonl beside it),
   80 iterations, β = 0.5 fixed (--adaptive-kl T: Ziegler's controller aiming at T nats per answer),
   2 epochs of minibatches of 8 per batch of 16 rollouts, AdamW lr 5e-5; rewards from the SFT model's greedy answer's
   score as zero, clipped to ±10, minus 2 for an answer that did not end (--score-clip, --missing-end-penalty).
+  The value loss trains the value head only (--critic detached; shared: the transformer too, lib/ppo.ts says why not).
+  Evaluation: every held-out question answered ${EVAL_SAMPLES} times by each model (--eval-samples K); intervals count questions.
   COURSE_SMOKE=1: two iterations of 4 rollouts (seconds). --json: the last line of stdout is
   {winRate, winRateInterval, wins, ties, losses, meanKL, rewardScore, sftRewardScore, trueScore, sftTrueScore, seconds, checkpoint, ...}.`;
 
@@ -47,6 +49,8 @@ export interface PPOArgs {
   missingEndPenalty?: number;
   scoreClip?: number;
   evalPrompts?: number;
+  evalSamples?: number;
+  critic?: CriticMode;
   seed: number;
   json: boolean;
   help: boolean;
@@ -73,6 +77,13 @@ export function parsePPOArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
       case "--minibatch-size": args.minibatchSize = r.int(a, 1); break;
       case "--max-new-tokens": args.maxNewTokens = r.int(a, 1); break;
       case "--eval-prompts": args.evalPrompts = r.int(a, 1); break;
+      case "--eval-samples": args.evalSamples = r.int(a, 1); break;
+      case "--critic": {
+        const v = r.value(a);
+        if (v !== "detached" && v !== "shared") throw new UsageError(`--critic must be detached or shared, got "${v}"`);
+        args.critic = v;
+        break;
+      }
       case "--seed": args.seed = r.int(a, 0); break;
       case "--json": args.json = true; break;
       case "-h": case "--help": args.help = true; break;
@@ -87,7 +98,8 @@ export function evalSummary(ev: PolicyEval) {
   return {
     winRate: ev.winRate.winRate, winRateInterval: ev.winRate.interval, wins: ev.winRate.wins, ties: ev.winRate.ties, losses: ev.winRate.losses, evalAnswers: ev.winRate.n,
     meanKL: ev.meanKL, rewardScore: ev.rewardScore.policy, sftRewardScore: ev.rewardScore.baseline,
-    trueScore: ev.trueScore.policy, sftTrueScore: ev.trueScore.baseline, endedFraction: ev.endedFraction, meanLength: ev.meanLength,
+    trueScore: ev.trueScore.policy, sftTrueScore: ev.trueScore.baseline, trueScoreDiffInterval: [ev.trueScoreDiff.lo, ev.trueScoreDiff.hi],
+    evalQuestions: ev.winRate.n / ev.samplesPerQuestion, evalSamples: ev.samplesPerQuestion, endedFraction: ev.endedFraction, meanLength: ev.meanLength,
   };
 }
 
@@ -144,12 +156,14 @@ export async function main(
       adaptiveKL: args.adaptiveKL !== undefined ? { target: args.adaptiveKL, horizon: 10 * batchSize } : undefined,
       optimizer: { lr: args.lr ?? 5e-5 }, epochs: args.epochs ?? (smoke ? 1 : 2),
       minibatchSize: args.minibatchSize ?? (smoke ? 2 : 8), seed: args.seed, log: (l) => err(l), missingEndPenalty: args.missingEndPenalty, scoreClip: args.scoreClip,
+      critic: args.critic,
     });
     const trainSeconds = r.seconds;
-    savePolicy(args.out, r.trainer.policy, config, codec.tokenizer, iterations, { ppo: { iterations, beta: args.beta, adaptiveKL: args.adaptiveKL ?? null, seed: args.seed } });
+    savePolicy(args.out, r.trainer.policy, config, codec.tokenizer, iterations, { ppo: { iterations, beta: args.beta, adaptiveKL: args.adaptiveKL ?? null, critic: args.critic ?? "detached", seed: args.seed } });
     const evalPrompts = prompts.test.slice(0, args.evalPrompts ?? (smoke ? 6 : Infinity));
-    err(`evaluating on ${evalPrompts.length} held-out questions (${projectPath(prompts.files.test)})`);
-    const ev = evaluatePolicy({ policy: r.trainer.policy, baseline: sft.params, config, codec, prompts: evalPrompts, reward: rm.params, maxNewTokens, seed: args.seed + 1 });
+    const samples = args.evalSamples ?? (smoke ? 1 : EVAL_SAMPLES);
+    err(`evaluating on ${evalPrompts.length} held-out questions, ${samples} sampled answer${samples === 1 ? "" : "s"} each (${projectPath(prompts.files.test)})`);
+    const ev = evaluatePolicy({ policy: r.trainer.policy, baseline: sft.params, config, codec, prompts: evalPrompts, reward: rm.params, maxNewTokens, seed: args.seed + 1, samples });
     disposePPO(r.trainer);
     const last = r.history[r.history.length - 1];
     const result = {
@@ -158,7 +172,7 @@ export async function main(
     };
     if (args.json) out(JSON.stringify(result));
     else {
-      out(`PPO vs SFT on ${ev.winRate.n} held-out answers, by the labeller's true rule: win-rate ${pct(ev.winRate.winRate)} (95% interval ${pct(ev.winRate.interval[0])}–${pct(ev.winRate.interval[1])}; ${ev.winRate.wins} wins, ${ev.winRate.ties} ties, ${ev.winRate.losses} losses)`);
+      out(`PPO vs SFT on ${ev.winRate.n / ev.samplesPerQuestion} held-out questions (${ev.winRate.n} answers), by the labeller's true rule: win-rate ${pct(ev.winRate.winRate)} (95% interval ${pct(ev.winRate.interval[0])}–${pct(ev.winRate.interval[1])}; ${ev.winRate.wins} wins, ${ev.winRate.ties} ties, ${ev.winRate.losses} losses)`);
       out(`true score ${ev.trueScore.policy.toFixed(2)} (SFT ${ev.trueScore.baseline.toFixed(2)}), reward-model score ${ev.rewardScore.policy.toFixed(2)} (SFT ${ev.rewardScore.baseline.toFixed(2)}), KL to SFT ${ev.meanKL.toFixed(2)} nats per answer`);
       out(`${iterations} iterations in ${formatSeconds(trainSeconds)}; checkpoint ${projectPath(args.out)}`);
     }

@@ -58,6 +58,9 @@ export function seedFigures(runs: ReadonlyArray<Record<Stage, Summary>>) {
       beatsSftEverySeed: runs.every((r) => r[m].trueScore > r[m].sftTrueScore),
       meanKL: of((r) => r[m].meanKL),
       evalAnswers: runs[0][m].evalAnswers,
+      // Older summaries (one answer per question) have no evalQuestions.
+      evalQuestions: runs[0][m].evalQuestions ?? runs[0][m].evalAnswers,
+      evalSamples: runs[0][m].evalSamples ?? 1,
       seconds: of((r) => r[m].seconds),
     }])),
   };
@@ -78,7 +81,7 @@ export function markdownTable(f: ReturnType<typeof seedFigures>): string {
   for (const m of ["ppo", "dpo"] as const) {
     const x = (f as any)[m]; // eslint-disable-line @typescript-eslint/no-explicit-any
     rows.push(
-      `| ${m.toUpperCase()} | win-rate vs SFT, ${x.evalAnswers} held-out questions | ${pct(x.winRate)}; 95 % interval's lower end ${pct(x.intervalLow)} |`,
+      `| ${m.toUpperCase()} | win-rate vs SFT, ${x.evalQuestions} held-out questions${x.evalSamples > 1 ? ` × ${x.evalSamples} sampled answers` : ""} | ${pct(x.winRate)}; 95 % interval's lower end ${pct(x.intervalLow)} |`,
       `| | mean true score (SFT's) | ${num(x.trueScore)} (${num(x.sftTrueScore)}); higher than SFT in every seed: ${x.beatsSftEverySeed ? "yes" : "no"} |`,
       `| | KL to SFT, nats per answer | ${num(x.meanKL)} |`,
     );
