@@ -16,11 +16,11 @@ import { projectPath } from "../paths";
 import type { GPTParams } from "../gpt";
 import { readPreferences } from "../preferences";
 import { disposeParams, loadPretrained } from "../pretrain";
-import { evaluatePolicy, loadChatModel, savePolicy, trainDPO } from "../rlhf";
+import { EVAL_SAMPLES, evaluatePolicy, loadChatModel, savePolicy, trainDPO } from "../rlhf";
 import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
 import { evalSummary } from "./ppo";
-import { ArgReader, EVAL_SAMPLES, loadPrompts, pct, rel, rlhfDefaults, UsageError } from "./rlhfCli";
+import { ArgReader, loadPrompts, pct, rel, rlhfDefaults, UsageError } from "./rlhfCli";
 
 const D = rlhfDefaults();
 const USAGE = `Usage: dpo [--checkpoint DIR] [--prefs FILE] [--reward DIR] [--data FILE] [--out DIR] [--max-iters N] [--batch-size N]

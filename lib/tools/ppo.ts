@@ -14,10 +14,10 @@ import { initBackend } from "../backend";
 import { projectPath } from "../paths";
 import { CriticMode, disposePPO } from "../ppo";
 import { disposeParams, loadPretrained } from "../pretrain";
-import { evaluatePolicy, loadChatModel, PolicyEval, runPPO, savePolicy } from "../rlhf";
+import { EVAL_SAMPLES, evaluatePolicy, loadChatModel, PolicyEval, runPPO, savePolicy } from "../rlhf";
 import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
-import { ArgReader, EVAL_SAMPLES, loadPrompts, pct, rel, rlhfDefaults, UsageError } from "./rlhfCli";
+import { ArgReader, loadPrompts, pct, rel, rlhfDefaults, UsageError } from "./rlhfCli";
 
 const D = rlhfDefaults();
 const USAGE = `Usage: ppo [--checkpoint DIR] [--reward DIR] [--data FILE] [--out DIR] [--iters N] [--batch-size N]

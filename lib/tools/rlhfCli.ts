@@ -15,14 +15,6 @@ export function rel(p: string): string {
   return path.relative(process.cwd(), p) || ".";
 }
 
-/**
- * Sampled answers per held-out question in the CLIs' evaluation (ppo, dpo; the notebooks use the
- * same). One answer per question leaves the mean true score about ±0.17 noisy on ~300 questions,
- * as large as the differences being measured; three average out the sampling, and the
- * intervals still count questions (labeller.ts questionMeanInterval).
- */
-export const EVAL_SAMPLES = 3;
-
 /** Default locations (under COURSE_ARTIFACTS when set). */
 export function rlhfDefaults(env: NodeJS.ProcessEnv = process.env) {
   return {
