@@ -505,6 +505,11 @@ export interface PolicyEvalOptions {
   /** Sampling temperature (the policy as PPO trained it). Default 1. */
   temperature?: number;
   seed?: number;
+  /**
+   * An earlier evaluation with the same baseline, prompts, samples, temperature and seed: its
+   * baseline answers are reused instead of sampled again (they would come out the same).
+   */
+  reuseBaselineOf?: PolicyEval;
 }
 
 export interface PolicyEvalRow {
@@ -525,6 +530,8 @@ export interface PolicyEval {
   trueScoreDiff: MeanInterval;
   /** Answers per question and side (rows come in groups of this many per question). */
   samplesPerQuestion: number;
+  /** How the answers were sampled. */
+  generation: { maxNewTokens: number; temperature: number; seed: number };
   /** Mean reward-model score of each side's answers (NaN without a reward model). */
   rewardScore: { policy: number; baseline: number };
   /** Mean Σ_t log π(y_t) − log π_ref(y_t) over the policy's own answers: a sample of KL(π ‖ π_sft) per answer, nats. */
@@ -543,7 +550,12 @@ export function evaluatePolicy(opts: PolicyEvalOptions): PolicyEval {
   const texts = items.map((p) => p.prompt);
   const gen = { maxNewTokens: opts.maxNewTokens, temperature: opts.temperature ?? 1, seed: opts.seed ?? 12345 };
   const pol = sampleResponses(opts.policy, config, codec, texts, gen).map((r) => r[0]);
-  const base = sampleResponses(opts.baseline, config, codec, texts, gen).map((r) => r[0]);
+  const prev = opts.reuseBaselineOf;
+  if (prev && (prev.rows.length !== items.length || prev.rows.some((r, i) => r.prompt !== items[i].prompt) || prev.samplesPerQuestion !== k
+    || prev.generation.temperature !== gen.temperature || prev.generation.seed !== gen.seed || prev.generation.maxNewTokens !== gen.maxNewTokens)) {
+    throw new Error("evaluatePolicy: reuseBaselineOf is an evaluation of other prompts or other sampling settings");
+  }
+  const base = prev ? prev.rows.map((r) => r.baseline) : sampleResponses(opts.baseline, config, codec, texts, gen).map((r) => r[0]);
   const rows: PolicyEvalRow[] = items.map((p, i) => ({
     prompt: p.prompt, reference: p.reference, policy: pol[i], baseline: base[i],
     policyTrue: trueScore(p.prompt, pol[i], p.reference), baselineTrue: trueScore(p.prompt, base[i], p.reference),
@@ -566,6 +578,7 @@ export function evaluatePolicy(opts: PolicyEvalOptions): PolicyEval {
     trueScore: { policy: mean(rows.map((r) => r.policyTrue)), baseline: mean(rows.map((r) => r.baselineTrue)) },
     trueScoreDiff: pairedDifference(rows.map((r) => r.policyTrue), rows.map((r) => r.baselineTrue), k),
     samplesPerQuestion: k,
+    generation: gen,
     rewardScore: { policy: rm(polIds), baseline: rm(base.map((r) => codec.encodeResponse(r))) },
     meanKL: items.length ? kl / items.length : NaN,
     endedFraction: mean(pol.map((r) => (r.endsWith("<|end|>") ? 1 : 0))),

@@ -86,6 +86,15 @@ describe("rlhf helpers (lib/rlhf.ts)", function () {
     const ev = evaluatePolicy({ policy: r.trainer.policy, baseline: params, config, codec, prompts, maxNewTokens: 5 });
     assert.ok(Number.isNaN(ev.rewardScore.policy), "no reward model: no score");
     assert.ok(Number.isFinite(ev.meanKL));
+    // two answers per question: rows grouped by question; the baseline's answers reused, not resampled
+    const ev2 = evaluatePolicy({ policy: r.trainer.policy, baseline: params, config, codec, prompts, maxNewTokens: 5, samples: 2 });
+    assert.equal(ev2.samplesPerQuestion, 2);
+    assert.deepEqual(ev2.rows.map((row) => row.prompt), prompts.flatMap((p) => [p.prompt, p.prompt]));
+    assert.equal(ev2.trueScoreDiff.n, prompts.length);
+    const again = evaluatePolicy({ policy: params, baseline: params, config, codec, prompts, maxNewTokens: 5, samples: 2, reuseBaselineOf: ev2 });
+    assert.deepEqual(again.rows.map((row) => row.baseline), ev2.rows.map((row) => row.baseline));
+    assert.deepEqual(again.rows.map((row) => row.policy), ev2.rows.map((row) => row.baseline), "the same model and seed: the reused answers are what sampling gives");
+    assert.throws(() => evaluatePolicy({ policy: params, baseline: params, config, codec, prompts, maxNewTokens: 5, samples: 1, reuseBaselineOf: ev2 }), /other prompts or other sampling settings/);
     savePolicy(path.join(dir, "ppo"), r.trainer.policy, config, codec.tokenizer, 2, { ppo: { seconds: r.seconds } });
     const back = loadChatModel(path.join(dir, "ppo"));
     assert.ok("value.weight" in back.params);
