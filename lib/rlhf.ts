@@ -532,7 +532,7 @@ export interface PolicyEval {
   samplesPerQuestion: number;
   /** How the answers were sampled. */
   generation: { maxNewTokens: number; temperature: number; seed: number };
-  /** Mean reward-model score of each side's answers (NaN without a reward model). */
+  /** Mean reward-model score of each side's answers, each clipped to ±SCORE_CLIP as PPO sees it (NaN without a reward model). */
   rewardScore: { policy: number; baseline: number };
   /** Mean Σ_t log π(y_t) − log π_ref(y_t) over the policy's own answers: a sample of KL(π ‖ π_sft) per answer, nats. */
   meanKL: number;
@@ -572,7 +572,8 @@ export function evaluatePolicy(opts: PolicyEvalOptions): PolicyEval {
     d.forEach((x) => (kl += x));
   }
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
-  const rm = (ids: number[][]) => (opts.reward ? mean(scoreResponses(opts.reward, config, promptIds, ids, 32, codec.padId)) : NaN);
+  // Clipped as PPO sees them (rewardModelReward): a few junk answers near −100 must not decide the mean.
+  const rm = (ids: number[][]) => (opts.reward ? mean(scoreResponses(opts.reward, config, promptIds, ids, 32, codec.padId).map((x) => Math.max(-SCORE_CLIP, Math.min(SCORE_CLIP, x)))) : NaN);
   return {
     winRate: winRate(items.map((p, i) => ({ prompt: p.prompt, a: pol[i], b: base[i], reference: p.reference })), {}, k),
     trueScore: { policy: mean(rows.map((r) => r.policyTrue)), baseline: mean(rows.map((r) => r.baselineTrue)) },
