@@ -632,10 +632,11 @@ function pipelineFigure() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 7. rlhf-loop.svg — the nine steps of RLHF with PPO
+// 7. rlhf-loop.svg — the nine steps of RLHF with PPO; rlhf-loop-reward.svg and rlhf-loop-ppo.svg
+//    show the same figure with one panel in focus (notebooks 07 and 08), the other faded
 
-function rlhfFigure() {
-  let b = titleText("RLHF with PPO, in nine steps");
+function rlhfFigure(focus = null) {
+  let b = "";
   const step = (x, y, k, col) => `<circle cx="${x}" cy="${y}" r="19" fill="${col}" stroke="#ffffff" stroke-width="2"/>\n` + text(x, y + 1, String(k), { size: 21, weight: 700, fill: "#ffffff" });
   const dark = "#333333";
   // Panel A: steps 1–3
@@ -664,6 +665,8 @@ function rlhfFigure() {
   b += box(262, 510, 288, 80, "Reward model", { color: C.orange, sub: "(prompt, response) → r", subSize: 19, sw: 3.5 });
   b += text(60, 636, [t("it learns to score like the human:"), t("the better response gets the higher r")], { size: 19, fill: MUTED, lh: 25, anchor: "start" });
 
+  const panelA = b;
+  b = "";
   // Panel B: steps 4–9
   const bx = 600;
   b += `<rect x="${bx}" y="80" width="650" height="620" rx="16" fill="#fafafa" stroke="#999999" stroke-width="2"/>\n`;
@@ -695,11 +698,15 @@ function rlhfFigure() {
   b += line([[bx + 420, 590], [bx + 570, 590], [bx + 570, 420], [bx + 380, 420], [bx + 380, 386]], { color: C.vermillion.line, sw: 3.5, red: true });
   b += step(bx + 570, 505, 9, C.vermillion.line);
   b += text(bx + 325, 652, [t("9  r updates the policy with PPO;"), t("then back to 5 with a new prompt")], { size: 19, fill: C.vermillion.line, lh: 25, weight: 600 });
+  const panelB = b;
   // the reward model of panel A is the one that scores in step 8
-  b += line([[552, 560], [585, 560], [585, 640], [bx + 110, 640], [bx + 110, 622]], { color: C.orange.line, sw: 3, dash: "8 5" });
-  return svg(720, "RLHF with PPO in nine steps",
-    "Panel A, training a reward model: 1, for a prompt the model writes several responses; 2, a human ranks the responses; 3, the rankings train a reward model. Panel B, 4, a policy is optimised against the reward model with PPO: 5, a new prompt is sampled; 6, the PPO model is initialised from the trained policy; 7, the policy generates a response; 8, the reward model scores it; 9, the reward updates the policy with PPO, and the loop returns to step 5.",
-    b);
+  const link = line([[552, 560], [585, 560], [585, 640], [bx + 110, 640], [bx + 110, 622]], { color: C.orange.line, sw: 3, dash: "8 5" });
+  const fade = (part, faded) => (faded ? `<g opacity="0.28">\n${part}</g>\n` : part);
+  const title = { A: "RLHF, steps 1–3: rankings train a reward model", B: "RLHF, steps 4–9: PPO against the reward model" }[focus] ?? "RLHF with PPO, in nine steps";
+  const focusNote = { A: " Steps 1 to 3 are in focus; steps 4 to 9 are faded.", B: " Steps 4 to 9 are in focus; steps 1 to 3 are faded." }[focus] ?? "";
+  return svg(720, title,
+    "Panel A, training a reward model: 1, for a prompt the model writes several responses; 2, a human ranks the responses; 3, the rankings train a reward model. Panel B, 4, a policy is optimised against the reward model with PPO: 5, a new prompt is sampled; 6, the PPO model is initialised from the trained policy; 7, the policy generates a response; 8, the reward model scores it; 9, the reward updates the policy with PPO, and the loop returns to step 5." + focusNote,
+    titleText(title) + fade(panelA, focus === "B") + fade(panelB, focus === "A") + link);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -712,3 +719,5 @@ write("positional-encoding.svg", positionalFigure());
 write("attention-qkv.svg", attentionFigure());
 write("pipeline.svg", pipelineFigure());
 write("rlhf-loop.svg", rlhfFigure());
+write("rlhf-loop-reward.svg", rlhfFigure("A"));
+write("rlhf-loop-ppo.svg", rlhfFigure("B"));
