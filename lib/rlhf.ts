@@ -18,6 +18,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
+import { writeFileAtomic } from "./atomic";
 import { LossHistory, saveCheckpoint } from "./checkpoint";
 import { dpoPairLoss, sequenceLogProbs } from "./dpo";
 import { GPTConfig, GPTParams } from "./gpt";
@@ -237,7 +238,8 @@ export async function trainRewardModel(opts: RewardTrainOptions): Promise<Reward
   const params = initRewardModel(opts.sft, config, seed);
   const valBefore = evaluateRewardModel(params, config, split.val, 32, codec.padId);
   const accuracyHistory: [number, number, number][] = [];
-  const trainSample = createRng(seed + 1).shuffle([...split.train]).slice(0, Math.max(split.val.length, 32));
+  // The accuracy curve's training side: a fixed sample, enough for a curve (each point costs a pass over it).
+  const trainSample = createRng(seed + 1).shuffle([...split.train]).slice(0, Math.max(Math.min(split.val.length, 256), 32));
   const lossFn = (b: { prompts: number[][]; chosen: number[][]; rejected: number[][] }) =>
     rewardPairLoss(params, config, b.prompts, b.chosen, b.rejected, codec.padId).loss;
   const summary = await train({
@@ -542,6 +544,40 @@ export interface PolicyEval {
   rows: PolicyEvalRow[];
 }
 
+/** Whether `ev` evaluated the same prompts with the same sampling as `opts` would (so its baseline answers are the ones `opts` would sample). */
+export function evaluationMatches(ev: PolicyEval, opts: Pick<PolicyEvalOptions, "prompts" | "samples" | "maxNewTokens" | "temperature" | "seed">): boolean {
+  const k = opts.samples ?? 1;
+  const g = ev.generation;
+  return ev.samplesPerQuestion === k && ev.rows.length === opts.prompts.length * k
+    && ev.rows.every((r, i) => r.prompt === opts.prompts[Math.floor(i / k)].prompt)
+    && g.maxNewTokens === opts.maxNewTokens && g.temperature === (opts.temperature ?? 1) && g.seed === (opts.seed ?? 12345);
+}
+
+const EVAL_FILE = "evaluation.json";
+
+/** Save an evaluation beside the checkpoint it measured (DIR/evaluation.json), so a later chapter can compare against it without sampling again. */
+export function savePolicyEval(dir: string, ev: PolicyEval): void {
+  fs.mkdirSync(dir, { recursive: true });
+  writeFileAtomic(path.join(dir, EVAL_FILE), JSON.stringify(ev) + "\n");
+}
+
+/** The evaluation savePolicyEval wrote in `dir`, or undefined when there is none. A file that is not one is an error naming it. */
+export function loadPolicyEval(dir: string): PolicyEval | undefined {
+  const file = path.join(dir, EVAL_FILE);
+  if (!fs.existsSync(file)) return undefined;
+  let ev: PolicyEval;
+  try {
+    ev = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new Error(`${file}: not JSON (${(e as Error).message})`);
+  }
+  const ok = ev !== null && typeof ev === "object" && Array.isArray(ev.rows) && typeof ev.samplesPerQuestion === "number"
+    && ev.generation !== null && typeof ev.generation === "object" && typeof ev.winRate?.winRate === "number" && typeof ev.trueScoreDiff?.mean === "number"
+    && ev.rows.every((r) => r !== null && typeof r === "object" && typeof r.prompt === "string" && typeof r.policy === "string" && typeof r.baseline === "string");
+  if (!ok) throw new Error(`${file}: not an evaluation written by savePolicyEval (expected rows, samplesPerQuestion, generation, winRate, trueScoreDiff)`);
+  return ev;
+}
+
 /** Held-out evaluation of a policy against the SFT model (see PolicyEval). */
 export function evaluatePolicy(opts: PolicyEvalOptions): PolicyEval {
   const { config, codec } = opts;
@@ -551,10 +587,7 @@ export function evaluatePolicy(opts: PolicyEvalOptions): PolicyEval {
   const gen = { maxNewTokens: opts.maxNewTokens, temperature: opts.temperature ?? 1, seed: opts.seed ?? 12345 };
   const pol = sampleResponses(opts.policy, config, codec, texts, gen).map((r) => r[0]);
   const prev = opts.reuseBaselineOf;
-  if (prev && (prev.rows.length !== items.length || prev.rows.some((r, i) => r.prompt !== items[i].prompt) || prev.samplesPerQuestion !== k
-    || prev.generation.temperature !== gen.temperature || prev.generation.seed !== gen.seed || prev.generation.maxNewTokens !== gen.maxNewTokens)) {
-    throw new Error("evaluatePolicy: reuseBaselineOf is an evaluation of other prompts or other sampling settings");
-  }
+  if (prev && !evaluationMatches(prev, opts)) throw new Error("evaluatePolicy: reuseBaselineOf is an evaluation of other prompts or other sampling settings");
   const base = prev ? prev.rows.map((r) => r.baseline) : sampleResponses(opts.baseline, config, codec, texts, gen).map((r) => r[0]);
   const rows: PolicyEvalRow[] = items.map((p, i) => ({
     prompt: p.prompt, reference: p.reference, policy: pol[i], baseline: base[i],

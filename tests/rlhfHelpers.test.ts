@@ -8,7 +8,7 @@ import { simulatedPreference } from "../lib/labeller";
 import { PreferenceRecord } from "../lib/preferences";
 import { disposePPO } from "../lib/ppo";
 import {
-  accuracyByCriterion, checkpointNotes, collectSimulatedPreferences, encodePreferencePairs, evaluatePolicy, loadChatModel, MISSING_END_PENALTY, rewardModelReward, rlhfPrompts,
+  accuracyByCriterion, checkpointNotes, collectSimulatedPreferences, encodePreferencePairs, evaluatePolicy, evaluationMatches, loadChatModel, loadPolicyEval, savePolicyEval, MISSING_END_PENALTY, rewardModelReward, rlhfPrompts,
   runPPO, sampleResponses, savePolicy, SCORE_CLIP, splitPreferencePairs, trainRewardModel,
 } from "../lib/rlhf";
 import { initRewardModel, scoreResponses } from "../lib/rewardModel";
@@ -95,6 +95,18 @@ describe("rlhf helpers (lib/rlhf.ts)", function () {
     assert.deepEqual(again.rows.map((row) => row.baseline), ev2.rows.map((row) => row.baseline));
     assert.deepEqual(again.rows.map((row) => row.policy), ev2.rows.map((row) => row.baseline), "the same model and seed: the reused answers are what sampling gives");
     assert.throws(() => evaluatePolicy({ policy: params, baseline: params, config, codec, prompts, maxNewTokens: 5, samples: 1, reuseBaselineOf: ev2 }), /other prompts or other sampling settings/);
+    // saved beside a checkpoint and read back by a later chapter
+    const evDir = path.join(dir, "eval");
+    assert.equal(loadPolicyEval(evDir), undefined);
+    savePolicyEval(evDir, ev2);
+    const back2 = loadPolicyEval(evDir)!;
+    assert.deepEqual(back2.rows, ev2.rows);
+    assert.equal(back2.winRate.winRate, ev2.winRate.winRate);
+    assert.ok(evaluationMatches(back2, { prompts, maxNewTokens: 5, samples: 2 }));
+    assert.ok(!evaluationMatches(back2, { prompts, maxNewTokens: 5, samples: 2, seed: 7 }));
+    assert.ok(!evaluationMatches(back2, { prompts: prompts.slice(1), maxNewTokens: 5, samples: 2 }));
+    fs.writeFileSync(path.join(evDir, "evaluation.json"), JSON.stringify({ rows: "no" }));
+    assert.throws(() => loadPolicyEval(evDir), /evaluation\.json: not an evaluation written by savePolicyEval/);
     savePolicy(path.join(dir, "ppo"), r.trainer.policy, config, codec.tokenizer, 2, { ppo: { seconds: r.seconds } });
     const back = loadChatModel(path.join(dir, "ppo"));
     assert.ok("value.weight" in back.params);
