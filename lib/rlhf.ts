@@ -547,10 +547,15 @@ export interface PolicyEval {
 /** Whether `ev` evaluated the same prompts with the same sampling as `opts` would (so its baseline answers are the ones `opts` would sample). */
 export function evaluationMatches(ev: PolicyEval, opts: Pick<PolicyEvalOptions, "prompts" | "samples" | "maxNewTokens" | "temperature" | "seed">): boolean {
   const k = opts.samples ?? 1;
-  const g = ev.generation;
+  const g = ev.generation, want = evalGeneration(opts);
   return ev.samplesPerQuestion === k && ev.rows.length === opts.prompts.length * k
     && ev.rows.every((r, i) => r.prompt === opts.prompts[Math.floor(i / k)].prompt)
-    && g.maxNewTokens === opts.maxNewTokens && g.temperature === (opts.temperature ?? 1) && g.seed === (opts.seed ?? 12345);
+    && g.maxNewTokens === want.maxNewTokens && g.temperature === want.temperature && g.seed === want.seed;
+}
+
+/** How evaluatePolicy samples, with its defaults filled in. */
+function evalGeneration(opts: Pick<PolicyEvalOptions, "maxNewTokens" | "temperature" | "seed">): PolicyEval["generation"] {
+  return { maxNewTokens: opts.maxNewTokens, temperature: opts.temperature ?? 1, seed: opts.seed ?? 12345 };
 }
 
 const EVAL_FILE = "evaluation.json";
@@ -584,7 +589,7 @@ export function evaluatePolicy(opts: PolicyEvalOptions): PolicyEval {
   const k = opts.samples ?? 1;
   const items = opts.prompts.flatMap((p) => Array.from({ length: k }, () => p));
   const texts = items.map((p) => p.prompt);
-  const gen = { maxNewTokens: opts.maxNewTokens, temperature: opts.temperature ?? 1, seed: opts.seed ?? 12345 };
+  const gen = evalGeneration(opts);
   const pol = sampleResponses(opts.policy, config, codec, texts, gen).map((r) => r[0]);
   const prev = opts.reuseBaselineOf;
   if (prev && !evaluationMatches(prev, opts)) throw new Error("evaluatePolicy: reuseBaselineOf is an evaluation of other prompts or other sampling settings");

@@ -16,11 +16,11 @@ import { projectPath } from "../paths";
 import type { GPTParams } from "../gpt";
 import { readPreferences } from "../preferences";
 import { disposeParams, loadPretrained } from "../pretrain";
-import { EVAL_SAMPLES, evaluatePolicy, loadChatModel, savePolicy, trainDPO } from "../rlhf";
+import { EVAL_SAMPLES, loadChatModel, savePolicy, trainDPO } from "../rlhf";
 import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
 import { evalSummary } from "./ppo";
-import { ArgReader, loadPrompts, pct, rel, rlhfDefaults, UsageError } from "./rlhfCli";
+import { ArgReader, heldOutEvaluation, loadPrompts, pct, rel, rlhfDefaults, UsageError } from "./rlhfCli";
 
 const D = rlhfDefaults();
 const USAGE = `Usage: dpo [--checkpoint DIR] [--prefs FILE] [--reward DIR] [--data FILE] [--out DIR] [--max-iters N] [--batch-size N]
@@ -128,11 +128,8 @@ export async function main(
     });
     held.push(r.policy, r.ref);
     savePolicy(args.out, r.policy, config, codec.tokenizer, maxIters, { dpo: { maxIters, beta: args.beta, seed: args.seed, records: records.length } });
-    const evalPrompts = prompts.test.slice(0, args.evalPrompts ?? (smoke ? 6 : Infinity));
     const maxNewTokens = args.maxNewTokens ?? (smoke ? 6 : 48);
-    const samples = args.evalSamples ?? (smoke ? 1 : EVAL_SAMPLES);
-    err(`evaluating on ${evalPrompts.length} held-out questions, ${samples} sampled answer${samples === 1 ? "" : "s"} each (${projectPath(prompts.files.test)})`);
-    const ev = evaluatePolicy({ policy: r.policy, baseline: sft.params, config, codec, prompts: evalPrompts, reward: rm, maxNewTokens, seed: args.seed + 1, samples });
+    const ev = heldOutEvaluation(args, prompts, smoke, err, { policy: r.policy, baseline: sft.params, config, codec, reward: rm, maxNewTokens });
     const result = {
       ...evalSummary(ev), valAccuracy: r.valAccuracy, valMargin: r.valMargin, trainPairs: r.trainPairs, valPairs: r.valPairs,
       iterations: maxIters, beta: args.beta, seconds: (performance.now() - t0) / 1000, trainSeconds: r.seconds, checkpoint: projectPath(args.out), backend: info.name,

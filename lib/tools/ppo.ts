@@ -14,10 +14,10 @@ import { initBackend } from "../backend";
 import { projectPath } from "../paths";
 import { CriticMode, disposePPO } from "../ppo";
 import { disposeParams, loadPretrained } from "../pretrain";
-import { EVAL_SAMPLES, evaluatePolicy, loadChatModel, PolicyEval, runPPO, savePolicy } from "../rlhf";
+import { EVAL_SAMPLES, loadChatModel, PolicyEval, runPPO, savePolicy } from "../rlhf";
 import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
-import { ArgReader, loadPrompts, pct, rel, rlhfDefaults, UsageError } from "./rlhfCli";
+import { ArgReader, heldOutEvaluation, loadPrompts, pct, rel, rlhfDefaults, UsageError } from "./rlhfCli";
 
 const D = rlhfDefaults();
 const USAGE = `Usage: ppo [--checkpoint DIR] [--reward DIR] [--data FILE] [--out DIR] [--iters N] [--batch-size N]
@@ -160,10 +160,7 @@ export async function main(
     });
     const trainSeconds = r.seconds;
     savePolicy(args.out, r.trainer.policy, config, codec.tokenizer, iterations, { ppo: { iterations, beta: args.beta, adaptiveKL: args.adaptiveKL ?? null, critic: args.critic ?? "detached", seed: args.seed } });
-    const evalPrompts = prompts.test.slice(0, args.evalPrompts ?? (smoke ? 6 : Infinity));
-    const samples = args.evalSamples ?? (smoke ? 1 : EVAL_SAMPLES);
-    err(`evaluating on ${evalPrompts.length} held-out questions, ${samples} sampled answer${samples === 1 ? "" : "s"} each (${projectPath(prompts.files.test)})`);
-    const ev = evaluatePolicy({ policy: r.trainer.policy, baseline: sft.params, config, codec, prompts: evalPrompts, reward: rm.params, maxNewTokens, seed: args.seed + 1, samples });
+    const ev = heldOutEvaluation(args, prompts, smoke, err, { policy: r.trainer.policy, baseline: sft.params, config, codec, reward: rm.params, maxNewTokens });
     disposePPO(r.trainer);
     const last = r.history[r.history.length - 1];
     const result = {

@@ -5,8 +5,8 @@
  * notebooks and the tools chain: sft → preferences.jsonl → reward → ppo / dpo).
  */
 import * as path from "path";
-import { artifactPath, dataDir } from "../paths";
-import { rlhfPrompts, RLHFPrompt } from "../rlhf";
+import { artifactPath, dataDir, projectPath } from "../paths";
+import { EVAL_SAMPLES, evaluatePolicy, PolicyEval, PolicyEvalOptions, rlhfPrompts, RLHFPrompt } from "../rlhf";
 import { loadSFTData, sftSplitFiles } from "../sft";
 
 export class UsageError extends Error {}
@@ -63,6 +63,21 @@ export function loadPrompts(trainFile: string): { train: RLHFPrompt[]; test: RLH
   if (train.length === 0) throw new Error(`${files.train}: no single-turn questions to use as prompts`);
   if (test.length === 0) throw new Error(`${files.test}: no single-turn questions to use as held-out prompts`);
   return { train, test, files: { train: files.train, test: files.test } };
+}
+
+/**
+ * ppo's and dpo's held-out evaluation: the first --eval-prompts questions of test.jsonl (6 in
+ * smoke mode, else all), each answered --eval-samples times (1 in smoke mode, else EVAL_SAMPLES),
+ * seeded with --seed + 1; says on `err` what it evaluates.
+ */
+export function heldOutEvaluation(
+  args: { evalPrompts?: number; evalSamples?: number; seed: number }, prompts: ReturnType<typeof loadPrompts>, smoke: boolean,
+  err: (line: string) => void, opts: Omit<PolicyEvalOptions, "prompts" | "samples" | "seed">,
+): PolicyEval {
+  const evalPrompts = prompts.test.slice(0, args.evalPrompts ?? (smoke ? 6 : Infinity));
+  const samples = args.evalSamples ?? (smoke ? 1 : EVAL_SAMPLES);
+  err(`evaluating on ${evalPrompts.length} held-out questions, ${samples} sampled answer${samples === 1 ? "" : "s"} each (${projectPath(prompts.files.test)})`);
+  return evaluatePolicy({ ...opts, prompts: evalPrompts, samples, seed: args.seed + 1 });
 }
 
 export function pct(x: number): string {
