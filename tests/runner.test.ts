@@ -164,9 +164,11 @@ describe("notebook format", () => {
   it("clearOutputs empties code cells in place and returns the notebook", () => {
     const nb = parseNotebook(JSON.stringify(makeNotebook(["1", { markdown: "m" }])), "x.ipynb");
     assert.equal(codeCell(nb, 0).outputs.length, 1);
+    codeCell(nb, 0).metadata = { execution: { "shell.execute_reply": "2026-12-03T00:00:00.000Z" }, tags: ["keep"] };
     assert.equal(clearOutputs(nb), nb);
     assert.deepEqual(codeCell(nb, 0).outputs, []);
     assert.equal(codeCell(nb, 0).execution_count, null);
+    assert.deepEqual(codeCell(nb, 0).metadata, { tags: ["keep"] }, "a run's timing goes with its outputs; other metadata stays");
     assert.equal(nb.cells[1].source, "m");
   });
 });
@@ -335,6 +337,12 @@ describe("executeNotebook with the tslab kernel", function () {
       assert.deepEqual(codeCell(nb, 4).outputs, []);
       assert.equal(codeCell(nb, 4).execution_count, 4);
       assert.deepEqual(codeCell(nb, 5), { ...codeCell(nb0, 5), outputs: [], execution_count: null }, "empty cell not run, stale output cleared");
+      for (const i of cells) {
+        const t = codeCell(nb, i).metadata.execution as Record<string, string>;
+        const [start, end] = [Date.parse(t["shell.execute_reply.started"]), Date.parse(t["shell.execute_reply"])];
+        assert.ok(Number.isFinite(start) && end >= start, `cell ${i} records when it ran: ${JSON.stringify(t)}`);
+      }
+      assert.equal(codeCell(nb, 5).metadata.execution, undefined, "a cell that did not run has no timing");
       const artifacts = path.join(repoRoot, "build", "artifacts-smoke");
       assert.deepEqual(codeCell(nb, 6).outputs, [{ output_type: "stream", name: "stdout", text: `smoke=true env=1 extra=yes artifacts=${artifacts}\n` }]);
       assert.deepEqual(codeCell(nb, 7).outputs, [{ output_type: "stream", name: "stdout", text: `${dir}\n` }], "kernel runs in the notebook's folder");

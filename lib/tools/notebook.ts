@@ -281,6 +281,7 @@ export function clearOutputs(nb: Notebook): Notebook {
     if (cell.cell_type === "code") {
       cell.outputs = [];
       cell.execution_count = null;
+      delete cell.metadata.execution; // a run's timing, like its outputs
     }
   }
   return nb;

@@ -228,6 +228,7 @@ export async function executeNotebook(inputPath: string, opts: RunOptions = {}):
       if (notebookLeft <= 0) throw fail(`${where} ${notebookHit}${snippet}`, index);
       const timeoutMs = Math.min(cellTimeout, notebookLeft);
       let reply;
+      const startedAt = new Date();
       try {
         reply = await kernel.execute(cell.source, {
           timeoutMs,
@@ -251,6 +252,12 @@ export async function executeNotebook(inputPath: string, opts: RunOptions = {}):
         throw fail(`${where}: ${(err as Error).message}${snippet}`, index);
       }
       cell.execution_count = typeof reply.execution_count === "number" ? reply.execution_count : null;
+      // Timing as nbclient records it (JupyterLab's execute-time display reads these); the build
+      // reads them to say where a notebook spends its time.
+      cell.metadata.execution = {
+        "shell.execute_reply.started": startedAt.toISOString(),
+        "shell.execute_reply": new Date().toISOString(),
+      };
       if (reply.status !== "ok") {
         const why = reply.status === "abort" ? "was aborted by the kernel" : `failed: ${errorSummary(stderr)}`;
         throw fail(`${where} ${why}${snippet}${stderr.length ? "\n" + stderr.join("") : ""}`, index);
