@@ -72,6 +72,34 @@ export function baseModelDir(env: NodeJS.ProcessEnv = process.env): string {
   return baseModelChoice(env) === "course" ? shippedBaseModelDir : artifactPath("pretrained", env);
 }
 
+/** baseModelDir, checked: the learner's own model must have been trained first (requireArtifact). */
+export function requireBaseModel(env: NodeJS.ProcessEnv = process.env): string {
+  return baseModelChoice(env) === "course" ? shippedBaseModelDir : requireArtifact("pretrained", env);
+}
+
+/** What makes each artifact a later chapter reads: named when it is missing. */
+export const ARTIFACT_MAKERS: Readonly<Record<string, string>> = {
+  pretrained: "notebook 05 (pretraining) or `npm run train`",
+  sft: "notebook 06 (supervised fine-tuning) or `npm run sft`",
+  "preferences.jsonl": "notebook 07 (reward model) or `npm run reward`",
+  reward: "notebook 07 (reward model) or `npm run reward`",
+  ppo: "notebook 08 (PPO) or `npm run ppo`",
+  dpo: "notebook 09 (DPO) or `npm run dpo`",
+};
+
+/**
+ * artifactPath(name) for reading: when an earlier chapter has not made it yet, one line that says
+ * which notebook or command does ("build/artifacts/sft does not exist yet: run notebook 06 … first").
+ */
+export function requireArtifact(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const p = artifactPath(name, env);
+  if (!fs.existsSync(p)) {
+    const maker = ARTIFACT_MAKERS[name];
+    throw new Error(`${projectPath(p)} does not exist yet: ${maker ? `run ${maker} first` : "no chapter makes an artifact of this name"}`);
+  }
+  return p;
+}
+
 /** A path as printed to people: relative to the project's top folder ("data/base-model"), never a machine's absolute path. */
 export function projectPath(p: string): string {
   return path.relative(repoRoot, path.resolve(p)) || ".";

@@ -4,7 +4,8 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { gptConfig, gptForward, gptParameterCount, initGPT } from "../lib/gpt";
-import { artifactPath, baseModelChoice, baseModelDir, shippedBaseModelDir } from "../lib/paths";
+import * as os from "os";
+import { ARTIFACT_MAKERS, artifactPath, baseModelChoice, baseModelDir, repoRoot, requireArtifact, requireBaseModel, shippedBaseModelDir } from "../lib/paths";
 import { disposeParams, heldOutLoss, loadPretrained } from "../lib/pretrain";
 import { BaseModelMetrics, mobyDickValIds, QUICK_CHECK_WINDOWS } from "../lib/tools/base-model-card";
 
@@ -43,6 +44,30 @@ describe("the shipped base model (data/base-model)", () => {
     assert.equal(baseModelChoice({ COURSE_BASE_MODEL: "own" }), "own");
     assert.equal(baseModelChoice({ COURSE_SMOKE: "1", COURSE_BASE_MODEL: "course" }), "course");
     assert.throws(() => baseModelChoice({ COURSE_BASE_MODEL: "mine" }), /COURSE_BASE_MODEL must be "course".*"own".*got "mine"/);
+  });
+});
+
+describe("requireArtifact: what a chapter reads from an earlier one", () => {
+  fs.mkdirSync(path.join(repoRoot, "build"), { recursive: true }); // a fresh clone has none yet
+  const dir = fs.mkdtempSync(path.join(repoRoot, "build", "artifacts-test-"));
+  const env = { COURSE_ARTIFACTS: dir };
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("names the notebook and the command that make a missing artifact, in one line, path relative to the project", () => {
+    const rel = path.relative(repoRoot, dir);
+    assert.throws(() => requireArtifact("sft", env), { message: `${rel}/sft does not exist yet: run notebook 06 (supervised fine-tuning) or \`npm run sft\` first` });
+    assert.throws(() => requireArtifact("reward", env), { message: `${rel}/reward does not exist yet: run notebook 07 (reward model) or \`npm run reward\` first` });
+    assert.throws(() => requireArtifact("nonsense", env), { message: `${rel}/nonsense does not exist yet: no chapter makes an artifact of this name` });
+    for (const name of Object.keys(ARTIFACT_MAKERS)) assert.throws(() => requireArtifact(name, env), (e: Error) => !e.message.includes("\n") && !e.message.includes(os.homedir() + "/"));
+  });
+
+  it("returns the path once the artifact exists; the base model is checked only when it is the learner's", () => {
+    fs.mkdirSync(path.join(dir, "sft"));
+    assert.equal(requireArtifact("sft", env), path.join(dir, "sft"));
+    assert.equal(requireBaseModel({ ...env, COURSE_BASE_MODEL: "course" }), shippedBaseModelDir);
+    assert.throws(() => requireBaseModel({ ...env, COURSE_BASE_MODEL: "own" }), /pretrained does not exist yet: run notebook 05 \(pretraining\) or `npm run train` first$/);
+    fs.mkdirSync(path.join(dir, "pretrained"));
+    assert.equal(requireBaseModel({ ...env, COURSE_BASE_MODEL: "own" }), path.join(dir, "pretrained"));
   });
 });
 
