@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { formatDuration, parseBuildArgs, progressLine, selectNotebooks } from "../lib/tools/build-course";
+import { formatDuration, parseBuildArgs, progressLine, runTimeWarning, selectNotebooks, slowestCell, statedMinutes } from "../lib/tools/build-course";
 
 const ALL = ["00-what-is-an-llm", "01-tokens", "02-attention", "03-gpt", "10-dpo"];
 
@@ -72,5 +72,33 @@ describe("build-course: progress", () => {
       "notebook 2 of 10: 01-tokens-and-embeddings — cell 5/23 — elapsed 1m12s",
     );
     assert.equal(progressLine({ i: 1, n: 1, name: "00-x", elapsedMs: 0 }), "notebook 1 of 1: 00-x — starting kernel — elapsed 0s");
+  });
+});
+
+describe("build-course: running times", () => {
+  const md = (source: string) => ({ cell_type: "markdown" as const, id: "m", metadata: {}, source });
+  const timed = (start: string, end: string) => ({
+    cell_type: "code" as const, id: "c", source: "x", outputs: [], execution_count: 1,
+    metadata: { execution: { "shell.execute_reply.started": start, "shell.execute_reply": end } },
+  });
+
+  it("reads the time a notebook's opening box promises", () => {
+    assert.equal(statedMinutes({ cells: [md("# 07\n\n> **Before you run it.** Needs x.\n> Runs in about 5 minutes in full\n> mode on a 2-core machine.")] }), 5);
+    assert.equal(statedMinutes({ cells: [md("# 05\n\nRuns in about 1.5 minutes in full mode.")] }), 1.5);
+    assert.equal(statedMinutes({ cells: [md("# 01\n\nNo promise.")] }), undefined);
+  });
+
+  it("warns only when a full run is off by more than a factor of two", () => {
+    assert.equal(runTimeWarning("07-reward-model", 9.9 * 60000, 5), undefined);
+    assert.equal(runTimeWarning("07-reward-model", 2.5 * 60000, 5), undefined);
+    assert.equal(runTimeWarning("07-reward-model", 11 * 60000, 5), '07-reward-model ran for 11m00s but its opening box says "about 5 minutes": update the box if this machine is typical');
+    assert.match(runTimeWarning("05-pretraining", 20000, 1)!, /ran for 20s but its opening box says "about 1 minute"/);
+    assert.equal(runTimeWarning("01-tokens", 1e9, undefined), undefined);
+  });
+
+  it("finds the slowest cell from the runner's timing metadata", () => {
+    const nb = { cells: [md("# T"), timed("2026-12-03T10:00:00.000Z", "2026-12-03T10:00:02.500Z"), timed("2026-12-03T10:00:03.000Z", "2026-12-03T10:01:03.000Z"), { ...md("x"), metadata: {} }] };
+    assert.deepEqual(slowestCell(nb), { index: 2, ms: 60000 });
+    assert.equal(slowestCell({ cells: [md("# T")] }), undefined);
   });
 });

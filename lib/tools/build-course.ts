@@ -19,6 +19,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
 import { repoRoot } from "../paths";
+import type { Notebook } from "./notebook";
+import { cellSource } from "./notebook-structure";
 import { executeNotebook, failedPath } from "./run-notebooks";
 import { buildSite, DEFAULT_SITE_OPTIONS, firstHeadingAndParagraph } from "./site";
 
@@ -32,6 +34,39 @@ export function formatDuration(ms: number): string {
   const m = Math.floor(s / 60);
   if (m < 60) return `${m}m${String(s % 60).padStart(2, "0")}s`;
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
+}
+
+/**
+ * The full-mode running time a notebook promises its reader, in minutes: its opening box says
+ * "Runs in about N minutes in full mode" (chapters 05–09). undefined when it says nothing.
+ */
+export function statedMinutes(nb: Pick<Notebook, "cells">): number | undefined {
+  const first = nb.cells.find((c) => c.cell_type === "markdown");
+  const m = first && /Runs in about (\d+(?:\.\d+)?) minutes? in full mode/i.exec(cellSource(first).replace(/^ {0,3}>[ ]?/gm, "").replace(/\s+/g, " "));
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * A warning when a full run took less than half or more than twice the time the notebook states
+ * (machines differ, and by up to 2x between sittings: only a gross mismatch is worth a line).
+ */
+export function runTimeWarning(name: string, ms: number, stated: number | undefined): string | undefined {
+  if (stated === undefined) return undefined;
+  const minutes = ms / 60000;
+  if (minutes >= stated / 2 && minutes <= stated * 2) return undefined;
+  return `${name} ran for ${formatDuration(ms)} but its opening box says "about ${stated} minute${stated === 1 ? "" : "s"}": update the box if this machine is typical`;
+}
+
+/** The cell that took longest in an executed notebook (its metadata.execution), for the summary. */
+export function slowestCell(nb: Pick<Notebook, "cells">): { index: number; ms: number } | undefined {
+  let best: { index: number; ms: number } | undefined;
+  nb.cells.forEach((c, index) => {
+    const t = (c.metadata as { execution?: Record<string, string> } | undefined)?.execution;
+    if (!t) return;
+    const ms = Date.parse(t["shell.execute_reply"]) - Date.parse(t["shell.execute_reply.started"]);
+    if (Number.isFinite(ms) && (!best || ms > best.ms)) best = { index, ms };
+  });
+  return best;
 }
 
 export interface BuildArgs {
@@ -185,11 +220,17 @@ interface NotebookRun {
   name: string;
   status: "ok" | "FAILED" | "not run";
   ms: number;
+  /** Where the time went: the slowest cell of a run that completed. */
+  slowest?: { index: number; ms: number };
 }
 
 function summaryLines(runs: NotebookRun[]): string[] {
   const width = Math.max(...runs.map((r) => r.name.length));
-  return runs.map((r) => `  ${r.name.padEnd(width)}  ${r.status.padEnd(7)}  ${r.status === "not run" ? "" : formatDuration(r.ms).padStart(6)}`.trimEnd());
+  return runs.map((r) => {
+    const time = r.status === "not run" ? "" : formatDuration(r.ms).padStart(6);
+    const slow = r.slowest && r.slowest.ms >= 10000 ? `  (slowest: cell ${r.slowest.index + 1}, ${formatDuration(r.slowest.ms)})` : "";
+    return `  ${r.name.padEnd(width)}  ${r.status.padEnd(7)}  ${time}${slow}`.trimEnd();
+  });
 }
 
 /**
@@ -265,6 +306,7 @@ export async function main(argv: string[]): Promise<number> {
   const progress = new Progress();
   const runs: NotebookRun[] = selected.map((name) => ({ name, status: "not run", ms: 0 }));
   const t0 = Date.now();
+  const timeWarnings: string[] = [];
   let failure: string | undefined;
   for (const [i, run] of runs.entries()) {
     const started = Date.now();
@@ -272,7 +314,7 @@ export async function main(argv: string[]): Promise<number> {
     const render = () => progressLine({ i: i + 1, n: runs.length, name: run.name, ...state, elapsedMs: Date.now() - started });
     progress.show(render);
     try {
-      await executeNotebook(path.join(sourceDir, `${run.name}.ipynb`), {
+      const executedNb = await executeNotebook(path.join(sourceDir, `${run.name}.ipynb`), {
         smoke: args.smoke,
         outputPath: path.join(notebookDir, `${run.name}.ipynb`),
         onCell: ({ index, total }) => {
@@ -284,6 +326,9 @@ export async function main(argv: string[]): Promise<number> {
       });
       run.status = "ok";
       run.ms = Date.now() - started;
+      run.slowest = slowestCell(executedNb);
+      const warning = args.smoke ? undefined : runTimeWarning(run.name, run.ms, statedMinutes(executedNb));
+      if (warning) timeWarnings.push(warning);
       progress.stop();
       progress.log(`notebook ${i + 1} of ${runs.length}: ${run.name} — ok in ${formatDuration(run.ms)}`);
     } catch (err) {
@@ -317,7 +362,7 @@ export async function main(argv: string[]): Promise<number> {
 
   const lines: string[] = [];
   if (runs.length) lines.push(`executed ${runs.filter((r) => r.status === "ok").length} of ${runs.length} notebooks in ${formatDuration(Date.now() - t0)}:`, ...summaryLines(runs));
-  for (const w of site?.warnings ?? []) lines.push(`warning: ${w}`);
+  for (const w of [...timeWarnings, ...(site?.warnings ?? [])]) lines.push(`warning: ${w}`);
   if (missing.length) lines.push(`not on the site (no executed copy in ${rel(notebookDir)}): ${missing.join(", ")}`);
   if (site) lines.push(`site: ${rel(path.join(siteDir, "index.html"))} (${site.pages} pages)`);
   if (site && args.slides) {
