@@ -710,6 +710,419 @@ function rlhfFigure(focus = null) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Helpers for the figures below: a box whose title and text lines start at its top, and a
+// small "trained" / "frozen" tag for the corner of a model box.
+
+/** A box with a bold title near its top, then sans lines, then monospace lines (all centred). */
+function card(x, y, w, h, col, title, lines = [], mono = [], o = {}) {
+  let out = rect(x, y, w, h, { color: col, dash: o.dash, sw: o.sw, fill: o.fill });
+  const lh = o.lh ?? 24;
+  out += "\n" + text(x + w / 2, y + (o.titleY ?? 30), title, { size: o.titleSize ?? 23, weight: 700 });
+  let yy = y + (o.firstY ?? 64);
+  for (const l of lines) { out += "\n" + text(x + w / 2, yy, l, { size: o.size ?? 19 }); yy += lh; }
+  yy += mono.length && lines.length ? 6 : 0;
+  for (const l of mono) { out += "\n" + text(x + w / 2, yy, l, { size: o.monoSize ?? 19, mono: true, fill: "#333333" }); yy += lh; }
+  return out;
+}
+
+/** A pill at the top-right corner of a model box: "trained" (dark, solid) or "frozen" (white, dashed). */
+function stateTag(x, y, w, trained) {
+  const tw = trained ? 84 : 78, th = 28, tx = x + w - tw - 12, ty = y - th / 2;
+  return `<rect x="${tx}" y="${ty}" width="${tw}" height="${th}" rx="14" fill="${trained ? "#333333" : "#ffffff"}" stroke="#333333" stroke-width="2"${trained ? "" : ` stroke-dasharray="5 3"`}/>\n` +
+    text(tx + tw / 2, y, trained ? "trained" : "frozen", { size: 18, weight: 700, fill: trained ? "#ffffff" : "#333333" });
+}
+
+/** A subscript inside a text line (dy down, then back up). */
+const sub = (s, size = 18) => `<tspan dy="6" font-size="${size}">${s}</tspan><tspan dy="-6">\u200b</tspan>`;
+
+// ---------------------------------------------------------------------------------------
+// 8. training-loop.svg — one training step: batch → forward → loss → backward → clip → AdamW →
+//    schedule → the next batch (notebook 05)
+
+function trainingLoopFigure() {
+  let b = titleText("One training step, repeated");
+  const OPT = C.green; // the optimiser's steps
+  // top row, left → right
+  const ty = 92, th = 240, tw = 270, gap = 40;
+  const tx = [40, 40 + tw + gap, 40 + 2 * (tw + gap), 40 + 3 * (tw + gap)];
+  const nb = (s) => s.replace(/ /g, "\u00a0"); // keep runs of spaces in monospace lines
+  b += card(tx[0], ty, tw, th, C.grey, "1 · batch", ["B windows w of T+1", "characters, cut at", "random places from", "the training text"], [t(nb("x = w[0 … T−1]  [B, T]")), t(nb("y = w[1 … T]    [B, T]"))], { monoSize: 18 });
+  b += text(tx[0] + tw / 2, ty + 214, "(y: x shifted by one)", { size: 19, fill: "#333333" });
+  b += card(tx[1], ty, tw, th, C.sky, "2 · forward", ["the GPT reads x and", "scores every possible", "next character at", "every position"], [t("x [B, T]"), t("→ logits [B, T, V]")]);
+  b += card(tx[2], ty, tw, th, C.vermillion, "3 · loss", ["cross-entropy of the", "logits against y,", "averaged over all", "B·T positions"], ["→ one number"]);
+  b += card(tx[3], ty, tw, th, C.sky, "4 · backward", ["gradients of the loss:", "one per weight, with", "the same shape as", "that weight"], ["∂loss/∂W: shape of W"]);
+  for (let i = 0; i < 3; i++) b += arrow(tx[i] + tw + 2, ty + th / 2, tx[i + 1] - 3, ty + th / 2);
+
+  // bottom row, right → left
+  const by = 442, bh = 236;
+  const clip = { x: tx[3], w: tw }, adam = { x: 546, w: 384 }, sched = { x: 122, w: 384 };
+  b += card(clip.x, by, clip.w, bh, OPT, "5 · clip", ["scale all gradients", "together so that", "their global norm", "is at most 1"], ["g ← g · min(1, 1/‖g‖)"]);
+  b += card(adam.x, by, adam.w, bh, OPT, "6 · AdamW", ["each weight moves by lr × m / √v,", "plus weight decay, where", "m: running mean of its gradients,", "v: running mean of their squares"], ["W ← W − lr · (m/√v + λW)"]);
+  b += card(sched.x, by, sched.w, bh, OPT, "7 · schedule", ["the learning rate for the next step:", "linear warm-up, then cosine", "decay to a tenth"], []);
+  // the lr curve, inside the schedule box
+  const gx = sched.x + 92, gy = by + 146, gw = 200, gh = 70; // axes origin at (gx, gy + gh)
+  b += line([[gx, gy + gh], [gx, gy - 6]], { sw: 1.8 });
+  b += line([[gx, gy + gh], [gx + gw + 14, gy + gh]], { sw: 1.8 });
+  b += text(gx - 10, gy + 4, "lr", { size: 18, anchor: "end", mono: true });
+  b += text(gx + 30, gy - 8, "max", { size: 18, anchor: "start", mono: true, fill: MUTED });
+  b += text(gx + gw + 20, gy + gh, "step", { size: 18, anchor: "start", fill: MUTED });
+  const warm = 0.12;
+  const pts = [];
+  for (let k = 0; k <= 120; k++) {
+    const s = k / 120;
+    const v = s < warm ? s / warm : 0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * (s - warm)) / (1 - warm)));
+    pts.push([gx + s * gw, gy + gh - v * (gh - 4)]);
+  }
+  b += line(pts, { color: OPT.line, sw: 3, arrow: false });
+  b += `<line x1="${gx}" y1="${n(gy + gh - 0.1 * (gh - 4))}" x2="${gx + gw}" y2="${n(gy + gh - 0.1 * (gh - 4))}" stroke="${MUTED}" stroke-width="1.2" stroke-dasharray="4 4"/>\n`;
+  b += text(gx - 10, gy + gh - 0.1 * (gh - 4), "max/10", { size: 18, anchor: "end", mono: true, fill: MUTED });
+
+  // the loop: down on the right, leftwards along the bottom, up on the left
+  b += arrow(tx[3] + tw / 2, ty + th + 2, tx[3] + tw / 2, by - 3);
+  b += arrow(clip.x - 2, by + bh / 2, adam.x + adam.w + 3, by + bh / 2);
+  b += arrow(adam.x - 2, by + bh / 2, sched.x + sched.w + 3, by + bh / 2);
+  const upX = 200;
+  b += arrow(upX, by - 2, upX, ty + th + 3);
+  b += text(upX + 14, (ty + th + by) / 2, "next step", { size: 19, anchor: "start", fill: MUTED, italic: true });
+
+  // the evaluation note, pointing at forward and loss
+  const nx = tx[1] - 24, nw = tx[2] + tw + 24 - nx, ny = ty + th + 30, nh = 50;
+  b += rect(nx, ny, nw, nh, { color: C.grey, fill: "#ffffff", dash: "7 5", sw: 2, rx: 8 });
+  b += text(nx + nw / 2, ny + nh / 2, "every eval interval: the loss on held-out batches, no gradients", { size: 19, fill: MUTED });
+  b += arrow(tx[1] + tw / 2, ny - 1, tx[1] + tw / 2, ty + th + 4, { dash: "5 4", sw: 2 });
+  b += arrow(tx[2] + tw / 2, ny - 1, tx[2] + tw / 2, ty + th + 4, { dash: "5 4", sw: 2 });
+
+  // legend: colour by kind
+  const ly = 720;
+  const kinds = [[C.grey, "data"], [C.sky, "the model (forward and backward)"], [C.vermillion, "the loss"], [OPT, "the optimiser"]];
+  let lx = 40;
+  b += text(lx, ly, "Colours:", { size: 19, anchor: "start", fill: MUTED });
+  lx += 94;
+  for (const [col, label] of kinds) {
+    b += rect(lx, ly - 11, 22, 22, { color: col, rx: 4, sw: 2 });
+    b += text(lx + 32, ly, label, { size: 19, anchor: "start", fill: MUTED });
+    lx += 32 + label.length * 10.2 + 36;
+  }
+  return svg(750, "One training step, repeated",
+    "A loop of seven boxes. Top row, left to right: 1, batch: B windows of T+1 characters are cut at random places from the training text; x is the first T characters of each window and y the last T, x shifted by one, both of shape [B, T]. 2, forward: the GPT reads x and gives logits of shape [B, T, V]. 3, loss: the cross-entropy of the logits against y, one number. 4, backward: the gradients, one per weight, with the same shape as that weight. Bottom row, right to left: 5, clip: all gradients are scaled together so that their global norm is at most 1. 6, AdamW: each weight moves by the learning rate times the running mean of its gradients over the square root of the running mean of its squared gradients, plus weight decay. 7, schedule: the learning rate for the next step, a linear warm-up then a cosine decay to a tenth, drawn as a small curve. An arrow leads back up to the batch for the next step. A dashed note points at forward and loss: every eval interval, the loss is measured on held-out batches without gradients. Colours: grey data, sky blue the model, vermillion the loss, green the optimiser.",
+    b);
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. chat-template.svg — the chat template, its tokens (character-level) and the loss mask
+//    of one real SFT example (notebook 06)
+
+function chatTemplateFigure() {
+  let b = titleText("The chat template and the loss mask of one SFT example");
+  const SPECIAL = C.purple, USER = C.blue, ASSIST = C.green;
+  const ONE = C.vermillion.line;
+  const mono = (s, col) => `<tspan font-family='${MONO}'${col ? ` fill="${col}"` : ""}>${t(s)}</tspan>`;
+  const step = (x, y, k) => `<circle cx="${x}" cy="${y}" r="16" fill="#333333"/>\n` + text(x, y + 1, String(k), { size: 19, weight: 700, fill: "#ffffff" });
+
+  // 1: the two messages
+  b += step(56, 106, 1);
+  b += text(82, 106, "the conversation: two messages", { size: 21, weight: 600, anchor: "start" });
+  const msg = (x, w, role, content, col) =>
+    rect(x, 130, w, 52, { color: col, rx: 8 }) + "\n" +
+    text(x + 16, 156, `<tspan font-weight="700">${role}:</tspan> ${mono(`"${content}"`)}`, { size: 22, anchor: "start" });
+  b += msg(40, 320, "user", "Who was Ahab?", USER);
+  b += msg(380, 356, "assistant", "The captain.", ASSIST);
+
+  // legend, top right
+  const lx = 800;
+  const legend = [
+    [SPECIAL, "special token (one token)"],
+    [USER, "the user's characters"],
+    [ASSIST, "the assistant's characters"],
+  ];
+  legend.forEach(([col, label], i) => {
+    b += rect(lx, 92 + i * 32, 24, 24, { color: col, rx: 4, sw: 2 });
+    b += text(lx + 36, 104 + i * 32, label, { size: 19, anchor: "start" });
+  });
+  b += `<rect x="${lx}" y="${92 + 3 * 32}" width="24" height="24" rx="4" fill="${ONE}"/>\n` + text(lx + 12, 104 + 3 * 32 + 1, "1", { size: 18, weight: 700, fill: "#ffffff", mono: true });
+  b += text(lx + 36, 104 + 3 * 32, "mask 1: the loss grades this token", { size: 19, anchor: "start" });
+
+  // 2: the rendered text
+  b += arrow(200, 184, 200, 218);
+  b += step(56, 236, 2);
+  b += text(82, 236, "the template renders it as one text", { size: 21, weight: 600, anchor: "start" });
+  const rendered = mono("<|user|>", SPECIAL.line) + mono("Who was Ahab?", USER.line) + mono("<|end|><|assistant|>", SPECIAL.line) + mono("The captain.", ASSIST.line) + mono("<|end|>", SPECIAL.line);
+  b += rect(40, 258, 850, 52, { color: C.grey, fill: "#ffffff", rx: 8 });
+  b += text(58, 284, rendered, { size: 22, anchor: "start", weight: 700 });
+
+  // 3: the tokens and the mask
+  b += arrow(200, 312, 200, 346);
+  b += step(56, 364, 3);
+  b += text(82, 364, "a character-level tokenizer: every character is one token, each special token is one token", { size: 21, weight: 600, anchor: "start" });
+  const turns = [
+    { open: "<|user|>", content: "Who was Ahab?", col: USER, graded: false, note: ["the user's turn:", "mask 0 everywhere"] },
+    { open: "<|assistant|>", content: "The captain.", col: ASSIST, graded: true, note: ["the assistant's reply", "and its <|end|>: mask 1"] },
+  ];
+  const x0 = 150, cw = 40, gap = 4, chipH = 46;
+  turns.forEach((turn, r) => {
+    const cy = 404 + r * 124; // top of the chips
+    b += text(x0 - 16, cy + chipH / 2, "tokens", { size: 19, anchor: "end", fill: MUTED });
+    b += text(x0 - 16, cy + chipH + 26, "mask", { size: 19, anchor: "end", fill: MUTED });
+    const toks = [
+      { s: turn.open, special: true, m: 0 },
+      ...[...turn.content].map((ch) => ({ s: ch, m: turn.graded ? 1 : 0 })),
+      { s: "<|end|>", special: true, m: turn.graded ? 1 : 0 },
+    ];
+    let x = x0;
+    for (const tk of toks) {
+      const w = tk.special ? tk.s.length * 12 + 18 : cw;
+      const col = tk.special ? SPECIAL : turn.col;
+      b += rect(x, cy, w, chipH, { color: col, rx: 6, sw: 2 });
+      if (tk.s === " ") b += text(x + w / 2, cy + chipH / 2, "␣", { size: 22, mono: true, fill: MUTED });
+      else b += text(x + w / 2, cy + chipH / 2, t(tk.s), { size: tk.special ? 20 : 22, mono: true, weight: tk.special ? 600 : 400 });
+      const my = cy + chipH + 26;
+      if (tk.m) {
+        b += `<rect x="${n(x + w / 2 - 15)}" y="${my - 15}" width="30" height="30" rx="5" fill="${ONE}"/>\n`;
+        b += text(x + w / 2, my + 1, "1", { size: 21, mono: true, weight: 700, fill: "#ffffff" });
+      } else {
+        b += text(x + w / 2, my, "0", { size: 21, mono: true, fill: "#777777" });
+      }
+      x += w + gap;
+    }
+    b += text(1000, cy + chipH / 2 + 12, turn.note.map(t), { size: 19, anchor: "start", fill: turn.graded ? ONE : MUTED, weight: turn.graded ? 700 : 400, lh: 24 });
+  });
+
+  // 4: what the mask does
+  const ey = 664;
+  b += step(56, ey, 4);
+  b += text(82, ey, "training: the model is graded only where the mask is 1", { size: 21, weight: 600, anchor: "start" });
+  const why = [
+    "it reads " + mono("x = ids[0 … n−2]") + " and predicts " + mono("y = ids[1 … n−1]") + ", each token from the tokens before it;",
+    "it learns to answer, not to write questions: the user's turn is never graded;",
+    t("grading the final <|end|> teaches it to stop;"),
+    t("<|assistant|> gets 0: the template supplies it, the model never has to predict it."),
+  ];
+  why.forEach((l, i) => {
+    b += text(86, ey + 36 + i * 28, "•", { size: 20, anchor: "start", fill: "#333333" });
+    b += text(104, ey + 36 + i * 28, l, { size: 20, anchor: "start", fill: "#333333" });
+  });
+  return svg(820, "The chat template and the loss mask",
+    'A training example for supervised fine-tuning with a character-level tokenizer. 1: the conversation has two messages, the user asks "Who was Ahab?" and the assistant answers "The captain.". 2: the chat template renders it as one text, <|user|>Who was Ahab?<|end|><|assistant|>The captain.<|end|>. 3: the tokens, every character one token and each special token one token, in two lines. Line 1: <|user|>, the 13 characters of "Who was Ahab?" and <|end|>, all with loss-mask 0. Line 2: <|assistant|> with mask 0, then the 12 characters of "The captain." and the final <|end|>, all with mask 1. 4: in training the model reads x = ids[0 to n−2] and is graded on y = ids[1 to n−1] only where the mask is 1: it learns to answer, not to write questions; grading the final <|end|> teaches it to stop; <|assistant|> gets 0 because the template supplies it and the model does not predict it.',
+    b);
+}
+
+// ---------------------------------------------------------------------------------------
+// 10. ppo-vs-dpo.svg — the models PPO needs (four) and the models DPO needs (two) (notebook 09)
+
+function ppoVsDpoFigure() {
+  let b = titleText("PPO and DPO: what each one trains, and with what");
+  const POLICY = C.sky, REF = C.grey, REWARD = C.orange, CRITIC = C.purple;
+  const panel = (x, w, title) =>
+    `<rect x="${x}" y="76" width="${w}" height="666" rx="16" fill="#fafafa" stroke="#999999" stroke-width="2"/>\n` +
+    text(x + 22, 108, title, { size: 24, weight: 700, anchor: "start" });
+  /** A model box: title, lines, the trained/frozen tag; frozen models have a dashed outline. */
+  const model = (x, y, w, h, col, title, lines, trained) =>
+    card(x, y, w, h, col, title, lines, [], { dash: trained ? undefined : "8 5", sw: 3, titleSize: 21, titleY: 32, firstY: 62, size: 18, lh: 24 }) + "\n" + stateTag(x, y, w, trained);
+  const step = (x, y, w, h, lines, o = {}) => box(x, y, w, h, lines, { color: o.color ?? C.grey, fill: o.fill ?? "#ffffff", size: o.size ?? 19, weight: o.weight ?? 400, rx: 6, dash: o.dash, sw: 2 });
+  const pi = (s = "") => `π${s ? sub(s) : ""}`;
+
+  // --- left panel: PPO --------------------------------------------------------------
+  const L = 30, LW = 660;
+  b += panel(L, LW, "PPO: four models");
+  const lane = 52, x0 = 76, x1 = L + LW - 20; // the update loops back along the left lane
+  // prompts → policy → answers
+  b += step(x0, 128, 220, 42, "prompts", { dash: "7 5", fill: "#f4f4f4" });
+  b += arrow(x0 + 88, 171, x0 + 88, 198);
+  const pol = { x: x0, y: 200, w: 220, h: 100 };
+  b += model(pol.x, pol.y, pol.w, pol.h, POLICY, "Policy " + pi(), ["initialised from", "the SFT model"], true);
+  const ans = { x: 360, y: 216, w: x1 - 360, h: 68 };
+  b += arrow(pol.x + pol.w + 2, pol.y + pol.h / 2, ans.x - 3, pol.y + pol.h / 2);
+  b += step(ans.x, ans.y, ans.w, ans.h, ["answers, sampled by " + pi(), "during training"]);
+  // answers go to the three other models
+  const mw = (x1 - x0 - 2 * 18) / 3, my = 344, mh = 178;
+  const mx = [x0, x0 + mw + 18, x0 + 2 * (mw + 18)];
+  const busY = 318, into = (x) => x + mw * 0.38; // arrows land left of the tag
+  b += line([[ans.x + ans.w / 2, ans.y + ans.h], [ans.x + ans.w / 2, busY]], { arrow: false });
+  b += line([[into(mx[0]), busY], [into(mx[2]), busY]], { arrow: false });
+  for (const x of mx) b += arrow(into(x), busY, into(x), my - 3);
+  b += model(mx[0], my, mw, mh, REWARD, "Reward model", ["trained in", "notebook 07;", "scores an answer"], false);
+  b += model(mx[1], my, mw, mh, REF, "Reference", [pi("ref") + " = the SFT", "model; the KL", "penalty keeps " + pi(), "close to it"], false);
+  b += model(mx[2], my, mw, mh, CRITIC, "Critic", ["the value model:", "estimates the", "reward to come;", "here a value head", "on " + pi() + "'s features"], true);
+  // their outputs combine into advantages
+  const advY = 564, advH = 62;
+  const outs = ["score", "β·KL(" + pi() + " ‖ " + pi("ref") + ")", "value V"];
+  mx.forEach((x, i) => {
+    b += arrow(x + mw / 2, my + mh + 2, x + mw / 2, advY - 3);
+    b += text(x + mw / 2 + 10, (my + mh + advY) / 2, outs[i], { size: 18, anchor: "start", fill: "#333333" });
+  });
+  b += step(x0, advY, x1 - x0, advH, ["reward = score − β·KL to the reference", "advantage = reward − the critic's estimate"]);
+  const upd = { x: x0 + 50, y: 648, w: x1 - x0 - 100, h: 42 };
+  b += arrow(x0 + (x1 - x0) / 2, advY + advH + 2, x0 + (x1 - x0) / 2, upd.y - 3);
+  b += box(upd.x, upd.y, upd.w, upd.h, "clipped PPO update of " + pi() + " and the critic", { color: C.vermillion, size: 19, weight: 600, rx: 6 });
+  b += line([[upd.x - 2, upd.y + upd.h / 2], [lane, upd.y + upd.h / 2], [lane, pol.y + pol.h / 2], [pol.x - 3, pol.y + pol.h / 2]], { color: C.vermillion.line, red: true, sw: 3 });
+  b += text(L + LW / 2, 716, "samples while it trains; needs a reward model and a critic", { size: 19, weight: 700, fill: "#333333" });
+
+  // --- right panel: DPO -------------------------------------------------------------
+  const R = 710, RW = W - 30 - R;
+  b += panel(R, RW, "DPO: two models");
+  const rx0 = R + 46, rx1 = R + RW - 20, rlane = R + 22, rcx = (rx0 + rx1) / 2;
+  b += rect(rx0, 128, rx1 - rx0, 94, { color: C.grey, fill: "#f4f4f4", dash: "7 5", sw: 2, rx: 6 });
+  b += text(rcx, 175, [
+    "preference pairs (fixed data):",
+    "prompt x, chosen answer y" + sub("w") + ", rejected y" + sub("l"),
+    "no sampling during training",
+  ], { size: 19, lh: 27 });
+  const pw = (rx1 - rx0 - 20) / 2, py = 278, ph = 100, into2 = (x) => x + pw * 0.4;
+  const px = [rx0, rx0 + pw + 20];
+  b += line([[rcx, 221], [rcx, 246]], { arrow: false });
+  b += line([[into2(px[0]), 246], [into2(px[1]), 246]], { arrow: false });
+  for (const x of px) b += arrow(into2(x), 246, into2(x), py - 3);
+  b += model(px[0], py, pw, ph, POLICY, "Policy " + pi(), ["initialised from", "the SFT model"], true);
+  b += model(px[1], py, pw, ph, REF, "Reference " + pi("ref"), ["the SFT model"], false);
+  // each gives the log-probabilities of both answers
+  const lpY = py + ph + 39;
+  b += text(px[0] + pw / 2, lpY, ["log " + pi() + "(y" + sub("w") + "|x)", "log " + pi() + "(y" + sub("l") + "|x)"], { size: 19, mono: true, lh: 26 });
+  b += text(px[1] + pw / 2, lpY, ["log " + pi("ref") + "(y" + sub("w") + "|x)", "log " + pi("ref") + "(y" + sub("l") + "|x)"], { size: 19, mono: true, lh: 26 });
+  const lossY = 474, lossH = 144;
+  for (const x of px) b += arrow(x + pw / 2, lpY + 30, x + pw / 2, lossY - 3);
+  b += rect(rx0, lossY, rx1 - rx0, lossH, { color: C.vermillion, rx: 10 });
+  b += text(rcx, lossY + 28, "DPO loss", { size: 21, weight: 700 });
+  const w_ = "y" + sub("w"), l_ = "y" + sub("l");
+  b += text(rx0 + 22, lossY + 64, `−log σ(β [ (log ${pi()}(${w_}|x) − log ${pi("ref")}(${w_}|x))`, { size: 20, anchor: "start" });
+  b += text(rx0 + 22, lossY + 94, `\u00a0\u00a0\u00a0\u00a0\u00a0\u00a0\u00a0\u00a0\u00a0\u00a0\u00a0\u00a0− (log ${pi()}(${l_}|x) − log ${pi("ref")}(${l_}|x)) ])`, { size: 20, anchor: "start" });
+  b += text(rcx, lossY + 120, "chosen up, rejected down, relative to " + pi("ref"), { size: 18, fill: "#333333" });
+  const rupd = { x: rx0 + 90, y: 644, w: rx1 - rx0 - 180, h: 46 };
+  b += arrow(rcx, lossY + lossH + 2, rcx, rupd.y - 3);
+  b += box(rupd.x, rupd.y, rupd.w, rupd.h, "update " + pi(), { color: C.vermillion, size: 19, weight: 600, rx: 6 });
+  b += line([[rupd.x - 2, rupd.y + rupd.h / 2], [rlane, rupd.y + rupd.h / 2], [rlane, py + ph / 2], [px[0] - 3, py + ph / 2]], { color: C.vermillion.line, red: true, sw: 3 });
+  b += text(R + RW / 2, 716, "learns from fixed pairs with one loss", { size: 19, weight: 700, fill: "#333333" });
+
+  b += text(40, 766, "Dashed outline and “frozen”: the model is never updated. “trained”: its weights change.", { size: 19, anchor: "start", fill: MUTED });
+  return svg(790, "PPO needs four models, DPO two",
+    "Two panels. Left, PPO with four models: prompts go to the policy (trained, initialised from the SFT model), which samples answers during training. Each answer goes to the reward model (frozen, trained in notebook 07, gives a score), the reference (the frozen SFT model, for the KL penalty that keeps the policy close to it) and the critic or value model (trained; it estimates the reward to come; in this course a small value head on the policy's features). The reward is the score minus beta times the KL to the reference; the advantage is the reward minus the critic's estimate; a clipped PPO update changes the policy and the critic, and the loop starts again. PPO samples while it trains and needs a reward model and a critic. Right, DPO with two models: fixed preference pairs (a prompt x, a chosen answer y_w and a rejected answer y_l, no sampling during training) go to the policy (trained) and the reference (the frozen SFT model), which each give the log-probability of both answers. The DPO loss is minus log sigma of beta times the difference between the policy's log-ratio to the reference for the chosen answer and for the rejected one; it updates the policy. DPO learns from fixed pairs with one loss. Frozen models have a dashed outline and a 'frozen' tag; trained ones a 'trained' tag.",
+    b);
+}
+
+// ---------------------------------------------------------------------------------------
+// 11. encoder-decoder.svg — the original Transformer (Vaswani et al., 2017): encoder and decoder,
+//     and which part BERT and GPT keep (notebook 03)
+
+function encoderDecoderFigure() {
+  let b = titleText("The original Transformer (Vaswani et al., 2017): encoder and decoder");
+  const thin = { sw: 1.8, color: "#555555" };
+  /** A sub-layer box: bold title lines, then smaller plain lines, centred as one block. */
+  const layer = (x, y, w, h, col, titles, subs = []) => {
+    const tl = 23, sl = 21, total = titles.length * tl + subs.length * sl;
+    let out = rect(x, y, w, h, { color: col, rx: 10 });
+    let yy = y + h / 2 - total / 2 + tl / 2;
+    for (const l of titles) { out += "\n" + text(x + w / 2, yy, l, { size: 20, weight: 700 }); yy += tl; }
+    yy += (sl - tl) / 2;
+    for (const l of subs) { out += "\n" + text(x + w / 2, yy, l, { size: 18, fill: "#333333" }); yy += sl; }
+    return out;
+  };
+  const addNorm = (x, y, w) => box(x, y, w, 34, t("Add & Norm"), { color: PIECE.norm, size: 19, rx: 8 });
+
+  // a stack of sub-layers, bottom to top, with the residual lane on one side
+  const MAIN = 80, AN = 34, GAP = 18;
+  function stack(x, w, bottom, subs, laneX) {
+    let out = "";
+    const cx = x + w / 2;
+    let y = bottom; // top of whatever is below
+    const boxes = [];
+    for (const s of subs) {
+      const mTop = y - GAP - MAIN, aTop = mTop - GAP - AN;
+      const branch = y - GAP / 2;
+      out += arrow(cx, y, cx, mTop + MAIN + 2);
+      out += "\n" + layer(x, mTop, w, MAIN, s.col, s.titles, s.subs);
+      out += "\n" + arrow(cx, mTop, cx, aTop + AN + 2);
+      out += "\n" + addNorm(x, aTop, w);
+      // residual: around the sub-layer into Add & Norm
+      const side = laneX < x ? x : x + w;
+      out += "\n" + line([[cx, branch], [laneX, branch], [laneX, aTop + AN / 2], [side + (laneX < x ? -2 : 2), aTop + AN / 2]], thin);
+      out += `\n<circle cx="${cx}" cy="${n(branch)}" r="3.5" fill="#333333"/>`;
+      boxes.push({ main: mTop, an: aTop });
+      y = aTop;
+    }
+    return { body: out, boxes, top: y };
+  }
+
+  // --- frames and outlines ------------------------------------------------------------
+  const bottom = 688;
+  const E = { fx: 50, fw: 430, x: 110, w: 340, lane: 80, top: 300 };
+  const D = { fx: 590, fw: 420, x: 610, w: 340, lane: 982, top: 216 };
+  const ecx = E.x + E.w / 2, dcx = D.x + D.w / 2;
+  // GPT: the decoder and its head (dashed outline, behind everything)
+  b += `<rect x="566" y="72" width="${W - 18 - 566}" height="${900 - 10 - 72}" rx="18" fill="none" stroke="${C.blue.line}" stroke-width="2.5" stroke-dasharray="10 6"/>\n`;
+  b += text(588, 100, "GPT keeps the decoder, without cross-attention", { size: 21, weight: 700, anchor: "start", fill: C.blue.line });
+  // BERT: the encoder
+  b += `<rect x="34" y="226" width="${494 - 34}" height="${900 - 10 - 226}" rx="18" fill="none" stroke="${C.green.line}" stroke-width="2.5" stroke-dasharray="10 6"/>\n`;
+  b += text(54, 256, "BERT keeps the encoder", { size: 21, weight: 700, anchor: "start", fill: C.green.line });
+  b += text(40, 140, [
+    "Built for translation: the encoder reads",
+    "the whole source sentence; the decoder",
+    "writes the translation token by token,",
+    "looking at the encoder's output.",
+  ], { size: 20, anchor: "start", fill: MUTED, lh: 26 });
+
+  b += `<rect x="${E.fx}" y="${E.top}" width="${E.fw}" height="${bottom - E.top}" rx="16" fill="#f7f7f7" stroke="#444444" stroke-width="2.5"/>\n`;
+  b += text(E.fx + 18, E.top + 26, "Encoder block", { size: 22, weight: 700, anchor: "start" });
+  b += text(E.fx + 18, E.top + 52, "× N  (N = 6 in the paper)", { size: 19, anchor: "start", fill: MUTED });
+  b += `<rect x="${D.fx}" y="${D.top}" width="${D.fw}" height="${bottom - D.top}" rx="16" fill="#f7f7f7" stroke="#444444" stroke-width="2.5"/>\n`;
+  b += text(D.fx + D.fw + 16, D.top + 24, "Decoder block", { size: 22, weight: 700, anchor: "start" });
+  b += text(D.fx + D.fw + 16, D.top + 50, "× N  (N = 6)", { size: 19, anchor: "start", fill: MUTED });
+
+  // --- encoder ----------------------------------------------------------------------------
+  const enc = stack(E.x, E.w, bottom, [
+    { col: PIECE.attention, titles: ["Multi-head self-attention"], subs: ["every token sees every token"] },
+    { col: PIECE.mlp, titles: ["Feed forward"], subs: ["the same MLP at every position"] },
+  ], E.lane);
+  b += enc.body + "\n";
+  // --- decoder ----------------------------------------------------------------------------
+  const dec = stack(D.x, D.w, bottom, [
+    { col: PIECE.attention, titles: ["Masked multi-head", "self-attention"], subs: ["causal: earlier tokens only"] },
+    { col: PIECE.attention, titles: ["Cross-attention"], subs: ["queries from the decoder,", "keys and values from the encoder"] },
+    { col: PIECE.mlp, titles: ["Feed forward"], subs: ["the same MLP at every position"] },
+  ], D.lane);
+  b += dec.body + "\n";
+  // the encoder's output → keys and values of every decoder block's cross-attention
+  const cross = dec.boxes[1];
+  const eOutX = E.x + E.w * 0.8, eOutY = E.top - 18, vX = 530;
+  b += line([[eOutX, enc.top], [eOutX, eOutY], [vX, eOutY], [vX, cross.main + MAIN / 2], [D.x - 3, cross.main + MAIN / 2]], { color: C.orange.line, sw: 3 });
+  b += text(vX - 16, (eOutY + cross.main) / 2 + 20, "keys, values", { size: 19, fill: C.orange.line, weight: 600 }).replace("<text ", `<text transform="rotate(-90 ${vX - 16} ${(eOutY + cross.main) / 2 + 20})" `);
+  // cross-attention is not in GPT: a bracket on the right
+  const brX = D.fx + D.fw + 14, brT = dec.boxes[1].an, brB = cross.main + MAIN;
+  b += line([[brX, brT], [brX + 10, brT], [brX + 10, brB], [brX, brB]], { arrow: false, sw: 2, color: "#333333" });
+  b += text(brX + 24, (brT + brB) / 2, ["not in GPT:", "no encoder", "to attend to"], { size: 19, anchor: "start", lh: 24, weight: 600 });
+  b += text(brX + 10, 612, ["GPT-2 also moves", "each norm before", "its sub-layer", "(pre-norm)"], { size: 19, anchor: "start", lh: 24, fill: MUTED });
+
+  // --- inputs: embedding (+) positional encoding, below each stack --------------------------
+  const sumY = 720, embY = 748, embH = 56, chipY = 830;
+  function entry(cx, embX, embW, peX, peW, embLabel, chipLabel, chipW) {
+    let out = "";
+    const ex = embX + embW / 2, px = peX + peW / 2;
+    out += box(embX, embY, embW, embH, embLabel, { color: PIECE.embedding, size: 20, rx: 10 });
+    out += "\n" + box(peX, embY, peW, embH, ["Positional", "encoding"], { color: PIECE.positional, size: 20, rx: 10 });
+    out += "\n" + line([[ex, embY], [ex, sumY], [cx - 20, sumY]]);
+    out += "\n" + line([[px, embY], [px, sumY], [cx + 20, sumY]]);
+    out += "\n" + plus(cx, sumY, 18);
+    out += "\n" + arrow(cx, sumY - 18, cx, bottom + 1, { arrow: false });
+    out += "\n" + box(ex - chipW / 2, chipY, chipW, 44, chipLabel, { color: C.grey, fill: "#ffffff", size: 19, weight: 400, rx: 6 });
+    out += "\n" + arrow(ex, chipY, ex, embY + embH + 2);
+    return out;
+  }
+  b += entry(ecx, 80, 180, 300, 170, ["Input", "embedding"], "inputs (source)", 180) + "\n";
+  b += entry(dcx, 610, 180, 820, 170, ["Output", "embedding"], "outputs, shifted right", 232) + "\n";
+
+  // --- head: linear → softmax → probabilities, above the decoder ------------------------------
+  const hY = 128, hH = 56;
+  b += arrow(dcx, dec.top, dcx, hY + hH + 2);
+  b += box(dcx - 80, hY, 160, hH, "Linear", { color: PIECE.head, size: 21, rx: 10 });
+  b += arrow(dcx + 82, hY + hH / 2, 898, hY + hH / 2);
+  b += box(900, hY, 150, hH, "Softmax", { color: PIECE.head, size: 21, rx: 10 });
+  b += arrow(1052, hY + hH / 2, 1086, hY + hH / 2);
+  b += box(1088, hY, 160, hH, ["next-token", "probabilities"], { color: C.grey, fill: "#ffffff", size: 19, weight: 600, rx: 10 });
+
+  return svg(900, "The original Transformer: encoder and decoder",
+    "The encoder–decoder Transformer of Vaswani et al. (2017), built for translation. Left, the encoder: the inputs (source tokens) go through an input embedding, a positional encoding is added, then an encoder block repeated N times (N = 6 in the paper): multi-head self-attention in which every token sees every token, add and norm, feed forward, add and norm, each sub-layer with a residual connection around it. Right, the decoder: the outputs shifted right go through an output embedding plus a positional encoding, then a decoder block repeated N times: masked (causal) multi-head self-attention, add and norm, cross-attention whose queries come from the decoder and whose keys and values come from the encoder's output (an arrow from the top of the encoder), add and norm, feed forward, add and norm. Then a linear layer and a softmax give next-token probabilities. A dashed outline around the encoder says BERT keeps the encoder; a dashed outline around the decoder and its head says GPT keeps the decoder, without the cross-attention, which is marked as not in GPT.",
+    b);
+}
+
+// ---------------------------------------------------------------------------------------
 
 write("tokenizer.svg", tokenizerFigure());
 write("embedding.svg", embeddingFigure());
@@ -721,3 +1134,7 @@ write("pipeline.svg", pipelineFigure());
 write("rlhf-loop.svg", rlhfFigure());
 write("rlhf-loop-reward.svg", rlhfFigure("A"));
 write("rlhf-loop-ppo.svg", rlhfFigure("B"));
+write("training-loop.svg", trainingLoopFigure());
+write("chat-template.svg", chatTemplateFigure());
+write("ppo-vs-dpo.svg", ppoVsDpoFigure());
+write("encoder-decoder.svg", encoderDecoderFigure());
