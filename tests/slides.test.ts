@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import type { Cell, Notebook } from "../lib/tools/notebook";
 import { readNotebook } from "../lib/tools/notebook";
-import { chapterStructure, countExercises, notebookPieces, solutionMarker, splitMarkdown } from "../lib/tools/notebook-structure";
+import { chapterStructure, COLLAPSED_HEADING, countExercises, notebookPieces, solutionCollapseProblems, solutionMarker, splitMarkdown } from "../lib/tools/notebook-structure";
 import { buildSite, chapterFromNotebook, renderIndexPage, renderMarkdownBlocks, renderNotebookPage } from "../lib/tools/site";
 import { cellAsDiv, codeCellHeight, codeUnits, listItemUnits, relocateUrls, renderSlideDeck, splitSlides, type SlideUnit } from "../lib/tools/slides";
 import { listDecks } from "../lib/tools/check-site";
@@ -127,6 +127,18 @@ describe("course notebooks follow the chapter conventions", () => {
     it(`${f}: learning objectives at the top, a recap at the end, 2–3 exercises each with a worked solution`, () => {
       assert.deepEqual(chapterStructure(readNotebook(path.join(dir, f))).problems, []);
     });
+    it(`${f}: every worked solution is folded in JupyterLab`, () => {
+      assert.deepEqual(solutionCollapseProblems(readNotebook(path.join(dir, f))), []);
+    });
+    it(`${f}: shows at least one of the course's figures, each with alt text, each one that exists`, () => {
+      const markdown = readNotebook(path.join(dir, f)).cells.filter((c) => c.cell_type === "markdown").map((c) => c.source).join("\n");
+      const figures = [...markdown.matchAll(/!\[((?:[^[\]]|\[[^[\]]*\])*)\]\(\.\.\/images\/([^)\s]+)\)/g)]; // alt text may hold [B, T]
+      assert.ok(figures.length > 0, "no ![…](../images/…) figure");
+      for (const [, alt, file] of figures) {
+        assert.ok(alt.trim().length >= 20, `${file}: the alt text should describe the figure`);
+        assert.ok(fs.existsSync(path.join(dir, "..", "images", file)), `images/${file} does not exist`);
+      }
+    });
   }
 });
 
@@ -214,6 +226,32 @@ describe("slides: splitting a chapter", () => {
     assert.match(deck.html, /<script src="\.\.\/assets\/reveal\/reveal\.js"><\/script>/);
     assert.match(deck.html, /<a href="\.\.\/09-example\.html">Read as a page<\/a>/);
     assert.match(deck.html, /<h2 class="slide-title">Exercises<\/h2>/);
+  });
+});
+
+describe("solutions folded in JupyterLab", () => {
+  const folded = (n: number, id: string): Cell => ({ ...md(`#### Solution ${n}`, id), metadata: { ...COLLAPSED_HEADING } });
+  it("accepts solutions that start with a collapsed heading cell of their own", () => {
+    const ok = nb([md("## Exercises\n\n1. a\n2. b\n\n### Solutions"), folded(1, "s1"), code("x()"), folded(2, "s2"), md("Because.")]);
+    assert.deepEqual(solutionCollapseProblems(ok), []);
+    assert.deepEqual(chapterStructure(ok).solutions, [1, 2]);
+  });
+  it("names each solution that JupyterLab would show open", () => {
+    const bad = nb([
+      md("## Exercises\n\n1. a\n2. b\n3. c"),
+      md("**Solution 1.** inline marker"),
+      md("#### Solution 2"), // a heading of its own, but not collapsed
+      { ...md("#### Solution 3\n\nand the text in the same cell"), metadata: { ...COLLAPSED_HEADING } },
+    ]);
+    const want = (cell: number, n: number) =>
+      `cell ${cell}: Solution ${n} is not folded in JupyterLab; expected a markdown cell of its own, "#### Solution ${n}", with metadata {"jp-MarkdownHeadingCollapsed":true,"heading_collapsed":true}`;
+    assert.deepEqual(solutionCollapseProblems(bad), [want(2, 1), want(3, 2), want(4, 3)]);
+  });
+  it("renders a folded solution's heading once, as the summary of its collapsed block", () => {
+    const ch = chapterFromNotebook("09-example", nb([md("# T\n\n## Exercises\n\n1. a"), folded(1, "s1"), md("Like this.", "t")]));
+    const page = renderNotebookPage(ch, { index: 0, total: 1 }).html;
+    assert.match(page, /<details class="solution"><summary>Solution 1<\/summary>\n<div class="solution-body">\n<section[^>]*>[\s\S]*Like this\.[\s\S]*<\/details>/);
+    assert.equal(page.match(/Solution 1/g)?.length, 1, "no <h4>Solution 1</h4> inside the block");
   });
 });
 

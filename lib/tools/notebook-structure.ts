@@ -18,6 +18,9 @@
  *  - Under a heading "Solutions" (plural), a line starting with a bold number `**N.**` is a
  *    marker for solution N too. A "Solutions" section with no markers at all becomes one block
  *    "Solutions" (everything up to the next heading of the same or a higher level).
+ *  - The course's notebooks start every solution with a markdown cell of its own, the heading
+ *    `#### Solution N`, collapsed in its metadata (COLLAPSED_HEADING): JupyterLab then shows the
+ *    heading with its cells folded under it until a learner opens it (solutionCollapseProblems).
  *
  * The site shows every solution collapsed (<details>); the slides too.
  */
@@ -63,6 +66,17 @@ export function solutionMarker(line: string): { number?: number } | undefined {
     if (m) return { number: m[1] !== undefined ? Number(m[1]) : undefined };
   }
   return undefined;
+}
+
+/**
+ * Cell metadata that folds a heading's section: JupyterLab and Notebook 7 read
+ * "jp-MarkdownHeadingCollapsed", classic Notebook's collapsible_headings "heading_collapsed".
+ */
+export const COLLAPSED_HEADING = { "jp-MarkdownHeadingCollapsed": true, heading_collapsed: true } as const;
+
+/** A solution's own heading ("#### Solution 2"): the collapsed block's summary already says it. */
+export function isSolutionTitle(p: Pick<Piece, "marker" | "heading">): boolean {
+  return p.marker !== undefined && p.heading !== undefined;
 }
 
 /** A "Solutions" / "Worked solutions" section heading. */
@@ -238,6 +252,28 @@ export interface ChapterStructure {
   solutions: number[];
   /** What is missing, one line each ([] if the notebook follows the conventions). */
   problems: string[];
+}
+
+/**
+ * The worked solutions that JupyterLab would show open under their exercises: each must start
+ * with a markdown cell holding only its heading ("#### Solution N") with COLLAPSED_HEADING in
+ * its metadata. One line per offending solution ([] when all fold).
+ */
+export function solutionCollapseProblems(nb: Pick<Notebook, "cells">): string[] {
+  const problems: string[] = [];
+  for (const p of notebookPieces(nb)) {
+    if (!p.marker) continue;
+    const cell = nb.cells[p.cell];
+    const meta = (cell.metadata ?? {}) as Record<string, unknown>;
+    const ownCell = p.heading !== undefined && cellSource(cell).trim() === p.source;
+    if (ownCell && meta["jp-MarkdownHeadingCollapsed"] === true) continue;
+    const label = p.solution?.label ?? "Solution";
+    problems.push(
+      `cell ${p.cell + 1}: ${label} is not folded in JupyterLab; expected a markdown cell of its own, "#### ${label}", ` +
+        `with metadata ${JSON.stringify(COLLAPSED_HEADING)}`,
+    );
+  }
+  return problems;
 }
 
 /** Count the exercises in the markdown under an Exercises heading. */

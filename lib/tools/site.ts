@@ -16,7 +16,7 @@ import hljs from "highlight.js";
 import { writeFileAtomic } from "../atomic";
 import { repoRoot } from "../paths";
 import { readNotebook, type Cell, type Notebook, type Output } from "./notebook";
-import { notebookPieces, type SolutionRef } from "./notebook-structure";
+import { isSolutionTitle, notebookPieces, type SolutionRef } from "./notebook-structure";
 import { renderSlideDeck } from "./slides";
 
 // ---------------------------------------------------------------------------------------
@@ -625,7 +625,7 @@ export function renderPieces(ch: Chapter, render: (p: ReturnType<typeof notebook
   };
   for (const p of notebookPieces(ch.notebook)) {
     if (cellTags(ch.notebook.cells[p.cell]).includes("remove-cell")) continue;
-    const html = render(p);
+    const html = isSolutionTitle(p) ? "" : render(p);
     if (html === "") continue;
     if (p.solution?.id !== open?.id) close();
     if (p.solution) {

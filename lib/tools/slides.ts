@@ -13,7 +13,7 @@
  */
 import type MarkdownIt from "markdown-it";
 import type { Cell, Output } from "./notebook";
-import { cellSource, notebookPieces, type SolutionRef } from "./notebook-structure";
+import { cellSource, isSolutionTitle, notebookPieces, type SolutionRef } from "./notebook-structure";
 import { cellTags, escapeHtml, renderCell, renderMarkdownBlocks, renderMarkdownInline, renderMarkdownTokens, solutionDetails, type Chapter, type PageEnv, type SiteOptions } from "./site";
 
 type Token = MarkdownIt.Token;
@@ -272,6 +272,7 @@ export function chapterUnits(ch: Chapter, figures: { count: number }, env: PageE
     if (p.solution?.id !== sol?.ref.id) closeSolution();
     if (p.solution) {
       sol ??= { ref: p.solution, body: [] };
+      if (isSolutionTitle(p)) continue; // the collapsed block's summary says it
       const html = renderCell(p.type === "markdown" ? { ...cell, source: p.source } : cell, p.cell, ch, figures, env, warnings);
       if (html !== "") sol.body.push(cellAsDiv(html));
     } else if (p.type === "markdown") {
