@@ -36,6 +36,11 @@ export interface ModelConfig {
   bias: boolean;
   /** Learned position embeddings are a parameter matrix; RoPE rotates queries and keys and has none. */
   positions: PositionType;
+  /**
+   * Mixture of experts: each layer holds `total` MLPs ("experts") and a router (a d × total
+   * matrix) that sends each token through `active` of them. Absent for a dense model.
+   */
+  experts?: { total: number; active: number };
   /** Tokens seen in pretraining, or null when not published. */
   trainingTokens: number | null;
   /** Where the token count comes from. */
@@ -133,8 +138,66 @@ export const LLAMA3_70B: ModelConfig = {
   source: "Meta-Llama-3-70B config.json",
 };
 
+/**
+ * Llama 3.2 1B (text): Meta's model card and `config.json` of Llama-3.2-1B; pretrained on "up to
+ * 9T tokens". Narrower and shallower than Llama 3 8B, and its head is tied to the embedding.
+ * (Llama 3.2 11B and 90B are the vision models: Llama 3.1 8B and 70B with an image encoder.)
+ */
+export const LLAMA32_1B: ModelConfig = {
+  ...LLAMA3_8B,
+  name: "Llama 3.2 1B",
+  contextLength: 131072,
+  nLayers: 16,
+  nHeads: 32,
+  nKVHeads: 8,
+  dModel: 2048,
+  dFF: 8192,
+  tiedEmbeddings: true,
+  trainingTokens: 9e12,
+  trainingTokensNote: "up to 9T (Meta model card)",
+  source: "Llama-3.2-1B config.json",
+};
+
+/** Llama 3.2 3B (text): `config.json` of Llama-3.2-3B. */
+export const LLAMA32_3B: ModelConfig = {
+  ...LLAMA32_1B,
+  name: "Llama 3.2 3B",
+  nLayers: 28,
+  nHeads: 24,
+  nKVHeads: 8,
+  dModel: 3072,
+  dFF: 8192,
+  source: "Llama-3.2-3B config.json",
+};
+
+/**
+ * Mixtral 8x7B: Jiang et al. 2024 and its `config.json`: eight SwiGLU experts per layer, two used
+ * per token. Its training data size was not published.
+ */
+export const MIXTRAL_8X7B: ModelConfig = {
+  ...LLAMA3_8B,
+  name: "Mixtral 8x7B (MoE)",
+  vocabSize: 32000,
+  contextLength: 32768,
+  nLayers: 32,
+  nHeads: 32,
+  nKVHeads: 8,
+  dModel: 4096,
+  dFF: 14336,
+  experts: { total: 8, active: 2 },
+  trainingTokens: null,
+  trainingTokensNote: "not published",
+  source: "Mixtral-8x7B-v0.1 config.json",
+};
+
 /** The models of the size table, smallest first. */
-export const MODEL_CONFIGS: readonly ModelConfig[] = [GPT2_SMALL, GPT2_XL, GPT3_175B, LLAMA3_8B, LLAMA3_70B];
+export const MODEL_CONFIGS: readonly ModelConfig[] = [GPT2_SMALL, LLAMA32_1B, GPT2_XL, LLAMA32_3B, LLAMA3_8B, MIXTRAL_8X7B, LLAMA3_70B, GPT3_175B];
+
+/**
+ * Chinchilla's rule of thumb (Hoffmann et al. 2022): for a fixed training budget, the loss is
+ * lowest with about 20 training tokens per parameter.
+ */
+export const CHINCHILLA_TOKENS_PER_PARAMETER = 20;
 
 export interface ParameterBreakdown {
   /** Token embedding matrix (vocabSize × dModel). */
@@ -149,7 +212,11 @@ export interface ParameterBreakdown {
   norms: number;
   /** Output head (dModel × vocabSize), 0 when tied to the token embedding. */
   head: number;
+  /** Mixture of experts: the routers (dModel × experts per layer); 0 for a dense model. */
+  router: number;
   total: number;
+  /** Parameters used for one token: total for a dense model; a MoE uses only its active experts. */
+  active: number;
 }
 
 function checkConfig(c: ModelConfig): void {
@@ -165,6 +232,12 @@ function checkConfig(c: ModelConfig): void {
   }
   if (c.nHeads % c.nKVHeads !== 0) {
     throw new Error(`model config "${c.name}": nHeads ${c.nHeads} is not a multiple of nKVHeads ${c.nKVHeads}`);
+  }
+  if (c.experts !== undefined) {
+    const { total, active } = c.experts;
+    if (!Number.isInteger(total) || !Number.isInteger(active) || active < 1 || active > total) {
+      throw new Error(`model config "${c.name}": experts must be whole numbers with 1 ≤ active ≤ total, got ${active} of ${total}`);
+    }
   }
 }
 
@@ -193,10 +266,15 @@ export function parameterCount(c: ModelConfig): ParameterBreakdown {
 
   const head = c.tiedEmbeddings ? 0 : d * c.vocabSize; // no model here has a bias on its head
 
+  // Mixture of experts: every expert is a full MLP, and a router scores the experts per token.
+  const experts = c.experts ?? { total: 1, active: 1 };
+  const router = c.experts ? c.nLayers * d * experts.total : 0;
+
   const attention = c.nLayers * attentionPerLayer;
-  const mlp = c.nLayers * mlpPerLayer;
-  const total = tokenEmbedding + positionEmbedding + attention + mlp + norms + head;
-  return { tokenEmbedding, positionEmbedding, attention, mlp, norms, head, total };
+  const mlp = c.nLayers * mlpPerLayer * experts.total;
+  const total = tokenEmbedding + positionEmbedding + attention + mlp + norms + head + router;
+  const active = total - c.nLayers * mlpPerLayer * (experts.total - experts.active);
+  return { tokenEmbedding, positionEmbedding, attention, mlp, norms, head, router, total, active };
 }
 
 export type DType = "fp32" | "fp16" | "bf16" | "int8" | "int4";
@@ -359,24 +437,27 @@ export type SizeRow = Record<string, string>;
 /**
  * The "how large is large" table, one row per model, every figure computed here:
  * parameters, memory to hold the weights at four precisions, memory to train with Adam,
- * training tokens, compute (6·N·D), and how long that compute takes on this laptop and on a
+ * training tokens (and per parameter: Chinchilla's optimum is about 20), compute (6·N·D, N the
+ * parameters a token uses), and how long that compute takes on this laptop and on a
  * cluster of 1,024 A100s, both at peak throughput.
  */
 export function sizeTable(configs: readonly ModelConfig[] = MODEL_CONFIGS): SizeRow[] {
   return configs.map((c) => {
-    const n = parameterCount(c).total;
+    const { total: n, active } = parameterCount(c);
     const tokens = c.trainingTokens;
-    const flops = tokens === null ? null : trainingFlops(n, tokens);
+    // Compute follows the parameters a token goes through (a MoE's active ones); memory holds them all.
+    const flops = tokens === null ? null : trainingFlops(active, tokens);
     const na = "n/a";
     return {
       Model: c.name,
-      Parameters: formatCount(n),
+      Parameters: active === n ? formatCount(n) : `${formatCount(n)} (${formatCount(active)} active)`,
       "fp32 weights": formatBytes(memoryBytes(n, "fp32")),
       "fp16 weights": formatBytes(memoryBytes(n, "fp16")),
       "int8 weights": formatBytes(memoryBytes(n, "int8")),
       "int4 weights": formatBytes(memoryBytes(n, "int4")),
       "Adam training (16 B/param)": formatBytes(trainingMemoryBytes(n, "mixed").total),
       "Training tokens": tokens === null ? na : formatCount(tokens),
+      "Tokens per parameter": tokens === null ? na : String(Math.round(tokens / n)),
       "Compute 6ND (FLOP)": flops === null ? na : formatFlops(flops),
       "This laptop": flops === null ? na : formatDuration(trainingSeconds(flops, HARDWARE.laptop)),
       "1,024 A100s": flops === null ? na : formatDuration(trainingSeconds(flops, HARDWARE.cluster)),
@@ -394,7 +475,7 @@ export function configTable(configs: readonly ModelConfig[] = MODEL_CONFIGS): Si
     "d_ff": String(c.dFF),
     Vocabulary: String(c.vocabSize),
     Context: String(c.contextLength),
-    MLP: c.gatedMLP ? "SwiGLU (3 matrices)" : "GELU (2 matrices)",
+    MLP: (c.gatedMLP ? "SwiGLU (3 matrices)" : "GELU (2 matrices)") + (c.experts ? `, ${c.experts.total} experts (${c.experts.active} per token)` : ""),
     Norm: c.norm === "layernorm" ? "LayerNorm" : "RMSNorm",
     Biases: c.bias ? "yes" : "no",
     Positions: c.positions === "learned" ? "learned" : "RoPE",
@@ -411,7 +492,7 @@ export function breakdownTable(configs: readonly ModelConfig[] = MODEL_CONFIGS):
       Model: c.name,
       Embeddings: part(p.tokenEmbedding + p.positionEmbedding),
       Attention: part(p.attention),
-      MLP: part(p.mlp),
+      MLP: part(p.mlp + p.router),
       Norms: part(p.norms),
       "Output head": part(p.head),
       Total: p.total.toLocaleString("en-US"),

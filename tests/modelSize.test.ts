@@ -9,8 +9,12 @@ import {
   GPT2_XL,
   GPT3_175B,
   HARDWARE,
+  CHINCHILLA_TOKENS_PER_PARAMETER,
   LLAMA3_70B,
   LLAMA3_8B,
+  LLAMA32_1B,
+  LLAMA32_3B,
+  MIXTRAL_8X7B,
   memoryBytes,
   MODEL_CONFIGS,
   ModelConfig,
@@ -38,6 +42,19 @@ describe("modelSize", () => {
       assert.equal(parameterCount(LLAMA3_8B).total, 8_030_261_248);
       assert.equal(parameterCount(LLAMA3_70B).total, 70_553_706_496);
     });
+    it("Llama 3.2 1B = 1,235,814,400 and 3B = 3,212,749,824 (tied heads; Meta's safetensors)", () => {
+      assert.equal(parameterCount(LLAMA32_1B).total, 1_235_814_400);
+      assert.equal(parameterCount(LLAMA32_3B).total, 3_212_749_824);
+      assert.equal(parameterCount(LLAMA32_1B).head, 0);
+    });
+    it("Mixtral 8x7B = 46,702,792,704 in memory, 12,879,925,248 active per token (two experts of eight)", () => {
+      const p = parameterCount(MIXTRAL_8X7B);
+      assert.equal(p.total, 46_702_792_704);
+      assert.equal(p.active, 12_879_925_248);
+      assert.equal(p.router, 32 * 4096 * 8);
+      assert.equal(p.mlp, 32 * 8 * 3 * 4096 * 14336);
+      assert.equal(p.total - p.active, 32 * 6 * 3 * 4096 * 14336, "the six idle experts of each layer");
+    });
   });
 
   describe("parameterCount: the breakdown", () => {
@@ -49,7 +66,9 @@ describe("modelSize", () => {
         mlp: 12 * (768 * 3072 + 3072 + 3072 * 768 + 768),
         norms: 25 * 2 * 768, // 2 per layer + final, weight and bias
         head: 0, // tied
+        router: 0, // dense
         total: 124_439_808,
+        active: 124_439_808,
       });
     });
 
@@ -65,7 +84,8 @@ describe("modelSize", () => {
     it("the parts sum to the total for every model", () => {
       for (const c of MODEL_CONFIGS) {
         const p = parameterCount(c);
-        assert.equal(p.tokenEmbedding + p.positionEmbedding + p.attention + p.mlp + p.norms + p.head, p.total, c.name);
+        assert.equal(p.tokenEmbedding + p.positionEmbedding + p.attention + p.mlp + p.norms + p.head + p.router, p.total, c.name);
+        if (!c.experts) assert.equal(p.active, p.total, c.name);
       }
     });
 
@@ -89,7 +109,21 @@ describe("modelSize", () => {
         mlp: 96,
         norms: 12,
         head: 40,
+        router: 0,
         total: 236,
+        active: 236,
+      });
+      // The same as a mixture of 3 experts, 2 per token: MLPs 3·96, router 4·3 = 12; one idle expert of 96.
+      assert.deepEqual(parameterCount({ ...llamaish, experts: { total: 3, active: 2 } }), {
+        tokenEmbedding: 40,
+        positionEmbedding: 0,
+        attention: 48,
+        mlp: 288,
+        norms: 12,
+        head: 40,
+        router: 12,
+        total: 440,
+        active: 344,
       });
       const gptish: ModelConfig = { ...GPT2_SMALL, name: "tiny gpt", vocabSize: 10, contextLength: 4, nLayers: 1, nHeads: 2, nKVHeads: 2, dModel: 4, dFF: 6 };
       // emb 40; pos 16; attn 4·(16 + 4) = 80; MLP 4·6 + 6 + 6·4 + 4 = 58; norms 3·(4 + 4) = 24; tied head 0.
@@ -100,7 +134,9 @@ describe("modelSize", () => {
         mlp: 58,
         norms: 24,
         head: 0,
+        router: 0,
         total: 218,
+        active: 218,
       });
     });
 
@@ -108,6 +144,7 @@ describe("modelSize", () => {
       assert.throws(() => parameterCount({ ...GPT2_SMALL, nHeads: 7, nKVHeads: 7 }), /dModel 768 is not divisible by nHeads 7/);
       assert.throws(() => parameterCount({ ...LLAMA3_8B, nKVHeads: 5 }), /nHeads 32 is not a multiple of nKVHeads 5/);
       assert.throws(() => parameterCount({ ...GPT2_SMALL, nLayers: 0 }), /nLayers must be a positive integer, got 0/);
+      assert.throws(() => parameterCount({ ...MIXTRAL_8X7B, experts: { total: 8, active: 9 } }), /experts must be whole numbers with 1 ≤ active ≤ total, got 9 of 8/);
     });
   });
 
@@ -164,14 +201,25 @@ describe("modelSize", () => {
       const rows = sizeTable();
       assert.deepEqual(
         rows.map((r) => r.Model),
-        ["GPT-2 small", "GPT-2 XL", "GPT-3 175B", "Llama 3 8B", "Llama 3 70B"],
+        ["GPT-2 small", "Llama 3.2 1B", "GPT-2 XL", "Llama 3.2 3B", "Llama 3 8B", "Mixtral 8x7B (MoE)", "Llama 3 70B", "GPT-3 175B"],
       );
       const gpt2 = rows[0];
+      assert.equal(gpt2["Tokens per parameter"], "80"); // 10B / 124.4M
+      const byName = (n: string) => rows.find((r) => r.Model === n)!;
+      assert.equal(byName("GPT-3 175B")["Tokens per parameter"], "2"); // 300B / 174.6B: far below Chinchilla's 20
+      assert.equal(byName("Llama 3 8B")["Tokens per parameter"], "1868"); // 15T / 8.03B: far above it
+      assert.equal(CHINCHILLA_TOKENS_PER_PARAMETER, 20);
+      const moe = byName("Mixtral 8x7B (MoE)");
+      assert.equal(moe.Parameters, "46.7B (12.9B active)");
+      assert.equal(moe["fp16 weights"], "93.4 GB", "every expert is held in memory");
+      assert.equal(moe["Training tokens"], "n/a");
+      assert.equal(sizeTable([{ ...MIXTRAL_8X7B, trainingTokens: 1e12 }])[0]["Compute 6ND (FLOP)"], "7.7e22", "compute counts the active parameters: 6 × 12.88B × 1T");
+      assert.equal(configTable([MIXTRAL_8X7B])[0].MLP, "SwiGLU (3 matrices), 8 experts (2 per token)");
       assert.equal(gpt2.Parameters, "124M");
       assert.equal(gpt2["fp32 weights"], "498 MB");
       assert.equal(gpt2["Compute 6ND (FLOP)"], "7.5e18"); // 6 × 124.4M × 10B
       assert.equal(gpt2["This laptop"], "11.8 years"); // 7.47e18 / 20e9 s
-      const gpt3 = rows[2];
+      const gpt3 = byName("GPT-3 175B");
       assert.equal(gpt3["1,024 A100s"], "11.4 days"); // 3.14e23 / (1024 × 312e12) s
       assert.deepEqual(breakdownTable([GPT2_SMALL])[0], {
         Model: "GPT-2 small",
