@@ -21,6 +21,7 @@ export * from "./linalg";
 export * from "./positional";
 export * from "./attention";
 export * from "./embedding";
+export * from "./contextualEmbeddings";
 export * from "./word2vec";
 export * from "./projector";
 export * from "./pretrainedEmbeddings";
