@@ -192,10 +192,14 @@ export interface RewardTrainOptions {
   trackAccuracy?: boolean;
 }
 
+/** Training pairs the reward model's training accuracy is measured on (a fixed sample). */
+export const TRAIN_ACCURACY_SAMPLE = 256;
+
 export interface RewardTrainResult {
   params: GPTParams;
-  /** Accuracy, loss, margin on the training and the held-out pairs. */
+  /** Accuracy, loss, margin on a fixed sample of TRAIN_ACCURACY_SAMPLE training pairs (train.n says how many). */
   train: RewardEval;
+  /** The same on every held-out pair. */
   val: RewardEval;
   /** Held-out accuracy before training (the fresh head: about chance). */
   valBefore: RewardEval;
@@ -236,10 +240,13 @@ export async function trainRewardModel(opts: RewardTrainOptions): Promise<Reward
   const seed = opts.seed ?? 0;
   const split = splitPreferencePairs(encodePreferencePairs(opts.records, codec), opts.valFraction ?? 0.2, seed);
   const params = initRewardModel(opts.sft, config, seed);
-  const valBefore = evaluateRewardModel(params, config, split.val, 32, codec.padId);
+  // Pairwise accuracy is the expensive part of evaluating (both answers of every pair, forward):
+  // it runs once per state of the weights, at the trainer's evaluations. The first gives the
+  // "before training" figure, the last the final ones; the training side uses a fixed sample.
+  const trainSample = createRng(seed + 1).shuffle([...split.train]).slice(0, Math.max(Math.min(split.val.length, TRAIN_ACCURACY_SAMPLE), 32));
   const accuracyHistory: [number, number, number][] = [];
-  // The accuracy curve's training side: a fixed sample, enough for a curve (each point costs a pass over it).
-  const trainSample = createRng(seed + 1).shuffle([...split.train]).slice(0, Math.max(Math.min(split.val.length, 256), 32));
+  let valBefore: RewardEval | undefined;
+  let final: { val: RewardEval; train: RewardEval } | undefined;
   const lossFn = (b: { prompts: number[][]; chosen: number[][]; rejected: number[][] }) =>
     rewardPairLoss(params, config, b.prompts, b.chosen, b.rejected, codec.padId).loss;
   const summary = await train({
@@ -247,15 +254,21 @@ export async function trainRewardModel(opts: RewardTrainOptions): Promise<Reward
     optimizer: { lr: opts.lr ?? 1e-4, weightDecay: 0, beta1: 0.9, beta2: 0.95 },
     maxIters: opts.maxIters, evalInterval: opts.evalInterval, evalIters: opts.evalIters ?? 4, gradClip: 1, seed,
     chart: opts.chart ?? false, chartTitle: opts.chartTitle ?? "Reward model: Bradley–Terry loss", progress: opts.progress ?? "none", log: opts.log,
-    onEval: opts.trackAccuracy ? (ev) => {
-      accuracyHistory.push([ev.step, evaluateRewardModel(params, config, trainSample, 32, codec.padId).accuracy, evaluateRewardModel(params, config, split.val, 32, codec.padId).accuracy]);
-    } : undefined,
+    onEval: (ev) => {
+      const first = valBefore === undefined;
+      const last = ev.step >= opts.maxIters; // the trainer always ends with an evaluation at maxIters
+      if (!first && !last && !opts.trackAccuracy) return;
+      const val = evaluateRewardModel(params, config, split.val, 32, codec.padId);
+      const trainAcc = opts.trackAccuracy || last ? evaluateRewardModel(params, config, trainSample, 32, codec.padId) : undefined;
+      if (first) valBefore = val;
+      if (last) final = { val, train: trainAcc! };
+      if (opts.trackAccuracy) accuracyHistory.push([ev.step, trainAcc!.accuracy, val.accuracy]);
+    },
   });
-  const val = evaluateRewardModel(params, config, split.val, 32, codec.padId);
+  if (valBefore === undefined || final === undefined) throw new Error("trainRewardModel: the trainer skipped its first or last evaluation");
+  const { val } = final;
   const result: RewardTrainResult = {
-    params,
-    train: evaluateRewardModel(params, config, split.train, 32, codec.padId),
-    val, valBefore, trainPairs: split.train.length, valPairs: split.val.length, valIsTrain: split.valIsTrain,
+    params, train: final.train, val, valBefore, trainPairs: split.train.length, valPairs: split.val.length, valIsTrain: split.valIsTrain,
     history: summary.history, accuracyHistory, valByCriterion: accuracyByCriterion(opts.records, split.val, val.margins, codec), seconds: 0,
   };
   result.seconds = (performance.now() - t0) / 1000;

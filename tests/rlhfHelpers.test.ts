@@ -7,9 +7,10 @@ import { initBackend } from "../lib/backend";
 import { simulatedPreference } from "../lib/labeller";
 import { PreferenceRecord } from "../lib/preferences";
 import { disposePPO } from "../lib/ppo";
+import { disposeParams } from "../lib/pretrain";
 import {
   accuracyByCriterion, checkpointNotes, collectSimulatedPreferences, encodePreferencePairs, evaluatePolicy, evaluationMatches, loadChatModel, loadPolicyEval, savePolicyEval, MISSING_END_PENALTY, rewardModelReward, rlhfPrompts,
-  runPPO, sampleResponses, savePolicy, SCORE_CLIP, splitPreferencePairs, trainRewardModel,
+  runPPO, sampleResponses, savePolicy, SCORE_CLIP, splitPreferencePairs, TRAIN_ACCURACY_SAMPLE, trainRewardModel,
 } from "../lib/rlhf";
 import { initRewardModel, scoreResponses } from "../lib/rewardModel";
 import { generateBatch } from "../lib/rollout";
@@ -72,6 +73,14 @@ describe("rlhf helpers (lib/rlhf.ts)", function () {
     const rm = await trainRewardModel({ sft: params, config, codec, records: recs, maxIters: 2, batchSize: 4, evalInterval: 1, evalIters: 1, trackAccuracy: true, outDir: path.join(dir, "rm") });
     assert.equal(rm.accuracyHistory.length, 3);
     assert.ok(rm.val.accuracy >= 0 && rm.val.accuracy <= 1);
+    // The curve's first and last points are the before and after figures (one pass per state of the weights).
+    assert.equal(rm.accuracyHistory[0][2], rm.valBefore.accuracy);
+    assert.deepEqual(rm.accuracyHistory[2].slice(1), [rm.train.accuracy, rm.val.accuracy]);
+    assert.equal(rm.train.n, Math.min(rm.trainPairs, Math.max(Math.min(rm.valPairs, TRAIN_ACCURACY_SAMPLE), 32)), "training accuracy on the fixed sample");
+    const untracked = await trainRewardModel({ sft: params, config, codec, records: recs, maxIters: 2, batchSize: 4, evalInterval: 1, evalIters: 1 });
+    assert.deepEqual([untracked.valBefore, untracked.val, untracked.train], [rm.valBefore, rm.val, rm.train], "the same figures without the curve");
+    assert.deepEqual(untracked.accuracyHistory, []);
+    disposeParams(untracked.params);
     assert.equal((checkpointNotes(path.join(dir, "rm")).reward as { records: number }).records, prompts.length);
 
     const ev0 = evaluatePolicy({ policy: params, baseline: params, config, codec, prompts, reward: rm.params, maxNewTokens: 5 });

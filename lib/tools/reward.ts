@@ -30,7 +30,7 @@ const USAGE = `Usage: reward [--checkpoint DIR] [--prefs FILE] [--simulate N] [-
   Training: 300 steps of 16 pairs, AdamW lr 5e-5, 20 % of the rankings held out.
   Human rankings (npm run rank) work the same way: --prefs build/artifacts/preferences-human.jsonl.
   COURSE_SMOKE=1: a dozen questions and a few steps (seconds). --json: the last line of stdout is
-  {accuracy, trainAccuracy, accuracyBefore, valPairs, trainPairs, records, seconds, checkpoint, ...} (accuracy = held-out pairwise).`;
+  {accuracy, trainAccuracy (on a fixed sample of trainAccuracyPairs), accuracyBefore, valPairs, trainPairs, records, seconds, checkpoint, ...} (accuracy = held-out pairwise).`;
 
 export interface RewardArgs {
   checkpoint: string;
@@ -130,14 +130,14 @@ export async function main(
     });
     disposeParams(r.params);
     const result = {
-      accuracy: r.val.accuracy, byCriterion: r.valByCriterion, trainAccuracy: r.train.accuracy, accuracyBefore: r.valBefore.accuracy,
+      accuracy: r.val.accuracy, byCriterion: r.valByCriterion, trainAccuracy: r.train.accuracy, trainAccuracyPairs: r.train.n, accuracyBefore: r.valBefore.accuracy,
       valLoss: r.val.loss, valMargin: r.val.meanMargin, valPairs: r.valPairs, trainPairs: r.trainPairs, heldOut: !r.valIsTrain,
       records: records.length, iterations: maxIters, seconds: (performance.now() - t0) / 1000, trainSeconds: r.seconds,
       checkpoint: projectPath(args.out), preferences: projectPath(args.prefs), backend: info.name,
     };
     if (args.json) out(JSON.stringify(result));
     else {
-      out(`reward model: held-out pairwise accuracy ${pct(r.val.accuracy)} (before training ${pct(r.valBefore.accuracy)}, training pairs ${pct(r.train.accuracy)}) on ${r.valPairs} pairs`);
+      out(`reward model: held-out pairwise accuracy ${pct(r.val.accuracy)} (before training ${pct(r.valBefore.accuracy)}, ${r.train.n} training pairs ${pct(r.train.accuracy)}) on ${r.valPairs} pairs`);
       out(`  by deciding criterion: ${Object.entries(r.valByCriterion).map(([k, v]) => `${k} ${pct(v.accuracy)} of ${v.n}`).join(", ")}`);
       out(`${records.length} rankings, ${r.trainPairs} training pairs, ${maxIters} steps in ${formatSeconds(result.seconds)}; checkpoint ${projectPath(args.out)}`);
     }
