@@ -6,7 +6,7 @@ import type { Cell, Notebook } from "../lib/tools/notebook";
 import { readNotebook } from "../lib/tools/notebook";
 import { chapterStructure, COLLAPSED_HEADING, countExercises, notebookPieces, solutionCollapseProblems, solutionMarker, splitMarkdown } from "../lib/tools/notebook-structure";
 import { buildSite, chapterFromNotebook, renderIndexPage, renderMarkdownBlocks, renderNotebookPage } from "../lib/tools/site";
-import { cellAsDiv, codeCellHeight, codeUnits, listItemUnits, relocateUrls, renderSlideDeck, splitSlides, type SlideUnit } from "../lib/tools/slides";
+import { cellAsDiv, chapterUnits, firstSentence, isSlideVisual, listItemUnits, relocateUrls, renderSlideDeck, splitSlides, type SlideUnit } from "../lib/tools/slides";
 import { listDecks } from "../lib/tools/check-site";
 
 const md = (source: string, id = "m"): Cell => ({ cell_type: "markdown", id, metadata: {}, source });
@@ -153,15 +153,15 @@ describe("slides: splitting a chapter", () => {
       80,
     );
     assert.deepEqual(columns, [
-      [{ continued: false, blocks: ["pre"] }],
-      [{ title: "Title", level: 1, continued: false, blocks: ["intro"] }],
+      [{ continued: false, blocks: ["pre"], notes: [] }],
+      [{ title: "Title", level: 1, continued: false, blocks: ["intro"], notes: [] }],
       [
-        { title: "A", level: 2, continued: false, blocks: ["a1"] },
-        { title: "A", level: 2, continued: true, blocks: ["a2", "a3"] },
-        { title: "A.1", level: 3, continued: false, blocks: ["x"] },
-        { title: "A.1", level: 3, continued: true, blocks: ["y"] },
+        { title: "A", level: 2, continued: false, blocks: ["a1"], notes: [] },
+        { title: "A", level: 2, continued: true, blocks: ["a2", "a3"], notes: [] },
+        { title: "A.1", level: 3, continued: false, blocks: ["x"], notes: [] },
+        { title: "A.1", level: 3, continued: true, blocks: ["y"], notes: [] },
       ],
-      [{ title: "B", level: 2, continued: false, blocks: [] }],
+      [{ title: "B", level: 2, continued: false, blocks: [], notes: [] }],
     ]);
   });
 
@@ -169,28 +169,69 @@ describe("slides: splitting a chapter", () => {
     const lead: SlideUnit = { kind: "block", html: "lead", height: 50, keepWithNext: true };
     assert.deepEqual(splitSlides([h(1, "T"), b("intro", 400), lead, b("list", 200)], 600, 80), [
       [
-        { title: "T", level: 1, continued: false, blocks: ["intro"] },
-        { title: "T", level: 1, continued: true, blocks: ["lead", "list"] },
+        { title: "T", level: 1, continued: false, blocks: ["intro"], notes: [] },
+        { title: "T", level: 1, continued: true, blocks: ["lead", "list"], notes: [] },
       ],
     ]);
     assert.deepEqual(splitSlides([h(2, "A"), lead, b("list", 600)], 600, 80), [
       [
-        { title: "A", level: 2, continued: false, blocks: ["lead"] },
-        { title: "A", level: 2, continued: true, blocks: ["list"] },
+        { title: "A", level: 2, continued: false, blocks: ["lead"], notes: [] },
+        { title: "A", level: 2, continued: true, blocks: ["list"], notes: [] },
       ],
     ]);
   });
 
-  it("cuts a code cell taller than a slide between its source and its outputs", () => {
-    const cell = code(Array.from({ length: 12 }, (_, i) => `line${i}`).join("\n"), [plot]);
-    assert.equal(codeCellHeight(cell), 12 * 27 + 40 + 300 + 20);
-    const html = '<div class="cell code-cell"><div class="input">IN</div><div class="outputs">\nOUT\n</div></div>';
-    assert.deepEqual(codeUnits(html, cell), [
-      { kind: "block", html: '<div class="cell code-cell"><div class="input">IN</div></div>', height: 12 * 27 + 40 },
-      { kind: "block", html: '<div class="cell code-cell"><div class="outputs">\nOUT\n</div></div>', height: 320 },
+  it("sends explanation to the speaker notes; a section's opening paragraph gives its slide a lead", () => {
+    const n = (html: string, lead?: string): SlideUnit => (lead ? { kind: "notes", html, lead: { html: lead, height: 60 } } : { kind: "notes", html });
+    assert.deepEqual(splitSlides([h(2, "A"), n("p1", "L1"), b("fig", 300), n("p2", "L2"), h(3, "B"), b("fig2", 300), n("p3", "L3"), h(3, "C"), n("code"), n("p4", "L4")], 600, 80), [
+      [
+        { title: "A", level: 2, continued: false, blocks: ["L1", "fig"], notes: ["p1", "p2"] },
+        { title: "B", level: 3, continued: false, blocks: ["fig2"], notes: ["p3"] }, // a figure opened it: no lead
+        { title: "C", level: 3, continued: false, blocks: ["L4"], notes: ["code", "p4"] }, // code notes do not use up the lead
+      ],
     ]);
-    const small = code("x", [plot]);
-    assert.deepEqual(codeUnits(html, small), [{ kind: "block", html, height: 27 + 40 + 320 }]);
+    // A continued slide gets no lead; notes follow the slide their text came with.
+    assert.deepEqual(splitSlides([h(2, "A"), b("x", 500), b("y", 200), n("p", "L")], 600, 80), [
+      [
+        { title: "A", level: 2, continued: false, blocks: ["x"], notes: [] },
+        { title: "A", level: 2, continued: true, blocks: ["y"], notes: ["p"] },
+      ],
+    ]);
+  });
+
+  it("takes a paragraph's first sentence for a lead, outside code and math, never too long or cutting a bold span", () => {
+    assert.equal(firstSentence("Attention mixes positions. Then the MLP works alone."), "Attention mixes positions.");
+    assert.equal(firstSentence("The whole path, from the text\nto the ids:"), "The whole path, from the text to the ids:");
+    assert.equal(firstSentence("Use `a.b` and $x. y$ here, e.g. now. Next."), "Use `a.b` and $x. y$ here, e.g. now.");
+    assert.equal(firstSentence("Version 3.5 works. Yes."), "Version 3.5 works.");
+    assert.equal(firstSentence("**Pretraining** turns weights into a model. More."), "**Pretraining** turns weights into a model.");
+    assert.equal(firstSentence("**A bold start. Still bold** here."), undefined);
+    assert.equal(firstSentence("x".repeat(201) + "."), undefined);
+  });
+
+  it("shows figures, charts and tables; text outputs are for the notes", () => {
+    assert.equal(isSlideVisual(plot as any), true);
+    assert.equal(isSlideVisual({ output_type: "display_data", data: { "text/html": "<table></table>", "text/plain": "t" }, metadata: {} } as any), true);
+    assert.equal(isSlideVisual({ output_type: "display_data", data: { "text/markdown": "**x**", "text/plain": "x" }, metadata: {} } as any), false);
+    assert.equal(isSlideVisual({ output_type: "stream", name: "stdout", text: "x" } as any), false);
+  });
+
+  it("cuts a chapter into what a slide shows and what the speaker says", () => {
+    const ch = chapterFromNotebook("09-example", nb([
+      md(`## Sec\n\nFirst sentence here. ${"And a long explanation follows, ".repeat(6)}\n\n![A figure of it](images/x.svg)\n\n$$a = b$$\n\nTwo points:\n\n- point one\n- point two\n\n> A quote for the notes.`),
+      code("show(1)", [plot, { output_type: "stream", name: "stdout", text: "log line\n" }]),
+    ]));
+    const units = chapterUnits(ch, { count: 0 }, { slugs: new Set() }, []);
+    const kinds = units.map((u) => (u.kind === "heading" ? `h:${u.html}` : u.kind === "notes" ? `notes${u.lead ? "+lead" : ""}` : "block"));
+    assert.deepEqual(kinds, ["h:Sec", "notes+lead", "block", "block", "block", "block", "notes", "notes", "block", "notes"]);
+    assert.deepEqual(units[4], { kind: "block", html: "<p>Two points:</p>\n", height: 60, keepWithNext: true }, "a short lead-in stays with its list");
+    const lead = units[1].kind === "notes" ? units[1].lead?.html : undefined;
+    assert.equal(lead, '<p class="lead">First sentence here.</p>');
+    assert.match((units[6] as { html: string }).html, /<blockquote>/, "a quote is told");
+    const plain = (u: SlideUnit) => (u as { html: string }).html.replace(/<[^>]*>/g, "");
+    assert.match(plain(units[7]), /show\(1\)/, "the code goes to the notes");
+    assert.match((units[8] as { html: string }).html, /plotly-figure/, "its chart to the slide");
+    assert.match((units[9] as { html: string }).html, /log line/, "its text output to the notes");
   });
 
   it("cuts a list too long for a slide into one list per item, keeping the numbering", () => {
@@ -213,9 +254,13 @@ describe("slides: splitting a chapter", () => {
     );
   });
 
-  it("renders a deck: one section per slide, solutions collapsed, plots as data for figures.js", () => {
+  it("renders a deck: one section per slide, a body to fit, speaker notes, solutions collapsed, plots as data for figures.js", () => {
     const ch = chapterFromNotebook("09-example", chapterNotebook());
     const deck = renderSlideDeck(ch, { courseTitle: "C", intro: "" });
+    assert.equal((deck.html.match(/<div class="slide-body">/g) ?? []).length, 4);
+    const notes = deck.html.match(/<aside class="notes">[\s\S]*?<\/aside>/g) ?? [];
+    assert.match(notes[1]?.replace(/<[^>]*>/g, "") ?? "", /^\s*Text\.\s+\[1\]show\(1\)/, "the first section's prose and code are the speaker's");
+    assert.match(deck.html, /<p class="lead">Text\.<\/p>/);
     assert.equal(deck.slides, 4);
     assert.equal(deck.figures, 2);
     const sections = deck.html.match(/<section class="[^"]*"/g);

@@ -8,8 +8,9 @@
  * The slide decks (slides/*.html, presenter mode) are opened at 1280×720: every slide is visited
  * through the Reveal API, its plots must draw at the width of the slide, nothing may stick out
  * sideways (it would be cut off), solutions must start collapsed and draw their plots when opened.
- * Slides taller than the screen scroll; they are listed as a note. Screenshots of a few slides
- * per deck go to <screenshots>/slides/.
+ * No slide may be taller than the screen once assets/slides.js has shrunk it to fit; slides shrunk
+ * below SHRUNK_NOTE of their size are listed as a note (too much on one slide). Screenshots of a
+ * few slides per deck go to <screenshots>/slides/.
  *
  *   node lib/dist/tools/check-site.js [SITE_DIR] [--mode http|file|both] [--screenshots DIR]
  *
@@ -241,14 +242,19 @@ async function figureProblems(tab: Page, selector: string): Promise<string[]> {
   return bad.length ? [`plotly figure(s) drawn at the wrong size: ${bad.join(", ")}`] : [];
 }
 
+/** A slide shrunk below this zoom to fit is worth a note: it carries too much. */
+const SHRUNK_NOTE = 0.75;
+
 interface SlideInfo {
   h: number;
   v: number;
   figures: number;
   code: boolean;
   solutions: number;
-  /** How much taller than the slide its content is (0 = fits). */
+  /** How much taller than the slide its content is once shrunk to fit (must be 0). */
   overflowY: number;
+  /** The zoom assets/slides.js gave the slide's body to fit (1 = full size). */
+  zoom: number;
   /** Content wider than the slide is clipped (overflow-x is hidden): must be 0. */
   overflowX: number;
   title: string;
@@ -258,7 +264,7 @@ interface SlideInfo {
  * Open a reveal.js deck, step through every slide with the Reveal API, check each slide's plots
  * drew at full width and nothing sticks out sideways, open its collapsed solutions and check their
  * plots too. Screenshots of a few slides (the first, the first with a plot, the first with code,
- * the tallest) go to `screenshotDir/<deck>-<h>-<v>.png`.
+ * the most shrunk) go to `screenshotDir/<deck>-<h>-<v>.png`.
  */
 async function checkDeck(context: BrowserContext, siteDir: string, deck: string, mode: Mode, base: string, screenshotDir?: string): Promise<PageResult> {
   const t0 = Date.now();
@@ -294,22 +300,28 @@ async function checkDeck(context: BrowserContext, siteDir: string, deck: string,
       await tab.evaluate(([h, v]) => (globalThis as any).Reveal.slide(h, v), [h, v ?? 0] as const);
       const where = `slide ${h + 1}.${(v ?? 0) + 1}`;
       const current = ".reveal .slides section.slide.present";
-      const info: SlideInfo = await tab.$eval(current, (el: any) => ({
-        h: 0,
-        v: 0,
-        figures: el.querySelectorAll(".plotly-figure").length,
-        code: el.querySelector(".code-cell") !== null,
-        solutions: el.querySelectorAll("details.solution").length,
-        overflowY: Math.max(0, el.scrollHeight - el.clientHeight),
-        overflowX: Math.max(0, el.scrollWidth - el.clientWidth),
-        title: (el.querySelector(".slide-title")?.textContent ?? "").trim().slice(0, 60),
-      }));
+      const visible = `${current} .plotly-figure:not(details:not([open]) .plotly-figure)`;
+      // Plots first: they set the slide's height, which the fit then shrinks if it must.
+      if (await tab.locator(visible).count()) for (const p of await figureProblems(tab, visible)) problems.push(`${where}: ${p}`);
+      const info: SlideInfo = await tab.$eval(current, (el: any) => {
+        const zoom = (globalThis as any).courseSlides?.fit(el) ?? 1;
+        return {
+          h: 0,
+          v: 0,
+          figures: el.querySelectorAll(".plotly-figure").length,
+          code: el.querySelector(".code-cell") !== null,
+          solutions: el.querySelectorAll("details.solution").length,
+          overflowY: Math.max(0, el.scrollHeight - el.clientHeight),
+          overflowX: Math.max(0, el.scrollWidth - el.clientWidth),
+          zoom,
+          title: (el.querySelector(".slide-title")?.textContent ?? "").trim().slice(0, 60),
+        };
+      });
       info.h = h;
       info.v = v ?? 0;
       infos.push(info);
-      const visible = `${current} .plotly-figure:not(details:not([open]) .plotly-figure)`;
-      if (info.figures) for (const p of await figureProblems(tab, visible)) problems.push(`${where}: ${p}`);
       if (info.overflowX > 1) problems.push(`${where} ("${info.title}"): content ${info.overflowX} px wider than the slide is cut off`);
+      if (info.overflowY > 1) problems.push(`${where} ("${info.title}"): ${info.overflowY} px taller than the screen even shrunk to ${info.zoom.toFixed(2)}`);
       if (info.solutions) {
         // A solution opened on a slide draws its plots too; then it is closed again.
         await tab.$$eval(`${current} details.solution`, (ds) => ds.forEach((d: any) => (d.open = true)));
@@ -317,9 +329,9 @@ async function checkDeck(context: BrowserContext, siteDir: string, deck: string,
         await tab.$$eval(`${current} details.solution`, (ds) => ds.forEach((d: any) => (d.open = false)));
       }
     }
-    const scrolling = infos.filter((i) => i.overflowY > 1);
-    if (scrolling.length)
-      notes.push(`${scrolling.length} slide(s) scroll: ${scrolling.map((i) => `${i.h + 1}.${i.v + 1} (+${i.overflowY} px)`).join(", ")}`);
+    const shrunk = infos.filter((i) => i.zoom < SHRUNK_NOTE);
+    if (shrunk.length)
+      notes.push(`${shrunk.length} slide(s) shrunk below ${SHRUNK_NOTE} to fit: ${shrunk.map((i) => `${i.h + 1}.${i.v + 1} (${i.zoom.toFixed(2)})`).join(", ")}`);
     const badFonts = await tab.evaluate(async () => {
       await document.fonts.ready;
       const faces = Array.from(document.fonts as unknown as Iterable<{ status: string; family: string }>);
@@ -334,7 +346,7 @@ async function checkDeck(context: BrowserContext, siteDir: string, deck: string,
       add(infos[0]);
       add(infos.find((i) => i.figures > 0));
       add(infos.find((i) => i.code));
-      add([...scrolling].sort((a, b) => b.overflowY - a.overflowY)[0]);
+      add([...infos].sort((a, b) => a.zoom - b.zoom)[0]); // the most shrunk
       fs.mkdirSync(screenshotDir, { recursive: true });
       for (const i of picks.values()) {
         await tab.evaluate(([h, v]) => (globalThis as any).Reveal.slide(h, v), [i.h, i.v] as const);

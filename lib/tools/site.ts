@@ -462,7 +462,7 @@ function renderMimeBundle(data: Record<string, unknown>, metadata: Record<string
 }
 
 /** Jupyter shows consecutive writes to the same stream as one block; so do we. */
-function mergeStreams(outputs: Output[]): Output[] {
+export function mergeStreams(outputs: Output[]): Output[] {
   const merged: Output[] = [];
   for (const o of outputs) {
     const prev = merged[merged.length - 1];

@@ -1,20 +1,23 @@
 /**
  * Presenter mode: each executed notebook as a reveal.js slide deck, slides/<name>.html in the site.
  *
- * One section per slide: a `#`/`##` heading starts a new column of slides, a `###` heading a new
- * slide below it, and a section too long for one 1280×720 slide continues on further slides below
- * (cut between markdown blocks and cells, never inside one; the estimate is in slide pixels).
- * A slide whose content is still taller than the screen scrolls (mouse wheel / scrollbar), so
- * nothing is ever cut off. Code cells are shown with their outputs; plots are drawn when their
- * slide is shown (assets/slides.js). Worked solutions stay collapsed, as on the pages.
+ * A notebook explains in paragraphs; a slide shows. Each section (a `#`/`##` heading starts a new
+ * column of slides, a `###` heading a new slide below it) becomes a slide of what can be seen at a
+ * glance: its figures, charts and tables, its display formulas, its lists (objectives, key points,
+ * recap), and as a lead the first sentence of its prose. The rest of the prose, the code and its
+ * text outputs go to the slide's speaker notes (reveal's speaker view, S), so the notebook stays
+ * the one place the lecture is written. A section whose visible part is too tall for one
+ * 1280×720 slide continues on further slides below (cut between blocks, never inside one; the
+ * estimate is in slide pixels), and a slide still taller than the screen is shrunk to fit
+ * (assets/slides.js): no slide scrolls, nothing is cut off. Plots are drawn when their slide is
+ * shown. Worked solutions stay collapsed, as on the pages.
  *
- * Keys are reveal's: → / space next, ← previous, Esc overview, S speaker view, F fullscreen;
- * ↓ / ↑ scroll a slide taller than the screen before moving on (assets/slides.js).
+ * Keys are reveal's: → / space next, ← previous, Esc overview, S speaker view, F fullscreen.
  */
 import type MarkdownIt from "markdown-it";
 import type { Cell, Output } from "./notebook";
 import { cellSource, isSolutionTitle, notebookPieces, type SolutionRef } from "./notebook-structure";
-import { cellTags, escapeHtml, renderCell, renderMarkdownBlocks, renderMarkdownInline, renderMarkdownTokens, solutionDetails, type Chapter, type PageEnv, type SiteOptions } from "./site";
+import { cellTags, escapeHtml, mergeStreams, renderCell, renderMarkdownBlocks, renderMarkdownInline, renderMarkdownTokens, renderOutput, solutionDetails, type Chapter, type PageEnv, type SiteOptions } from "./site";
 
 type Token = MarkdownIt.Token;
 
@@ -28,7 +31,12 @@ export const TITLE_HEIGHT = 80;
 
 export type SlideUnit =
   | { kind: "heading"; level: number; html: string }
-  | { kind: "block"; html: string; height: number; /** a lead-in ("…you can:") that must not end a slide */ keepWithNext?: boolean };
+  | { kind: "block"; html: string; height: number; /** a lead-in ("…you can:") that must not end a slide */ keepWithNext?: boolean }
+  /**
+   * Explanation for the speaker notes. `lead`, the first sentence of a paragraph, is shown on the
+   * slide when the paragraph opens its section (before anything else of the section is shown).
+   */
+  | { kind: "notes"; html: string; lead?: { html: string; height: number } };
 
 export interface Slide {
   /** The slide title as HTML (a continued slide repeats it), undefined before the first heading. */
@@ -37,6 +45,8 @@ export interface Slide {
   /** True for the 2nd, 3rd … slide of one section. */
   continued: boolean;
   blocks: string[];
+  /** Speaker notes (HTML), in notebook order. */
+  notes: string[];
 }
 
 /**
@@ -50,24 +60,37 @@ export function splitSlides(units: SlideUnit[], budget = SLIDE_BUDGET, titleHeig
   let slide: Slide | undefined;
   let used = 0;
   let last: (SlideUnit & { kind: "block" }) | undefined; // the slide's last block
+  let opening = false; // nothing of the section shown yet: a paragraph here gives the slide its lead
   const start = (s: Slide, newColumn: boolean) => {
     if (newColumn || columns.length === 0) columns.push([]);
     columns[columns.length - 1].push(s);
     slide = s;
     used = s.title !== undefined ? titleHeight : 0;
     last = undefined;
+    opening = !s.continued;
   };
   for (const u of units) {
     if (u.kind === "heading") {
-      start({ title: u.html, level: u.level, continued: false, blocks: [] }, u.level <= 2);
+      start({ title: u.html, level: u.level, continued: false, blocks: [], notes: [] }, u.level <= 2);
       continue;
     }
-    if (!slide) start({ continued: false, blocks: [] }, true);
+    if (u.kind === "notes") {
+      if (!slide) start({ continued: false, blocks: [], notes: [] }, true);
+      if (opening && u.lead) {
+        slide!.blocks.push(u.lead.html);
+        used += u.lead.height;
+        opening = false;
+      }
+      slide!.notes.push(u.html);
+      continue;
+    }
+    opening = false;
+    if (!slide) start({ continued: false, blocks: [], notes: [] }, true);
     else if (slide.blocks.length > 0 && used + u.height > budget) {
       // A lead-in paragraph moves on with what it introduces (unless it is alone on its slide).
       const carry = last?.keepWithNext && slide.blocks.length > 1 ? last : undefined;
       if (carry) slide.blocks.pop();
-      start({ title: slide.title, level: slide.level, continued: true, blocks: [] }, false);
+      start({ title: slide.title, level: slide.level, continued: true, blocks: [], notes: [] }, false);
       if (carry) {
         slide!.blocks.push(carry.html);
         used += carry.height;
@@ -212,31 +235,6 @@ function safeJson(s: string): any {
   }
 }
 
-/** Estimated height of a code cell on a slide: its source and its outputs. */
-export function codeCellHeight(cell: Cell): number {
-  const src = cellSource(cell).replace(/\s+$/, "");
-  const input = src === "" ? 0 : src.split("\n").length * CODE_LINE + 2 * BLOCK_GAP;
-  const outputs = cell.cell_type === "code" && Array.isArray(cell.outputs) ? cell.outputs.reduce((h, o) => h + outputHeight(o), 0) : 0;
-  return input + outputs;
-}
-
-/**
- * A code cell as slide units: one, or two when it is taller than a slide — the source, then the
- * outputs (which continue on the next slide).
- */
-export function codeUnits(html: string, cell: Cell, budget = SLIDE_BUDGET): SlideUnit[] {
-  const height = codeCellHeight(cell);
-  const cut = html.indexOf('<div class="outputs">');
-  if (height <= budget - TITLE_HEIGHT || cut < 0 || !html.startsWith('<div class="cell code-cell">') || html.indexOf('<div class="input">') < 0) {
-    return [{ kind: "block", html, height }];
-  }
-  const inputHeight = codeCellHeight({ ...cell, outputs: [] } as Cell);
-  return [
-    { kind: "block", html: html.slice(0, cut) + "</div>", height: inputHeight },
-    { kind: "block", html: '<div class="cell code-cell">' + html.slice(cut), height: height - inputHeight },
-  ];
-}
-
 /** A collapsed solution on a slide: just its summary line. */
 const COLLAPSED_HEIGHT = LINE + BLOCK_GAP;
 
@@ -258,13 +256,83 @@ export function cellAsDiv(html: string): string {
   return html.replace(/^<section class="cell/, '<div class="cell').replace(/<\/section>$/, "</div>");
 }
 
-/** The units of a chapter: headings, markdown blocks, code cells and (collapsed) solutions. */
+/**
+ * The first sentence of a paragraph's markdown, for a slide's lead: up to the first ".", "!", "?"
+ * or ":" that ends a sentence outside code and math; undefined when it is longer than `max`
+ * characters (a lead must fit in two lines or so) or would cut a bold or italic span in two.
+ */
+export function firstSentence(markdown: string, max = 200): string | undefined {
+  const s = markdown.replace(/\s+/g, " ").trim();
+  let code = false;
+  let math = false;
+  let end = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === "`") code = !code;
+    else if (c === "$" && !code) math = !math;
+    else if (!code && !math && /[.!?:]/.test(c) && (i + 1 === s.length || s[i + 1] === " ")) {
+      if (c === "." && /(\be\.g|\bi\.e|\bal|\bvs|\bcf|\bEq|\bFig|\d)$/.test(s.slice(0, i))) continue; // an abbreviation, not an end
+      end = i + 1;
+      break;
+    }
+  }
+  const out = s.slice(0, end);
+  if (out.length > max) return undefined;
+  if ((out.match(/\*\*/g) ?? []).length % 2 === 1 || (out.replace(/\*\*/g, "").match(/(^|[^\\])\*/g) ?? []).length % 2 === 1) return undefined;
+  return out;
+}
+
+/** A figure, chart or table: what an output shows on a slide (text outputs go to the notes). */
+export function isSlideVisual(o: Output): boolean {
+  if (o.output_type !== "display_data" && o.output_type !== "execute_result") return false;
+  const d = (o.data ?? {}) as Record<string, unknown>;
+  return ["application/vnd.plotly.v1+json", "image/svg+xml", "image/png", "image/jpeg", "text/html"].some((m) => d[m] !== undefined);
+}
+
+/** A paragraph this short that introduces a list, figure or formula is shown with it. */
+const LEAD_IN_CHARS = 160;
+
+/** Lines of a fenced code block in the markdown that still read at a glance on a slide. */
+const SLIDE_FENCE_LINES = 12;
+
+/**
+ * Whether a markdown block is shown on the slide (figures, formulas, lists, tables, short code)
+ * rather than told in the notes (paragraphs, quotes, long code).
+ */
+function showsOnSlide(tokens: Token[]): boolean {
+  const first = tokens[0];
+  if (!first) return false;
+  const hasImage = tokens.some((t) => (t.children ?? []).some((c) => c.type === "image") || (t.type === "html_block" && /<img\b/i.test(t.content)));
+  if (hasImage) return true;
+  switch (first.type) {
+    case "math_block":
+    case "bullet_list_open":
+    case "ordered_list_open":
+    case "table_open":
+    case "heading_open":
+      return true;
+    case "fence":
+    case "code_block":
+      return first.content.replace(/\n$/, "").split("\n").length <= SLIDE_FENCE_LINES;
+    default:
+      return false;
+  }
+}
+
+/**
+ * The units of a chapter: headings; what each section shows (figures, formulas, lists, tables,
+ * charts, collapsed solutions); and its explanation, code and text outputs as speaker notes.
+ */
 export function chapterUnits(ch: Chapter, figures: { count: number }, env: PageEnv, warnings: string[]): SlideUnit[] {
   const units: SlideUnit[] = [];
   let sol: { ref: SolutionRef; body: string[] } | undefined;
   const closeSolution = () => {
     if (sol && sol.body.length) units.push({ kind: "block", html: solutionDetails(sol.ref, sol.body), height: COLLAPSED_HEIGHT });
     sol = undefined;
+  };
+  const notes = (html: string, lead?: string) => {
+    const leadUnit = lead === undefined ? undefined : { html: `<p class="lead">${renderMarkdownInline(lead)}</p>`, height: textLines(lead.length) * LINE + BLOCK_GAP };
+    units.push(leadUnit ? { kind: "notes", html, lead: leadUnit } : { kind: "notes", html });
   };
   for (const p of notebookPieces(ch.notebook)) {
     const cell = ch.notebook.cells[p.cell];
@@ -281,19 +349,35 @@ export function chapterUnits(ch: Chapter, figures: { count: number }, env: PageE
           units.push({ kind: "heading", level: p.heading.level, html: renderMarkdownInline(p.heading.text) });
           continue;
         }
+        const lines = p.source.split("\n");
         const blocks = renderMarkdownBlocks(p.source, env);
         blocks.forEach((b, i) => {
+          // A short lead-in ("Two kinds:", "By the end you can") stays with the list or figure it introduces.
+          const introduces = b.tokens[0]?.type === "paragraph_open" && inlineLength(b.tokens[1]) <= LEAD_IN_CHARS && blocks[i + 1] !== undefined && showsOnSlide(blocks[i + 1].tokens);
+          if (!introduces && !showsOnSlide(b.tokens)) {
+            const map = b.tokens[0]?.map;
+            const isParagraph = b.tokens[0]?.type === "paragraph_open";
+            notes(b.html, isParagraph && map ? firstSentence(lines.slice(map[0], map[1]).join("\n")) : undefined);
+            return;
+          }
           const height = markdownBlockHeight(b.tokens);
           const isList = (x: typeof b | undefined) => x !== undefined && /^(bullet|ordered)_list_open$/.test(x.tokens[0]?.type ?? "");
-          const keepWithNext = b.tokens[0]?.type === "paragraph_open" && isList(blocks[i + 1]);
+          const keepWithNext = introduces || (b.tokens[0]?.type === "paragraph_open" && isList(blocks[i + 1]));
           units.push(...(height > SLIDE_BUDGET - TITLE_HEIGHT ? listItemUnits(b.tokens, env) : undefined) ?? [{ kind: "block", html: b.html, height, keepWithNext }]);
         });
       } catch (err) {
         throw new Error(`${ch.file}: cell ${p.cell + 1}: ${(err as Error).message}`);
       }
-    } else {
-      const html = renderCell(cell, p.cell, ch, figures, env, warnings);
-      if (html !== "") units.push(...codeUnits(cellAsDiv(html), cell));
+    } else if (cell.cell_type === "code") {
+      // The code is told (notes); what it produced is shown when it is a figure, a chart or a table.
+      const input = renderCell({ ...cell, outputs: [] }, p.cell, ch, figures, env, warnings);
+      if (input !== "") notes(cellAsDiv(input));
+      mergeStreams(Array.isArray(cell.outputs) ? cell.outputs : []).forEach((o, j) => {
+        const html = renderOutput(o, { where: `${ch.file}: cell ${p.cell + 1}, output ${j + 1}`, figures, env, warnings });
+        if (html === "") return;
+        if (isSlideVisual(o)) units.push({ kind: "block", html: `<div class="outputs">\n${html}\n</div>`, height: outputHeight(o) });
+        else notes(`<div class="outputs">\n${html}\n</div>`);
+      });
     }
   }
   closeSolution();
@@ -312,7 +396,9 @@ function slideHtml(s: Slide, classes: string[]): string {
   const title =
     s.title === undefined ? "" : s.continued ? `<${tag} class="slide-title continued-title">${s.title} <span class="continued">(continued)</span></${tag}>\n` : `<${tag} class="slide-title">${s.title}</${tag}>\n`;
   const cls = ["slide", ...classes, s.level === 1 && !s.continued ? "title-slide" : ""].filter(Boolean).join(" ");
-  return `<section class="${cls}">\n${title}${s.blocks.join("\n")}\n</section>`;
+  // The body is what slides.js shrinks when it is still too tall; the notes are for the speaker view.
+  const notes = s.notes.length ? `\n<aside class="notes">\n${s.notes.join("\n")}\n</aside>` : "";
+  return `<section class="${cls}">\n${title}<div class="slide-body">\n${s.blocks.join("\n")}\n</div>${notes}\n</section>`;
 }
 
 /** The reveal.js deck of one chapter (written to slides/<name>.html, so URLs go up one folder). */
@@ -321,7 +407,7 @@ export function renderSlideDeck(ch: Chapter, opts: SiteOptions): RenderedDeck {
   const env: PageEnv = { slugs: new Set() };
   const warnings: string[] = [];
   const columns = splitSlides(chapterUnits(ch, figures, env, warnings));
-  if (columns.length === 0) columns.push([{ title: escapeHtml(ch.title), level: 1, continued: false, blocks: [] }]);
+  if (columns.length === 0) columns.push([{ title: escapeHtml(ch.title), level: 1, continued: false, blocks: [], notes: [] }]);
   // The first slide says how to drive the deck and links back to the page.
   columns[0][0].blocks.push(
     `<p class="deck-help"><a href="${ch.name}.html">Read as a page</a> · <a href="index.html">Contents</a> · ` +

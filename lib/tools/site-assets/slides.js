@@ -1,35 +1,40 @@
 // Presenter mode: starts reveal.js on a deck written by lib/tools/slides.ts and draws each
 // slide's plots when the slide is shown (a hidden slide has no size to draw a plot into).
-// A slide taller than the screen scrolls: ↓/↑ scroll it first, then move on; a hint at its
-// bottom says there is more.
+// A slide's body still taller than the screen is shrunk to fit (CSS zoom), so no slide scrolls
+// and nothing is cut off; courseSlides.fit(slide) does it again after plots or a solution change
+// the height.
 (function () {
   "use strict";
+  var MIN_ZOOM = 0.35;
   function overflow(slide) {
     return slide ? slide.scrollHeight - slide.clientHeight : 0;
   }
-  function markScroll(slide) {
-    if (!slide) return;
-    var more = overflow(slide) > 1 && slide.scrollTop < overflow(slide) - 1;
-    slide.classList.toggle("has-more", more);
+  /** Shrink the slide's body until the slide no longer overflows (or MIN_ZOOM is reached). */
+  function fit(slide) {
+    var body = slide && slide.querySelector(".slide-body");
+    if (!body) return 1;
+    body.style.zoom = "";
+    var zoom = 1;
+    if (overflow(slide) <= 1) return zoom;
+    // First guess from the heights, then small steps: fonts, wrapping and plots do not scale linearly.
+    zoom = Math.max(MIN_ZOOM, Math.min(0.97, slide.clientHeight / slide.scrollHeight));
+    body.style.zoom = String(zoom);
+    while (overflow(slide) > 1 && zoom > MIN_ZOOM) {
+      zoom = Math.max(MIN_ZOOM, zoom * 0.95);
+      body.style.zoom = String(zoom);
+    }
+    return zoom;
   }
   function show(slide) {
     if (!slide) return;
     if (window.courseFigures) window.courseFigures.show(slide);
-    markScroll(slide);
+    fit(slide);
     // Plots and fonts may change the height after drawing.
     setTimeout(function () {
-      markScroll(slide);
+      fit(slide);
     }, 600);
   }
-  /** ↓ / ↑: scroll a tall slide, or go to the next / previous slide once at its end. */
-  function scrollOrStep(dir) {
-    var slide = Reveal.getCurrentSlide();
-    var max = overflow(slide);
-    var canScroll = max > 1 && (dir > 0 ? slide.scrollTop < max - 1 : slide.scrollTop > 0);
-    if (canScroll) slide.scrollBy({ top: dir * slide.clientHeight * 0.75, behavior: "smooth" });
-    else if (dir > 0) Reveal.next();
-    else Reveal.prev();
-  }
+  window.courseSlides = { fit: fit };
   var plugins = typeof RevealNotes !== "undefined" ? [RevealNotes] : [];
   Reveal.initialize({
     width: 1280,
@@ -44,14 +49,6 @@
     controls: true,
     progress: true,
     slideNumber: "c/t",
-    keyboard: {
-      40: function () {
-        scrollOrStep(1);
-      },
-      38: function () {
-        scrollOrStep(-1);
-      },
-    },
     plugins: plugins,
   }).then(function () {
     show(Reveal.getCurrentSlide());
@@ -62,18 +59,11 @@
   Reveal.on("overviewhidden", function () {
     show(Reveal.getCurrentSlide());
   });
-  document.addEventListener(
-    "scroll",
-    function (e) {
-      if (e.target && e.target.classList && e.target.classList.contains("slide")) markScroll(e.target);
-    },
-    true,
-  );
   // A solution opened or closed changes the slide's height.
   document.addEventListener(
     "toggle",
     function () {
-      markScroll(Reveal.getCurrentSlide());
+      fit(Reveal.getCurrentSlide());
     },
     true,
   );
