@@ -492,7 +492,9 @@ function checkIdx(name: string, idx: tf.Tensor, config: GPTConfig, offset: numbe
  * The transformer body: idx [B, T] → final hidden states h [B·T, C] (after ln_f).
  * Must run inside a tidy (intermediate tensors are not disposed here).
  */
-function hiddenStates(params: GPTParams, config: GPTConfig, idx: tf.Tensor, opts: GPTForwardOptions, b: number, t: number): tf.Tensor2D {
+function hiddenStates(
+  params: GPTParams, config: GPTConfig, idx: tf.Tensor, opts: GPTForwardOptions & { attentionWeights?: tf.Tensor4D[] }, b: number, t: number,
+): tf.Tensor2D {
   const C = config.nEmbd;
   const cache = opts.kvCache;
   const offset = cache?.length ?? 0;
@@ -513,12 +515,17 @@ function hiddenStates(params: GPTParams, config: GPTConfig, idx: tf.Tensor, opts
     // Attention sub-block: x = x + proj(attend(LN₁(x))). The residual stream x is [B·T, C]
     // throughout; only attention needs the [B, T, C] view (to know where sequences end).
     const a = layerNorm2d(x, p(`${h}.ln_1.weight`) as tf.Tensor1D, p1(`${h}.ln_1.bias`), 1e-5); // [B·T, C]
-    const attnOut = cache
-      ? cachedAttention(params, `${h}.attn`, a, b, t, config, cache, i)
-      : (multiHeadAttention(
-        { wqkv: p2(`${h}.attn.c_attn.weight`), bqkv: p1(`${h}.attn.c_attn.bias`), wproj: p2(`${h}.attn.c_proj.weight`), bproj: p1(`${h}.attn.c_proj.bias`) },
-        a.reshape([b, t, C]) as tf.Tensor3D, { heads: config.nHead, causal: true },
-      ).reshape([b * t, C]) as tf.Tensor2D); // [B·T, C]
+    const attnParams = { wqkv: p2(`${h}.attn.c_attn.weight`), bqkv: p1(`${h}.attn.c_attn.bias`), wproj: p2(`${h}.attn.c_proj.weight`), bproj: p1(`${h}.attn.c_proj.bias`) };
+    let attnOut: tf.Tensor2D;
+    if (cache) attnOut = cachedAttention(params, `${h}.attn`, a, b, t, config, cache, i);
+    else if (opts.attentionWeights) {
+      // attentionMaps: the same attention, keeping its weights [B, H, T, T] for a look
+      const r = multiHeadAttention(attnParams, a.reshape([b, t, C]) as tf.Tensor3D, { heads: config.nHead, causal: true, returnWeights: true });
+      opts.attentionWeights.push(tf.keep(r.weights));
+      attnOut = r.output.reshape([b * t, C]) as tf.Tensor2D;
+    } else {
+      attnOut = multiHeadAttention(attnParams, a.reshape([b, t, C]) as tf.Tensor3D, { heads: config.nHead, causal: true }).reshape([b * t, C]) as tf.Tensor2D; // [B·T, C]
+    }
     x = tf.add(x, drop(attnOut));
     // MLP sub-block: x = x + proj(GELU(LN₂(x)·W_fc)), C → 4C → C, position by position.
     const m = layerNorm2d(x, p(`${h}.ln_2.weight`) as tf.Tensor1D, p1(`${h}.ln_2.bias`), 1e-5); // [B·T, C]
@@ -552,6 +559,24 @@ export function gptForward(
     return opts.returnHidden ? [logits, h.reshape([b, t, config.nEmbd])] : [logits];
   });
   return opts.returnHidden ? { logits: out[0] as tf.Tensor3D, hidden: out[1] as tf.Tensor3D } : (out[0] as tf.Tensor3D);
+}
+
+/**
+ * What every head of every layer attends to, for one sequence of token ids:
+ * weights[layer][head][query][key], each row a distribution over the keys up to the query (causal).
+ */
+export function attentionMaps(params: GPTParams, config: GPTConfig, ids: readonly number[]): number[][][][] {
+  const idx = tf.tensor2d([Array.from(ids)], [1, ids.length], "int32");
+  const collected: tf.Tensor4D[] = [];
+  try {
+    const [, t] = checkIdx("attentionMaps", idx, config, 0);
+    tf.tidy(() => {
+      hiddenStates(params, config, idx, { attentionWeights: collected }, 1, t);
+    });
+    return collected.map((w) => (w.arraySync() as number[][][][])[0]); // [H][T][T] per layer
+  } finally {
+    tf.dispose([idx, ...collected]);
+  }
 }
 
 /**

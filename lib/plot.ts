@@ -148,6 +148,65 @@ export function heatmap(z: number[][], opts: HeatmapOptions): Figure {
   return { data: [trace], layout };
 }
 
+export interface HeatmapPanel {
+  /** Written under the panel, e.g. "layer 2, head 3". */
+  name: string;
+  z: number[][];
+  x?: (string | number)[];
+  y?: (string | number)[];
+}
+
+export interface HeatmapGridOptions {
+  title: string;
+  /** Panels per row (default: all in one row). */
+  columns?: number;
+  /** Figure height in pixels (default 360 per row). */
+  height?: number;
+  /** One colour scale for every panel, so the panels can be compared (default 0 to 1: attention weights). */
+  zmin?: number;
+  zmax?: number;
+  colorscale?: string;
+  reverseScale?: boolean;
+  /** Write the x and y labels of every panel (default true; off for a grid of many small panels). */
+  tickLabels?: boolean;
+}
+
+/**
+ * Several matrices side by side on one colour scale, in a grid of panels, row 0 of each on top:
+ * the heads of one attention layer, or every layer × head of a model.
+ */
+export function heatmapGrid(panels: HeatmapPanel[], opts: HeatmapGridOptions): Figure {
+  if (panels.length === 0) throw new Error("heatmapGrid: no panels");
+  const columns = Math.max(1, Math.min(opts.columns ?? panels.length, panels.length));
+  const rows = Math.ceil(panels.length / columns);
+  const suffix = (i: number) => (i === 0 ? "" : String(i + 1)); // plotly's axes: x, x2, x3…
+  const ticks = opts.tickLabels ?? true;
+  const data: Trace[] = panels.map((p, i) => ({
+    type: "heatmap",
+    z: p.z.map((row) => [...row]),
+    x: p.x ? [...p.x] : (p.z[0] ?? []).map((_, j) => j),
+    y: p.y ? [...p.y] : p.z.map((_, j) => j),
+    zmin: opts.zmin ?? 0,
+    zmax: opts.zmax ?? 1,
+    colorscale: opts.colorscale ?? "Blues",
+    reversescale: opts.reverseScale ?? (opts.colorscale === undefined), // plotly's "Blues" runs dark to light
+    xaxis: `x${suffix(i)}`,
+    yaxis: `y${suffix(i)}`,
+    showscale: i === panels.length - 1,
+  }));
+  const layout: Record<string, unknown> = {
+    title: { text: opts.title },
+    height: opts.height ?? 360 * rows,
+    grid: { rows, columns, pattern: "independent" },
+    margin: { t: 60, b: 40, l: 40, r: 20 },
+  };
+  panels.forEach((p, i) => {
+    layout[`xaxis${suffix(i)}`] = { type: "category", title: { text: p.name }, showticklabels: ticks, ...(ticks ? { tickangle: -45 } : {}) };
+    layout[`yaxis${suffix(i)}`] = { type: "category", autorange: "reversed", showticklabels: ticks };
+  });
+  return { data, layout };
+}
+
 export interface Point2 {
   x: number;
   y: number;
@@ -399,6 +458,7 @@ export const showLineChart = (series: LineSeries[], opts: LineChartOptions & Sho
 export const showBarChart = (series: BarSeries[], opts: BarChartOptions & ShowPlotOptions): void =>
   showPlot(barChart(series, opts), opts);
 export const showHeatmap = (z: number[][], opts: HeatmapOptions & ShowPlotOptions): void => showPlot(heatmap(z, opts), opts);
+export const showHeatmapGrid = (panels: HeatmapPanel[], opts: HeatmapGridOptions & ShowPlotOptions): void => showPlot(heatmapGrid(panels, opts), opts);
 export const showScatter2d = (points: Point2[], opts: ScatterOptions & ShowPlotOptions): void =>
   showPlot(scatter2d(points, opts), opts);
 export const showScatter3d = (points: Point3[], opts: ScatterOptions & ShowPlotOptions): void =>

@@ -159,3 +159,15 @@ export function bagOfEmbeddings(emb: tf.Tensor, mode: "sum" | "mean" = "mean"): 
   if (emb.rank < 2) throw new Error(`bagOfEmbeddings: embeddings must be [..., T, C], got shape [${emb.shape}]`);
   return tf.tidy(() => (mode === "sum" ? tf.sum(emb, -2) : tf.mean(emb, -2)));
 }
+
+/**
+ * Cosine similarity between every two rows of a position table [T, C] (learned, like a GPT's
+ * wpe, or sinusoidal): what a model learned about "near" and "far". Result [T][T], 1 on the diagonal.
+ */
+export function positionSimilarity(table: tf.Tensor2D): number[][] {
+  if (table.rank !== 2) throw new Error(`positionSimilarity: expected a [T, C] table, got shape [${table.shape}]`);
+  return tf.tidy(() => {
+    const unit = tf.div(table, tf.add(tf.norm(table, "euclidean", 1, true), 1e-12)); // rows of length 1
+    return tf.matMul(unit, unit, false, true).arraySync() as number[][]; // [T, T]
+  });
+}

@@ -460,6 +460,44 @@ export interface HeldOutLoss {
 }
 
 /**
+ * What counting alone achieves, the baselines a trained model must beat: the held-out loss
+ * (nats per token) of a unigram model (how often each token occurs) and of a bigram model (how
+ * often each token follows the previous one), both counted on `train` with add-one smoothing so
+ * that no held-out token has probability 0. The bigram sees exactly one token of context, as a
+ * GPT does at the first position of a window.
+ */
+export function countingBaselineLosses(train: ArrayLike<number>, val: ArrayLike<number>, vocabSize: number): { unigram: number; bigram: number } {
+  if (!Number.isInteger(vocabSize) || vocabSize < 1 || vocabSize > 65536) {
+    throw new Error(`countingBaselineLosses: vocabSize must be an integer in 1..65536 (a ${vocabSize}² bigram table), got ${vocabSize}`);
+  }
+  if (val.length < 2) throw new Error(`countingBaselineLosses: need at least 2 held-out tokens, got ${val.length}`);
+  const check = (ids: ArrayLike<number>, name: string) => {
+    for (let i = 0; i < ids.length; i++) {
+      if (!Number.isInteger(ids[i]) || ids[i] < 0 || ids[i] >= vocabSize) throw new Error(`countingBaselineLosses: ${name}[${i}] is ${ids[i]}; expected an id in 0..${vocabSize - 1}`);
+    }
+  };
+  check(train, "train");
+  check(val, "val");
+  const v = vocabSize;
+  const uni = new Float64Array(v).fill(1);
+  const bi = new Float64Array(v * v).fill(1);
+  const rowSum = new Float64Array(v).fill(v);
+  for (let i = 0; i < train.length; i++) uni[train[i]]++;
+  for (let i = 1; i < train.length; i++) {
+    bi[train[i - 1] * v + train[i]]++;
+    rowSum[train[i - 1]]++;
+  }
+  const uniTotal = uni.reduce((a, b) => a + b, 0);
+  let uniLoss = 0;
+  let biLoss = 0;
+  for (let i = 1; i < val.length; i++) {
+    uniLoss -= Math.log(uni[val[i]] / uniTotal);
+    biLoss -= Math.log(bi[val[i - 1] * v + val[i]] / rowSum[val[i - 1]]);
+  }
+  return { unigram: uniLoss / (val.length - 1), bigram: biLoss / (val.length - 1) };
+}
+
+/**
  * The loss on held-out ids, deterministic: consecutive windows of blockSize + 1 tokens that
  * overlap by one (every token after the first predicted exactly once, from 1 to blockSize
  * tokens of context, as in training), taken from the start; `maxWindows` stops early (a quick

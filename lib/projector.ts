@@ -30,6 +30,19 @@ function checkMatrix(vectors: readonly (readonly number[])[], where: string): vo
   });
 }
 
+/**
+ * English function words (and a few of Moby-Dick's archaic ones, and its ubiquitous "whale"): left
+ * out when picking the content words to show in a projection, where they would crowd the picture.
+ */
+export const STOP_WORDS: ReadonlySet<string> = new Set(
+  ("the of and a to in that his it i but as is with he was for all this at by not from him so on be " +
+    "you one whale had have there or were now they which their me then are when an my what no some out into up more would like " +
+    "them any been if upon who over these its old we such only down must those than very though other your even yet still did do " +
+    "about thou ye ever should could after here thee can before where while through again will most thy has off way said see how " +
+    "may much same two first too every go own great long last little never us let our against without whose whom why among " +
+    "also himself shall nor nothing each round almost made seemed just once things something far that's he's it's don't i'll").split(" "),
+);
+
 export interface Projection {
   /** One row of `components` numbers per input vector. */
   coords: number[][];

@@ -4,8 +4,9 @@ import { initBackend } from "../lib/backend";
 import {
   checkGPTParams, countParameters, createKVCache, disposeKVCache, flopsPerToken, gelu, GPT_PRESETS, GPTConfig,
   gptConfig, gptForward, gptLastLogits, gptLoss, gptParameterCount, gptParameterShapes, initGPT, isDecayed,
-  layerNorm, targetLogProbs, tokenLogProbs, validateConfig,
+  layerNorm, targetLogProbs, tokenLogProbs, validateConfig, attentionMaps,
 } from "../lib/gpt";
+import { multiHeadAttention } from "../lib/attention";
 import { createRng } from "../lib/random";
 
 const vals = (t: tf.Tensor): number[] => Array.from(t.dataSync());
@@ -340,6 +341,37 @@ describe("gpt", function () {
     assert.ok(loss < 0.1, `loss ${loss} after ${steps} steps`);
     opt.dispose();
     tf.dispose([idx, tg]);
+    dispose(p);
+  });
+});
+
+describe("attentionMaps: what every head of every layer looks at", () => {
+  before(async () => {
+    await initBackend({ quiet: true });
+  });
+
+  it("gives [layer][head][query][key], causal rows that sum to 1; layer 0 equals attention on ln_1 of the embeddings, by hand", () => {
+    const p = initGPT(TINY, { seed: 7 });
+    const ids = [3, 1, 4, 1, 5, 9];
+    const before = tf.memory().numTensors;
+    const maps = attentionMaps(p, TINY, ids);
+    assert.equal(tf.memory().numTensors, before, "no tensor leak");
+    assert.deepEqual([maps.length, maps[0].length, maps[0][0].length, maps[0][0][0].length], [TINY.nLayer, TINY.nHead, ids.length, ids.length]);
+    for (const layer of maps) for (const head of layer) head.forEach((row, q) => {
+      assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-5, "a distribution over keys");
+      row.forEach((w, k) => k > q && assert.equal(w, 0, "no look ahead"));
+    });
+    const byHand = tf.tidy(() => {
+      const e = tf.add(tf.gather(p["wte.weight"], ids), tf.slice(p["wpe.weight"], [0, 0], [ids.length, -1]));
+      const a = layerNorm(e, p["h.0.ln_1.weight"] as tf.Tensor1D, p["h.0.ln_1.bias"] as tf.Tensor1D);
+      const r = multiHeadAttention(
+        { wqkv: p["h.0.attn.c_attn.weight"] as tf.Tensor2D, bqkv: p["h.0.attn.c_attn.bias"] as tf.Tensor1D, wproj: p["h.0.attn.c_proj.weight"] as tf.Tensor2D, bproj: p["h.0.attn.c_proj.bias"] as tf.Tensor1D },
+        a.expandDims(0) as tf.Tensor3D, { heads: TINY.nHead, causal: true, returnWeights: true },
+      );
+      return (r.weights.arraySync() as number[][][][])[0];
+    });
+    assert.ok(maxAbsDiff(maps[0].flat(2), byHand.flat(2)) < 1e-5);
+    assert.throws(() => attentionMaps(p, TINY, Array(TINY.blockSize + 1).fill(0)), /attentionMaps/);
     dispose(p);
   });
 });

@@ -8,6 +8,7 @@ import {
   describeFigure,
   figureBundle,
   heatmap,
+  heatmapGrid,
   lineChart,
   liveLineChart,
   plotlyLoaderHtml,
@@ -330,5 +331,20 @@ describe("liveLineChart", () => {
       process.stdout.write = original;
     }
     assert.equal(printed, "");
+  });
+});
+
+describe("heatmapGrid", () => {
+  it("lays panels out in rows of `columns`, one colour scale, the scale bar once, row 0 on top", () => {
+    const z = [[1, 0], [0.5, 0.5]];
+    const fig = heatmapGrid([0, 1, 2].map((i) => ({ name: `head ${i}`, z })), { title: "Heads", columns: 2, tickLabels: false });
+    assert.equal(fig.data.length, 3);
+    assert.deepEqual(fig.data.map((t) => [t.xaxis, t.yaxis, t.showscale, t.zmin, t.zmax]), [["x", "y", false, 0, 1], ["x2", "y2", false, 0, 1], ["x3", "y3", true, 0, 1]]);
+    assert.deepEqual((fig.layout as any).grid, { rows: 2, columns: 2, pattern: "independent" });
+    assert.equal((fig.layout as any).height, 720);
+    assert.deepEqual((fig.layout as any).xaxis3, { type: "category", title: { text: "head 2" }, showticklabels: false });
+    assert.deepEqual((fig.layout as any).yaxis2, { type: "category", autorange: "reversed", showticklabels: false });
+    assert.deepEqual(fig.data[0].x, [0, 1]);
+    assert.throws(() => heatmapGrid([], { title: "none" }), /heatmapGrid: no panels/);
   });
 });

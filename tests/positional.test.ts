@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import {
   addPositions, applyRope, bagOfEmbeddings, initPositionEmbedding, positionDotProducts, ropeAngles,
-  sinusoidalEncoding, sinusoidalEncodingValues,
+  sinusoidalEncoding, sinusoidalEncodingValues, positionSimilarity,
 } from "../lib/positional";
 import { useFastWasmSlicing } from "../lib/kernels/slice";
 import { createRng } from "../lib/random";
@@ -180,3 +180,14 @@ for (const backend of ["cpu", "wasm"]) {
     });
   });
 }
+
+describe("positionSimilarity", () => {
+  it("is the cosine between rows, by hand: 1 on the diagonal, symmetric", () => {
+    const t = tf.tensor2d([[1, 0], [1, 1], [0, -2]]);
+    const sim = positionSimilarity(t);
+    const r = Math.SQRT1_2;
+    assertClose(sim.flat(), [1, r, 0, r, 1, -r, 0, -r, 1], 1e-6, "cosines");
+    t.dispose();
+    assert.throws(() => positionSimilarity(tf.zeros([2, 2, 2]) as unknown as tf.Tensor2D), /expected a \[T, C\] table, got shape \[2,2,2\]/);
+  });
+});

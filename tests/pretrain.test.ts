@@ -5,7 +5,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { loadCheckpoint, disposeCheckpoint } from "../lib/checkpoint";
-import { disposeParams, loadPretrained, preparePretrainData, pretrain, PretrainOptions } from "../lib/pretrain";
+import { countingBaselineLosses, disposeParams, loadPretrained, preparePretrainData, pretrain, PretrainOptions } from "../lib/pretrain";
 import { textGenerate } from "../lib/sampling";
 
 // A tiny, very regular corpus: a small model learns it in a few dozen steps.
@@ -148,5 +148,20 @@ describe("pretrain", function () {
     await assert.rejects(pretrain(base({ resume: true })), /resume needs outDir/);
     await assert.rejects(pretrain(base({ maxIters: 10, totalIters: 5 })), /totalIters must be an integer >= maxIters/);
     await assert.rejects(pretrain(base({ batchSize: 0 })), /batchSize must be a positive integer/);
+  });
+});
+
+describe("countingBaselineLosses", () => {
+  it("unigram and bigram held-out losses with add-one smoothing, by hand", () => {
+    // V = 2, train 0 0 1: unigram counts (1+2, 1+1) of 5; bigram rows: after 0: (1+1, 1+1)/4, after 1: (1, 1)/2.
+    // val 0 1 0: predictions 1 (after 0) and 0 (after 1).
+    const r = countingBaselineLosses([0, 0, 1], [0, 1, 0], 2);
+    assert.ok(Math.abs(r.unigram - -(Math.log(2 / 5) + Math.log(3 / 5)) / 2) < 1e-12);
+    assert.ok(Math.abs(r.bigram - -(Math.log(2 / 4) + Math.log(1 / 2)) / 2) < 1e-12);
+  });
+  it("rejects ids outside the vocabulary and tables too large to allocate, before counting", () => {
+    assert.throws(() => countingBaselineLosses([0, 2], [0, 1], 2), { message: "countingBaselineLosses: train[1] is 2; expected an id in 0..1" });
+    assert.throws(() => countingBaselineLosses([0], [0, 1], 1e6), /vocabSize must be an integer in 1\.\.65536/);
+    assert.throws(() => countingBaselineLosses([0], [0], 2), /at least 2 held-out tokens/);
   });
 });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { exportProjectorFiles, metadataTsv, pcaProject, toPoints2, toPoints3, umapProject, vectorsTsv } from "../lib/projector";
+import { exportProjectorFiles, metadataTsv, pcaProject, STOP_WORDS, toPoints2, toPoints3, umapProject, vectorsTsv } from "../lib/projector";
 
 describe("projector", () => {
   it("PCA of points on a line: the first component explains ~100% and orders the points", () => {
@@ -51,5 +51,9 @@ describe("projector", () => {
     assert.deepEqual(fs.readdirSync(path.join(dir, "emb")).sort(), ["metadata.tsv", "vectors.tsv"]); // no temp files left
     assert.throws(() => exportProjectorFiles(dir, [[1]], ["a", "b"]), /1 vectors but 2 labels/);
     fs.rmSync(dir, { recursive: true });
+  });
+  it("STOP_WORDS holds function words, not the book's content words", () => {
+    for (const w of ["the", "of", "thou", "upon", "that's"]) assert.ok(STOP_WORDS.has(w), w);
+    for (const w of ["ahab", "sea", "harpoon", "starbuck", ""]) assert.ok(!STOP_WORDS.has(w), w);
   });
 });
