@@ -194,14 +194,18 @@ export function heatmapGrid(panels: HeatmapPanel[], opts: HeatmapGridOptions): F
     yaxis: `y${suffix(i)}`,
     showscale: i === panels.length - 1,
   }));
+  // Panel names as titles above the panels (axis titles below would collide with the next row).
   const layout: Record<string, unknown> = {
     title: { text: opts.title },
     height: opts.height ?? 360 * rows,
-    grid: { rows, columns, pattern: "independent" },
-    margin: { t: 60, b: 40, l: 40, r: 20 },
+    grid: { rows, columns, pattern: "independent", xgap: 0.08, ygap: rows > 1 ? 0.3 : 0.1 },
+    margin: { t: 80, b: 40, l: 40, r: 20 },
+    annotations: panels.map((p, i) => ({
+      text: p.name, showarrow: false, xref: `x${suffix(i)} domain`, yref: `y${suffix(i)} domain`, x: 0.5, y: 1, xanchor: "center", yanchor: "bottom",
+    })),
   };
-  panels.forEach((p, i) => {
-    layout[`xaxis${suffix(i)}`] = { type: "category", title: { text: p.name }, showticklabels: ticks, ...(ticks ? { tickangle: -45 } : {}) };
+  panels.forEach((_, i) => {
+    layout[`xaxis${suffix(i)}`] = { type: "category", showticklabels: ticks, ...(ticks ? { tickangle: -45 } : {}) };
     layout[`yaxis${suffix(i)}`] = { type: "category", autorange: "reversed", showticklabels: ticks };
   });
   return { data, layout };

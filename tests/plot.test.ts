@@ -340,9 +340,10 @@ describe("heatmapGrid", () => {
     const fig = heatmapGrid([0, 1, 2].map((i) => ({ name: `head ${i}`, z })), { title: "Heads", columns: 2, tickLabels: false });
     assert.equal(fig.data.length, 3);
     assert.deepEqual(fig.data.map((t) => [t.xaxis, t.yaxis, t.showscale, t.zmin, t.zmax]), [["x", "y", false, 0, 1], ["x2", "y2", false, 0, 1], ["x3", "y3", true, 0, 1]]);
-    assert.deepEqual((fig.layout as any).grid, { rows: 2, columns: 2, pattern: "independent" });
+    assert.deepEqual((fig.layout as any).grid, { rows: 2, columns: 2, pattern: "independent", xgap: 0.08, ygap: 0.3 });
     assert.equal((fig.layout as any).height, 720);
-    assert.deepEqual((fig.layout as any).xaxis3, { type: "category", title: { text: "head 2" }, showticklabels: false });
+    assert.deepEqual((fig.layout as any).xaxis3, { type: "category", showticklabels: false });
+    assert.deepEqual((fig.layout as any).annotations[2], { text: "head 2", showarrow: false, xref: "x3 domain", yref: "y3 domain", x: 0.5, y: 1, xanchor: "center", yanchor: "bottom" });
     assert.deepEqual((fig.layout as any).yaxis2, { type: "category", autorange: "reversed", showticklabels: false });
     assert.deepEqual(fig.data[0].x, [0, 1]);
     assert.throws(() => heatmapGrid([], { title: "none" }), /heatmapGrid: no panels/);

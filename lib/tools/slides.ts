@@ -112,9 +112,9 @@ const CODE_LINE = 27; // code: 19px, line-height 1.4
 const OUTPUT_LINE = 25; // text outputs: 18px
 const OUTPUT_MAX_LINES = 10; // taller text outputs scroll inside their box (slides.css)
 const BLOCK_GAP = 20;
-const OUTPUT_HTML_MAX_HEIGHT = 400; // taller tables scroll inside their box (slides.css)
+const OUTPUT_HTML_MAX_HEIGHT = 400; // estimate cap: a taller table gets a slide of its own and shrinks to fit
 /** Plots are drawn at most this tall on a slide (assets/figures.js). */
-export const SLIDE_FIGURE_MAX_HEIGHT = 440;
+export const SLIDE_FIGURE_MAX_HEIGHT = SLIDE_BUDGET - TITLE_HEIGHT;
 
 function inlineLength(t: Token | undefined): number {
   if (!t) return 0;

@@ -12,7 +12,7 @@
   "use strict";
   var slides = document.body.classList.contains("slides-page");
   // Plots on a 1280×720 slide must fit under the title.
-  var SLIDE_MAX_HEIGHT = 440;
+  var SLIDE_MAX_HEIGHT = 520; // the slide's height below its title (lib/tools/slides.ts)
 
   function isShown(el) {
     return el.getClientRects().length > 0;
