@@ -121,7 +121,7 @@ describe("notebook structure: pieces and solutions", () => {
 
 describe("course notebooks follow the chapter conventions", () => {
   const dir = path.join(__dirname, "..", "notebooks");
-  const files = fs.readdirSync(dir).filter((f) => /^\d.*\.ipynb$/.test(f)).sort();
+  const files = fs.readdirSync(dir).filter((f) => /^(\d|A\d).*\.ipynb$/.test(f)).sort(); // chapters and appendices
   it("there are notebooks to check", () => assert.ok(files.length > 0));
   for (const f of files) {
     it(`${f}: learning objectives at the top, a recap at the end, 2–3 exercises each with a worked solution`, () => {
