@@ -9,21 +9,22 @@
   function overflow(slide) {
     return slide ? slide.scrollHeight - slide.clientHeight : 0;
   }
-  /** Shrink the slide's body until the slide no longer overflows (or MIN_ZOOM is reached). */
+  /** Shrink the slide's body to the largest zoom at which the slide no longer overflows (at least MIN_ZOOM). */
   function fit(slide) {
     var body = slide && slide.querySelector(".slide-body");
     if (!body) return 1;
     body.style.zoom = "";
-    var zoom = 1;
-    if (overflow(slide) <= 1) return zoom;
-    // First guess from the heights, then small steps: fonts, wrapping and plots do not scale linearly.
-    zoom = Math.max(MIN_ZOOM, Math.min(0.97, slide.clientHeight / slide.scrollHeight));
-    body.style.zoom = String(zoom);
-    while (overflow(slide) > 1 && zoom > MIN_ZOOM) {
-      zoom = Math.max(MIN_ZOOM, zoom * 0.95);
-      body.style.zoom = String(zoom);
+    if (overflow(slide) <= 1) return 1;
+    // Bisection: wrapping and plots do not scale linearly, so measure rather than compute.
+    var lo = MIN_ZOOM, hi = 1;
+    for (var i = 0; i < 8; i++) {
+      var mid = (lo + hi) / 2;
+      body.style.zoom = String(mid);
+      if (overflow(slide) <= 1) lo = mid;
+      else hi = mid;
     }
-    return zoom;
+    body.style.zoom = String(lo);
+    return lo;
   }
   function show(slide) {
     if (!slide) return;
