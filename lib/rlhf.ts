@@ -346,6 +346,11 @@ export interface RewardModelRewardOptions {
   maxNewTokens?: number;
 }
 
+/** The reward model's scores of (prompt, response) pairs, each clipped to ±clip: what PPO sees of them. */
+export function clippedScores(reward: GPTParams, config: GPTConfig, codec: ChatCodec, prompts: number[][], responses: number[][], clip = SCORE_CLIP): number[] {
+  return scoreResponses(reward, config, prompts, responses, 32, codec.padId).map((s) => Math.max(-clip, Math.min(clip, s)));
+}
+
 /**
  * Step 8 as a RewardFn: the reward model's score clipped to ±scoreClip, minus
  * `missingEndPenalty` for an answer that did not end, and (with `baseline`) minus the clipped
@@ -361,8 +366,7 @@ export interface RewardModelRewardOptions {
  */
 export function rewardModelReward(reward: GPTParams, config: GPTConfig, codec: ChatCodec, opts: RewardModelRewardOptions = {}): RewardFn {
   const penalty = opts.missingEndPenalty ?? MISSING_END_PENALTY, clip = opts.scoreClip ?? SCORE_CLIP;
-  const clipped = (prompts: number[][], responses: number[][]) =>
-    scoreResponses(reward, config, prompts, responses, 32, codec.padId).map((s) => Math.max(-clip, Math.min(clip, s)));
+  const clipped = (prompts: number[][], responses: number[][]) => clippedScores(reward, config, codec, prompts, responses, clip);
   const zero = new Map<string, number>(); // prompt ids → the baseline's clipped score (the baseline is frozen)
   return (prompts, responses, ended) => {
     const scores = clipped(prompts, responses).map((s, i) => s - (ended[i] ? 0 : penalty));
@@ -624,7 +628,7 @@ export function evaluatePolicy(opts: PolicyEvalOptions): PolicyEval {
   }
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
   // Clipped as PPO sees them (rewardModelReward): a few junk answers near −100 must not decide the mean.
-  const rm = (ids: number[][]) => (opts.reward ? mean(scoreResponses(opts.reward, config, promptIds, ids, 32, codec.padId).map((x) => Math.max(-SCORE_CLIP, Math.min(SCORE_CLIP, x)))) : NaN);
+  const rm = (ids: number[][]) => (opts.reward ? mean(clippedScores(opts.reward, config, codec, promptIds, ids)) : NaN);
   return {
     winRate: winRate(items.map((p, i) => ({ prompt: p.prompt, a: pol[i], b: base[i], reference: p.reference })), {}, k),
     trueScore: { policy: mean(rows.map((r) => r.policyTrue)), baseline: mean(rows.map((r) => r.baselineTrue)) },

@@ -16,6 +16,7 @@ import hljs from "highlight.js";
 import { writeFileAtomic } from "../atomic";
 import { repoRoot } from "../paths";
 import { readNotebook, type Cell, type Notebook, type Output } from "./notebook";
+import { PLOTLY_MIME } from "../plot";
 import { isSolutionTitle, notebookPieces, type SolutionRef } from "./notebook-structure";
 import { renderSlideDeck } from "./slides";
 
@@ -352,7 +353,6 @@ export function chapterFromNotebook(name: string, notebook: Notebook, file: stri
 // ---------------------------------------------------------------------------------------
 // Outputs
 
-const PLOTLY_MIME = "application/vnd.plotly.v1+json";
 
 /** The richest representation we can render, best first. */
 export const MIME_PREFERENCE = [
@@ -462,7 +462,7 @@ function renderMimeBundle(data: Record<string, unknown>, metadata: Record<string
 }
 
 /** Jupyter shows consecutive writes to the same stream as one block; so do we. */
-export function mergeStreams(outputs: Output[]): Output[] {
+function mergeStreams(outputs: Output[]): Output[] {
   const merged: Output[] = [];
   for (const o of outputs) {
     const prev = merged[merged.length - 1];
@@ -506,12 +506,20 @@ export function cellTags(cell: Cell): string[] {
   return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === "string") : [];
 }
 
+/** A code cell's outputs as Jupyter shows them (consecutive stream writes merged), each with its HTML ("" when it shows nothing). */
+export function renderCodeOutputs(
+  cell: Cell & { cell_type: "code" }, cellNo: number, ch: Chapter, figures: { count: number }, env: PageEnv, warnings: string[],
+): { output: Output; html: string }[] {
+  return mergeStreams(Array.isArray(cell.outputs) ? cell.outputs : []).map((output, j) => ({
+    output,
+    html: renderOutput(output, { where: `${ch.file}: cell ${cellNo}, output ${j + 1}`, figures, env, warnings }),
+  }));
+}
+
 export function renderCodeCell(cell: Cell & { cell_type: "code" }, cellNo: number, ch: Chapter, figures: { count: number }, env: PageEnv, warnings: string[]): string {
   const tags = cellTags(cell);
   const source = text(cell.source).replace(/\s+$/, "");
-  const outputs = mergeStreams(Array.isArray(cell.outputs) ? cell.outputs : [])
-    .map((o, j) => renderOutput(o, { where: `${ch.file}: cell ${cellNo}, output ${j + 1}`, figures, env, warnings }))
-    .filter((h) => h !== "");
+  const outputs = renderCodeOutputs(cell, cellNo, ch, figures, env, warnings).map((r) => r.html).filter((h) => h !== "");
   if (source === "" && outputs.length === 0) return "";
   const count = typeof cell.execution_count === "number" ? String(cell.execution_count) : " ";
   const input =

@@ -17,7 +17,8 @@
 import type MarkdownIt from "markdown-it";
 import type { Cell, Output } from "./notebook";
 import { cellSource, isSolutionTitle, notebookPieces, type SolutionRef } from "./notebook-structure";
-import { cellTags, escapeHtml, mergeStreams, renderCell, renderMarkdownBlocks, renderMarkdownInline, renderMarkdownTokens, renderOutput, solutionDetails, type Chapter, type PageEnv, type SiteOptions } from "./site";
+import { PLOTLY_MIME } from "../plot";
+import { cellTags, escapeHtml, renderCell, renderCodeOutputs, renderMarkdownBlocks, renderMarkdownInline, renderMarkdownTokens, solutionDetails, type Chapter, type PageEnv, type SiteOptions } from "./site";
 
 type Token = MarkdownIt.Token;
 
@@ -123,12 +124,16 @@ function inlineLength(t: Token | undefined): number {
 
 const textLines = (chars: number, perLine = CHARS_PER_LINE) => Math.max(1, Math.ceil(chars / perLine));
 
+/** A markdown block that holds an image (markdown or an <img> tag): a figure. */
+function hasImage(tokens: Token[]): boolean {
+  return tokens.some((t) => (t.children ?? []).some((c) => c.type === "image") || (t.type === "html_block" && /<img\b/i.test(t.content)));
+}
+
 /** Estimated height of one top-level markdown block (its tokens from markdown-it). */
 export function markdownBlockHeight(tokens: Token[]): number {
   const first = tokens[0];
   if (!first) return 0;
-  const hasImage = tokens.some((t) => (t.children ?? []).some((c) => c.type === "image") || (t.type === "html_block" && /<img\b/i.test(t.content)));
-  if (hasImage) return 340;
+  if (hasImage(tokens)) return 340;
   switch (first.type) {
     case "heading_open":
       return 56;
@@ -202,7 +207,7 @@ function outputHeight(o: Output): number {
       const d = o.data ?? {};
       const meta = (o.metadata ?? {}) as Record<string, any>;
       if (meta.llm_course?.role === "plotly-loader" || Object.values(meta).some((m: any) => m?.llm_course?.role === "plotly-loader")) return 0;
-      const plotly = d["application/vnd.plotly.v1+json"] as any;
+      const plotly = d[PLOTLY_MIME] as any;
       if (plotly) {
         const fig = typeof plotly === "string" ? safeJson(plotly) : plotly;
         const h = typeof fig?.layout?.height === "number" ? fig.layout.height : 450;
@@ -286,7 +291,7 @@ export function firstSentence(markdown: string, max = 200): string | undefined {
 export function isSlideVisual(o: Output): boolean {
   if (o.output_type !== "display_data" && o.output_type !== "execute_result") return false;
   const d = (o.data ?? {}) as Record<string, unknown>;
-  return ["application/vnd.plotly.v1+json", "image/svg+xml", "image/png", "image/jpeg", "text/html"].some((m) => d[m] !== undefined);
+  return [PLOTLY_MIME, "image/svg+xml", "image/png", "image/jpeg", "text/html"].some((m) => d[m] !== undefined);
 }
 
 /** A paragraph this short that introduces a list, figure or formula is shown with it. */
@@ -302,8 +307,7 @@ const SLIDE_FENCE_LINES = 12;
 function showsOnSlide(tokens: Token[]): boolean {
   const first = tokens[0];
   if (!first) return false;
-  const hasImage = tokens.some((t) => (t.children ?? []).some((c) => c.type === "image") || (t.type === "html_block" && /<img\b/i.test(t.content)));
-  if (hasImage) return true;
+  if (hasImage(tokens)) return true;
   switch (first.type) {
     case "math_block":
     case "bullet_list_open":
@@ -372,12 +376,11 @@ export function chapterUnits(ch: Chapter, figures: { count: number }, env: PageE
       // The code is told (notes); what it produced is shown when it is a figure, a chart or a table.
       const input = renderCell({ ...cell, outputs: [] }, p.cell, ch, figures, env, warnings);
       if (input !== "") notes(cellAsDiv(input));
-      mergeStreams(Array.isArray(cell.outputs) ? cell.outputs : []).forEach((o, j) => {
-        const html = renderOutput(o, { where: `${ch.file}: cell ${p.cell + 1}, output ${j + 1}`, figures, env, warnings });
-        if (html === "") return;
-        if (isSlideVisual(o)) units.push({ kind: "block", html: `<div class="outputs">\n${html}\n</div>`, height: outputHeight(o) });
+      for (const { output, html } of renderCodeOutputs(cell, p.cell + 1, ch, figures, env, warnings)) {
+        if (html === "") continue;
+        if (isSlideVisual(output)) units.push({ kind: "block", html: `<div class="outputs">\n${html}\n</div>`, height: outputHeight(output) });
         else notes(`<div class="outputs">\n${html}\n</div>`);
-      });
+      }
     }
   }
   closeSolution();
