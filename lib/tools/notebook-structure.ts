@@ -255,9 +255,9 @@ export interface ChapterStructure {
 }
 
 /**
- * The worked solutions that JupyterLab would show open under their exercises: each must start
- * with a markdown cell holding only its heading ("#### Solution N") with COLLAPSED_HEADING in
- * its metadata. One line per offending solution ([] when all fold).
+ * The worked solutions that JupyterLab or classic Notebook would show open under their exercises:
+ * each must start with a markdown cell holding only its heading ("#### Solution N") with every key of
+ * COLLAPSED_HEADING in its metadata. One line per offending solution ([] when all fold).
  */
 export function solutionCollapseProblems(nb: Pick<Notebook, "cells">): string[] {
   const problems: string[] = [];
@@ -266,7 +266,7 @@ export function solutionCollapseProblems(nb: Pick<Notebook, "cells">): string[] 
     const cell = nb.cells[p.cell];
     const meta = (cell.metadata ?? {}) as Record<string, unknown>;
     const ownCell = p.heading !== undefined && cellSource(cell).trim() === p.source;
-    if (ownCell && meta["jp-MarkdownHeadingCollapsed"] === true) continue;
+    if (ownCell && Object.entries(COLLAPSED_HEADING).every(([k, v]) => meta[k] === v)) continue;
     const label = p.solution?.label ?? "Solution";
     problems.push(
       `cell ${p.cell + 1}: ${label} is not folded in JupyterLab; expected a markdown cell of its own, "#### ${label}", ` +
