@@ -44,8 +44,11 @@ export interface ShardContext {
   rng: Rng;
 }
 
-/** The loss of one shard: a scalar, the mean over what the shard counts. */
-export type ShardLossFn = (params: Params, batch: TensorBatch, options: unknown, ctx: ShardContext) => tf.Scalar;
+/**
+ * The loss of one shard: a scalar, the mean over what the shard counts. `params` holds the
+ * trained weights and, under their own names, the frozen ones (DataParallelOptions.frozen).
+ */
+export type ShardLossFn = (params: Record<string, tf.Tensor>, batch: TensorBatch, options: unknown, ctx: ShardContext) => tf.Scalar;
 
 /** Which loss the threads compute: a built-in one by name, or an exported function of a module. */
 export type ShardLossSpec = { builtin: "gpt"; options: { config: GPTConfig } } | { module: string; name: string; options?: unknown };
@@ -139,6 +142,11 @@ export interface DataParallelOptions {
   threads?: number;
   /** The shard loss (see the top of the file). */
   loss: ShardLossSpec;
+  /**
+   * Weights the loss reads but nobody trains (DPO's reference model, the base model under LoRA's
+   * adapters), copied to each worker once, at start. Their names must differ from the trained ones'.
+   */
+  frozen?: Record<string, tf.Tensor>;
 }
 
 interface WorkerReply {
@@ -180,7 +188,7 @@ export class DataParallel {
   private disposed = false;
   private failure: Error | null = null;
 
-  private constructor(private readonly params: Params, threads: number, lossFn: ShardLossFn, options: unknown, slots: Slot[], names: string[], weights: Float32Array) {
+  private constructor(private readonly params: Params, private readonly lossParams: Record<string, tf.Tensor>, threads: number, lossFn: ShardLossFn, options: unknown, slots: Slot[], names: string[], weights: Float32Array) {
     this.threads = threads;
     this.lossFn = lossFn;
     this.options = options;
@@ -202,7 +210,12 @@ export class DataParallel {
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`dataParallel: threads must be an integer >= 1, got ${threads}`);
     const lossFn = shardLossOf(opts.loss);
     const names = Object.keys(params).filter((k) => params[k].trainable);
-    const frozen = Object.keys(params).filter((k) => !params[k].trainable);
+    const extra = opts.frozen ?? {};
+    const clash = Object.keys(extra).find((k) => k in params);
+    if (clash !== undefined) throw new Error(`dataParallel: frozen weight "${clash}" has the name of a trained one; prefix the frozen names`);
+    // Everything the loss reads: the trained weights and the frozen ones.
+    const lossParams: Record<string, tf.Tensor> = { ...params, ...extra };
+    const frozen = Object.keys(lossParams).filter((k) => !(k in params) || !params[k].trainable);
     const total = names.reduce((s, n) => s + params[n].size, 0);
     const weights = new Float32Array(new SharedArrayBuffer(Math.max(1, total) * 4));
     const backend = backendInfo()?.name ?? tf.getBackend();
@@ -222,7 +235,7 @@ export class DataParallel {
             loss: opts.loss,
             names,
             shapes: names.map((n) => params[n].shape),
-            frozen: frozen.map((n) => ({ name: n, shape: params[n].shape, data: params[n].dataSync() })),
+            frozen: frozen.map((n) => ({ name: n, shape: lossParams[n].shape, data: lossParams[n].dataSync() })),
             weights,
             grads,
           },
@@ -245,7 +258,7 @@ export class DataParallel {
       await Promise.all(slots.map((s) => s.worker.terminate()));
       throw e;
     }
-    const dp = new DataParallel(params, threads, lossFn, opts.loss.options, slots, names, weights);
+    const dp = new DataParallel(params, lossParams, threads, lossFn, opts.loss.options, slots, names, weights);
     for (const slot of slots) {
       slot.worker.on("message", (m: WorkerReply) => {
         const p = slot.pending.get(m.id);
@@ -299,7 +312,7 @@ export class DataParallel {
     const vars = this.names.map((n) => this.params[n]);
     const mine = tf.tidy(() => {
       const main = sliceRows(batch, 0, mainRows);
-      const { value, grads } = tf.variableGrads(() => this.lossFn(this.params, main, this.options, { step: ctx.step, training: ctx.training, rng: createRng(shardSeed(ctx, 0)) }), vars);
+      const { value, grads } = tf.variableGrads(() => this.lossFn(this.lossParams, main, this.options, { step: ctx.step, training: ctx.training, rng: createRng(shardSeed(ctx, 0)) }), vars);
       return { value, grads, weight: shardWeight(main) };
     });
     let replies: WorkerReply[];
@@ -333,7 +346,7 @@ export class DataParallel {
     const { mainRows, asked } = this.scatter(batch, "loss", false, ctx);
     const mine = tf.tidy(() => {
       const main = sliceRows(batch, 0, mainRows);
-      const l = this.lossFn(this.params, main, this.options, { step: ctx.step, training: false, rng: createRng(shardSeed(ctx, 0)) });
+      const l = this.lossFn(this.lossParams, main, this.options, { step: ctx.step, training: false, rng: createRng(shardSeed(ctx, 0)) });
       return { loss: l.dataSync()[0], weight: shardWeight(main) };
     });
     const replies = await Promise.all(asked);

@@ -15,6 +15,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { GPTConfig, GPTParams, tokenLogProbs } from "./gpt";
 import { responseBatch, rowsToTensor } from "./rollout";
+import { pairBatchRows } from "./rewardModel";
+import type { ShardLossFn, ShardLossSpec } from "./dataParallel";
 
 export interface DPOLossResult {
   loss: tf.Scalar;
@@ -68,4 +70,28 @@ export function dpoPairLoss(
     const refLp = sequenceLogProbs(ref, config, idx, targets, mask); // [2N]; no gradient flows: ref's variables are frozen (trainable false) or not in the var list
     return { ...dpoLoss(pol.slice(0, n) as tf.Tensor1D, pol.slice(n, n) as tf.Tensor1D, refLp.slice(0, n) as tf.Tensor1D, refLp.slice(n, n) as tf.Tensor1D, beta) };
   }) as unknown as DPOLossResult;
+}
+
+/** The reference model's weights go beside the policy's under this prefix in a data-parallel step. */
+export const DPO_REF_PREFIX = "ref/";
+
+/**
+ * DPO's loss of a shard of pairs (rewardModel's pairBatchTensors), the function a data-parallel
+ * worker computes: the policy's weights under their names, the frozen reference's under
+ * DPO_REF_PREFIX. Options: { config, beta, padId }.
+ */
+export const dpoShardLoss: ShardLossFn = (params, batch, options) => {
+  const { config, beta, padId } = options as { config: GPTConfig; beta: number; padId: number };
+  const policy: GPTParams = {}, ref: GPTParams = {};
+  for (const [k, v] of Object.entries(params)) {
+    if (k.startsWith(DPO_REF_PREFIX)) ref[k.slice(DPO_REF_PREFIX.length)] = v as tf.Variable;
+    else policy[k] = v as tf.Variable;
+  }
+  const b = pairBatchRows(batch);
+  return dpoPairLoss(policy, ref, config, b.prompts, b.chosen, b.rejected, beta, padId).loss;
+};
+
+/** dpoShardLoss as data parallelism names it (a worker loads it from this module). */
+export function dpoLossSpec(config: GPTConfig, beta: number, padId: number): ShardLossSpec {
+  return { module: __filename, name: "dpoShardLoss", options: { config, beta, padId } };
 }

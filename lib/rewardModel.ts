@@ -37,6 +37,7 @@ import type { Split } from "./batches";
 import type { TextPair } from "./preferences";
 import { createRng, Rng, seedFor } from "./random";
 import { responseBatch, rowsToTensor } from "./rollout";
+import type { ShardLossFn, ShardLossSpec, TensorBatch } from "./dataParallel";
 
 export const SCORE_WEIGHT = "score.weight";
 export const SCORE_BIAS = "score.bias";
@@ -209,6 +210,47 @@ export function pairBatcher(train: readonly EncodedPair[], val: readonly Encoded
     const picked = Array.from({ length: batchSize }, () => set[rng.int(set.length)]);
     return { prompts: picked.map((p) => p.prompt), chosen: picked.map((p) => p.chosen), rejected: picked.map((p) => p.rejected) };
   };
+}
+
+/**
+ * A batch of pairs as tensors with the pairs on axis 0, as data parallelism needs them (it cuts
+ * batches by rows and sends them to other threads): each list of rows padded into `name`
+ * [B, longest] with its lengths in `${name}Length` [B]. pairBatchRows undoes it exactly.
+ */
+export function pairBatchTensors(b: PairBatch): TensorBatch {
+  const ragged = (name: string, rows: readonly number[][]): TensorBatch => {
+    const width = Math.max(1, ...rows.map((r) => r.length));
+    const data = new Int32Array(rows.length * width);
+    rows.forEach((r, i) => data.set(r, i * width));
+    return { [name]: tf.tensor2d(data, [rows.length, width], "int32"), [`${name}Length`]: tf.tensor1d(rows.map((r) => r.length), "int32") };
+  };
+  return { ...ragged("prompts", b.prompts), ...ragged("chosen", b.chosen), ...ragged("rejected", b.rejected) };
+}
+
+/** The three lists of rows of a batch made by pairBatchTensors (or a shard of one). */
+export function pairBatchRows(t: TensorBatch): PairBatch {
+  const rows = (name: string): number[][] => {
+    const ids = t[name], lengths = t[`${name}Length`];
+    if (ids === undefined || lengths === undefined) throw new Error(`pairBatchRows: the batch has no "${name}" and "${name}Length" tensors`);
+    const data = ids.dataSync(), len = lengths.dataSync(), width = ids.shape[1] ?? 0;
+    return Array.from(len, (n, i) => Array.from(data.subarray(i * width, i * width + n)));
+  };
+  return { prompts: rows("prompts"), chosen: rows("chosen"), rejected: rows("rejected") };
+}
+
+/**
+ * The reward model's Bradley–Terry loss of a shard of pairs (pairBatchTensors), the function a
+ * data-parallel worker computes (lib/dataParallel.ts); options: { config, padId }.
+ */
+export const rewardShardLoss: ShardLossFn = (params, batch, options) => {
+  const { config, padId } = options as { config: GPTConfig; padId: number };
+  const b = pairBatchRows(batch);
+  return rewardPairLoss(params as GPTParams, config, b.prompts, b.chosen, b.rejected, padId).loss;
+};
+
+/** rewardShardLoss as data parallelism names it (a worker loads it from this module). */
+export function rewardLossSpec(config: GPTConfig, padId: number): ShardLossSpec {
+  return { module: __filename, name: "rewardShardLoss", options: { config, padId } };
 }
 
 /**

@@ -20,7 +20,8 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { writeFileAtomic } from "./atomic";
 import { LossHistory, saveCheckpoint } from "./checkpoint";
-import { dpoPairLoss, sequenceLogProbs } from "./dpo";
+import type { TensorBatch } from "./dataParallel";
+import { DPO_REF_PREFIX, dpoLossSpec, dpoPairLoss, dpoShardLoss, sequenceLogProbs } from "./dpo";
 import { GPTConfig, GPTParams } from "./gpt";
 import { plainAnswer } from "./sftData";
 import { decidingCriterion, MeanInterval, pairedDifference, simulatedPreference, trueScore, winRate, WinRate } from "./labeller";
@@ -29,7 +30,8 @@ import { copyParams, createPPO, disposePPO, ppoLiveCharts, PPOOptions, ppoStep, 
 import { loadPretrained, PretrainedModel } from "./pretrain";
 import { createRng } from "./random";
 import {
-  EncodedPair, encodePairs, evaluateRewardModel, initRewardModel, pairBatcher, rewardPairLoss, RewardEval, scoreResponses, splitPairsByRecord,
+  EncodedPair, encodePairs, evaluateRewardModel, initRewardModel, pairBatcher, pairBatchTensors, rewardLossSpec, rewardPairLoss, RewardEval, rewardShardLoss,
+  scoreResponses, splitPairsByRecord,
 } from "./rewardModel";
 import { generateBatch, responseBatch, rowsToTensor } from "./rollout";
 import { chatTokenIds, encodeChat, SFTExample } from "./sft";
@@ -175,6 +177,8 @@ export interface RewardTrainOptions {
   maxIters: number;
   /** Pairs per step. Default 16. */
   batchSize?: number;
+  /** Threads that compute each step (lib/dataParallel.ts). Default: defaultThreads() (2 on a 2-core machine). */
+  threads?: number;
   /** AdamW learning rate (constant). Default 1e-4. */
   lr?: number;
   /** Fraction of RECORDS held out. Default 0.2. */
@@ -247,10 +251,12 @@ export async function trainRewardModel(opts: RewardTrainOptions): Promise<Reward
   const accuracyHistory: [number, number, number][] = [];
   let valBefore: RewardEval | undefined;
   let final: { val: RewardEval; train: RewardEval } | undefined;
-  const lossFn = (b: { prompts: number[][]; chosen: number[][]; rejected: number[][] }) =>
-    rewardPairLoss(params, config, b.prompts, b.chosen, b.rejected, codec.padId).loss;
+  // Each batch of pairs is split between threads (lib/dataParallel.ts), as in pretraining and SFT.
+  const loss = rewardLossSpec(config, codec.padId);
+  const batches = pairBatcher(split.train, split.val, opts.batchSize ?? 16);
   const summary = await train({
-    params, lossFn, getBatch: pairBatcher(split.train, split.val, opts.batchSize ?? 16),
+    params, lossFn: (b: TensorBatch, ctx) => rewardShardLoss(params, b, loss.options, ctx),
+    getBatch: (s, rng) => pairBatchTensors(batches(s, rng)), dataParallel: { threads: opts.threads, loss },
     optimizer: { lr: opts.lr ?? 1e-4, weightDecay: 0, beta1: 0.9, beta2: 0.95 },
     maxIters: opts.maxIters, evalInterval: opts.evalInterval, evalIters: opts.evalIters ?? 4, gradClip: 1, seed,
     chart: opts.chart ?? false, chartTitle: opts.chartTitle ?? "Reward model: Bradley–Terry loss", progress: opts.progress ?? "none", log: opts.log,
@@ -434,6 +440,8 @@ export interface DPOTrainOptions {
   maxIters: number;
   /** Pairs per step. Default 16. */
   batchSize?: number;
+  /** Threads that compute each step (lib/dataParallel.ts). Default: defaultThreads() (2 on a 2-core machine). */
+  threads?: number;
   /** Default 5e-5. */
   lr?: number;
   /**
@@ -474,10 +482,14 @@ export async function trainDPO(opts: DPOTrainOptions): Promise<DPOTrainResult> {
   const split = splitPreferencePairs(encodePreferencePairs(opts.records, codec), opts.valFraction ?? 0.2, seed);
   const policy = copyParams(opts.sft, true);
   const ref = copyParams(opts.sft, false);
+  // Each batch of pairs is split between threads (lib/dataParallel.ts); the workers copy the frozen reference once.
+  const loss = dpoLossSpec(config, beta, codec.padId);
+  const frozen = Object.fromEntries(Object.entries(ref).map(([k, v]) => [DPO_REF_PREFIX + k, v]));
+  const batches = pairBatcher(split.train, split.val, opts.batchSize ?? 16);
   const summary = await train({
     params: policy,
-    lossFn: (b) => dpoPairLoss(policy, ref, config, b.prompts, b.chosen, b.rejected, beta, codec.padId).loss,
-    getBatch: pairBatcher(split.train, split.val, opts.batchSize ?? 16),
+    lossFn: (b: TensorBatch, ctx) => dpoShardLoss({ ...policy, ...frozen }, b, loss.options, ctx),
+    getBatch: (s, rng) => pairBatchTensors(batches(s, rng)), dataParallel: { threads: opts.threads, loss, frozen },
     optimizer: { lr: opts.lr ?? 5e-5, weightDecay: 0, beta1: 0.9, beta2: 0.95 },
     maxIters: opts.maxIters, evalInterval: opts.evalInterval, evalIters: opts.evalIters ?? 4, gradClip: 1, seed,
     chart: opts.chart ?? false, chartTitle: opts.chartTitle ?? "DPO loss", progress: opts.progress ?? "none", log: opts.log,

@@ -31,6 +31,7 @@ import { generate } from "./sampling";
 import { normalizeAnswer } from "./sftData";
 import type { Tokenizer } from "./tokenizer";
 import type { Split } from "./batches";
+import type { ShardLossFn, ShardLossSpec } from "./dataParallel";
 
 export * from "./sftData";
 
@@ -408,6 +409,30 @@ export function sftLoss(params: GPTParams | Record<string, tf.Tensor>, config: G
   return gptLoss(params as GPTParams, config, batch.x, batch.y, { mask: batch.mask });
 }
 
+/** The frozen model's weights go beside LoRA's adapters under this prefix in a data-parallel step. */
+export const LORA_BASE_PREFIX = "base/";
+
+/**
+ * SFT's masked loss of the adapters over the frozen model, the function a data-parallel worker
+ * computes (lib/dataParallel.ts): adapters under their names, the frozen weights under
+ * LORA_BASE_PREFIX. Options: { config, lora } (the LoRA's settings, without its variables).
+ */
+export const loraShardLoss: ShardLossFn = (params, batch, options) => {
+  const { config, lora } = options as { config: GPTConfig; lora: Omit<LoRA, "params"> };
+  const base: GPTParams = {}, adapters: Record<string, tf.Variable> = {};
+  for (const [k, v] of Object.entries(params)) {
+    if (k.startsWith(LORA_BASE_PREFIX)) base[k.slice(LORA_BASE_PREFIX.length)] = v as tf.Variable;
+    else adapters[k] = v as tf.Variable;
+  }
+  return sftLoss(loraWeights(base, { ...lora, params: adapters }), config, batch as unknown as SFTBatch);
+};
+
+/** loraShardLoss as data parallelism names it (a worker loads it from this module). */
+export function loraLossSpec(config: GPTConfig, lora: LoRA): ShardLossSpec {
+  const { rank, alpha, scale, targets, newTokens } = lora;
+  return { module: __filename, name: "loraShardLoss", options: { config, lora: { rank, alpha, scale, targets, newTokens } } };
+}
+
 // ---------------------------------------------------------------------------------------
 // Generating replies
 
@@ -540,7 +565,7 @@ export interface FinetuneOptions {
   maxIters: number;
   /** Rows per batch (default 16). */
   batchSize?: number;
-  /** Threads sharing each batch in full fine-tuning (lib/dataParallel.ts; default: defaultThreads()). LoRA runs on one. */
+  /** Threads sharing each batch (lib/dataParallel.ts; default: defaultThreads()). */
   threads?: number;
   /** Pack several conversations per row (packRows) instead of one padded conversation per row. Default false. */
   pack?: boolean;
@@ -619,9 +644,11 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     const summary = await train_({
       params: trainable,
       lossFn: (batch: SFTBatch) => sftLoss(weights(), config, batch),
-      // Full fine-tuning: the batch {x, y, mask} split across threads, the same masked loss
-      // (a worker cannot rebuild LoRA's merged weights, so adapters train on one thread).
-      dataParallel: full ? { threads: opts.threads, loss: { builtin: "gpt", options: { config } } } : undefined,
+      // The batch {x, y, mask} split across threads, the same masked loss: full fine-tuning's
+      // workers copy the weights every step; LoRA's copy the frozen model once and the adapters every step.
+      dataParallel: full
+        ? { threads: opts.threads, loss: { builtin: "gpt", options: { config } } }
+        : { threads: opts.threads, loss: loraLossSpec(config, lora!), frozen: Object.fromEntries(Object.entries(model.params).map(([k, v]) => [LORA_BASE_PREFIX + k, v])) },
       getBatch,
       optimizer: { lr, beta1: 0.9, beta2: 0.99, weightDecay: opts.weightDecay ?? (lora ? 0 : 0.1), decay: isDecayed },
       schedule: cosineSchedule(lr, Math.max(1, maxIters), { warmupIters: Math.min(warmup, maxIters), minLr: lr / 10, decayIters: Math.max(1, maxIters) }),

@@ -77,8 +77,9 @@ export interface TrainOptions<B> {
    * compute a shard's gradients, averaged into the whole batch's. The batch must be a record
    * of tensors with the batch on axis 0, and `loss` must compute what lossFn computes (a
    * worker cannot receive the closure). threads 1 (or no dataParallel) = lossFn alone.
+   * `frozen`: weights the loss also reads, untrained (see DataParallelOptions).
    */
-  dataParallel?: { threads?: number; loss: ShardLossSpec };
+  dataParallel?: { threads?: number; loss: ShardLossSpec; frozen?: Record<string, tf.Tensor> };
   /** Loss for evaluations (default: lossFn with ctx.training = false). */
   evalLoss?: (batch: B, ctx: StepContext) => tf.Scalar;
   /** AdamW settings, or an AdamW to continue with (then its state is the caller's). */
@@ -207,7 +208,7 @@ export async function train<B>(opts: TrainOptions<B>): Promise<TrainSummary> {
     }
 
     // After resume: the workers copy the frozen weights once, at start.
-    if (opts.dataParallel !== undefined && threads > 1) dp = await DataParallel.start(opts.params, { threads, loss: opts.dataParallel.loss });
+    if (opts.dataParallel !== undefined && threads > 1) dp = await DataParallel.start(opts.params, { threads, loss: opts.dataParallel.loss, frozen: opts.dataParallel.frozen });
 
     const mode = progressMode(opts.progress ?? "auto");
     const logInterval = opts.logInterval ?? Math.max(1, Math.round(maxIters / 20));

@@ -7,6 +7,11 @@ import { initBackend } from "../lib/backend";
 import { DataParallel, defaultThreads, shardSizes } from "../lib/dataParallel";
 import { gptConfig, gptLoss, initGPT } from "../lib/gpt";
 import { disposeParams } from "../lib/pretrain";
+import { initRewardModel, pairBatchRows, pairBatchTensors, rewardLossSpec, rewardPairLoss } from "../lib/rewardModel";
+import { DPO_REF_PREFIX, dpoLossSpec, dpoPairLoss } from "../lib/dpo";
+import { copyParams } from "../lib/ppo";
+import { createLoRA, disposeLoRA, loraWeights } from "../lib/lora";
+import { LORA_BASE_PREFIX, loraLossSpec, sftLoss } from "../lib/sft";
 
 const config = gptConfig("tiny", { vocabSize: 11, blockSize: 8 });
 
@@ -137,5 +142,101 @@ describe("dataParallel in the trainer", function () {
     assert.equal(counts[29], counts[10]);
     assert.ok(r.summary.valLoss < Math.log(r.config.vocabSize), `the model learned nothing: ${r.summary.valLoss}`);
     disposeParams(r.params);
+  });
+});
+
+describe("dataParallel with frozen weights and the later chapters' losses (reward model, DPO, LoRA)", function () {
+  this.timeout(120_000);
+  before(async () => {
+    await initBackend({ quiet: true });
+  });
+  // Five pairs of different lengths: shards of 3 and 2 pairs, each padded to its own longest row.
+  const pairs = {
+    prompts: [[1, 2, 3], [4], [5, 6], [7, 8, 9, 10], [2]],
+    chosen: [[3, 4], [5, 6, 7], [1], [2, 2], [9, 8, 7]],
+    rejected: [[6], [1, 1], [2, 3, 4, 5], [3], [4, 4]],
+  };
+
+  it("pairBatchTensors ↔ pairBatchRows: a round trip, also of a shard", () => {
+    const t = pairBatchTensors(pairs);
+    assert.deepEqual(t.prompts.shape, [5, 4]);
+    assert.deepEqual(Array.from(t.chosenLength.dataSync()), [2, 3, 1, 2, 3]);
+    assert.deepEqual(pairBatchRows(t), pairs);
+    const shard = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, tf.slice(v, [3], [2])]));
+    assert.deepEqual(pairBatchRows(shard), { prompts: pairs.prompts.slice(3), chosen: pairs.chosen.slice(3), rejected: pairs.rejected.slice(3) });
+    assert.throws(() => pairBatchRows({ prompts: t.prompts }), /no "prompts" and "promptsLength" tensors/);
+    tf.dispose([...Object.values(t), ...Object.values(shard)]);
+  });
+
+  it("reward model: 2 threads give the Bradley–Terry loss and gradients of one pass", async () => {
+    const gpt = initGPT(config, { seed: 5 });
+    const params = initRewardModel(gpt, config, 5);
+    const dp = await DataParallel.start(params, { threads: 2, loss: rewardLossSpec(config, 0) });
+    const b = pairBatchTensors(pairs);
+    try {
+      const names = Object.keys(params);
+      const ref = tf.variableGrads(() => rewardPairLoss(params, config, pairs.prompts, pairs.chosen, pairs.rejected, 0).loss, names.map((n) => params[n]));
+      const got = await dp.gradients(b, { step: 0, training: true, seed: 1 });
+      assert.ok(Math.abs(got.loss - ref.value.dataSync()[0]) < 1e-5, `loss ${got.loss} vs ${ref.value.dataSync()[0]}`);
+      for (const n of names) assert.ok(maxAbsDiff(got.grads[n], ref.grads[params[n].name]) < 1e-5, n);
+      tf.dispose([ref.value, ...Object.values(ref.grads), ...Object.values(got.grads)]);
+    } finally {
+      await dp.dispose();
+      tf.dispose(Object.values(b));
+      disposeParams(gpt);
+      disposeParams(params);
+    }
+  });
+
+  it("DPO: the frozen reference reaches the workers once; 2 threads give the loss and gradients of one pass", async () => {
+    const policy = initGPT(config, { seed: 6 });
+    const ref = copyParams(initGPT(config, { seed: 7 }), false);
+    const frozen = Object.fromEntries(Object.entries(ref).map(([k, v]) => [DPO_REF_PREFIX + k, v]));
+    const dp = await DataParallel.start(policy, { threads: 2, loss: dpoLossSpec(config, 0.5, 0), frozen });
+    const b = pairBatchTensors(pairs);
+    try {
+      const names = Object.keys(policy);
+      const want = tf.variableGrads(() => dpoPairLoss(policy, ref, config, pairs.prompts, pairs.chosen, pairs.rejected, 0.5, 0).loss, names.map((n) => policy[n]));
+      // Different policy and reference: a loss far from log 2, so a worker that ignored the reference would show.
+      assert.ok(Math.abs(want.value.dataSync()[0] - Math.log(2)) > 1e-3);
+      const got = await dp.gradients(b, { step: 0, training: true, seed: 1 });
+      assert.ok(Math.abs(got.loss - want.value.dataSync()[0]) < 1e-5, `loss ${got.loss} vs ${want.value.dataSync()[0]}`);
+      for (const n of names) assert.ok(maxAbsDiff(got.grads[n], want.grads[policy[n].name]) < 1e-5, n);
+      tf.dispose([want.value, ...Object.values(want.grads), ...Object.values(got.grads)]);
+    } finally {
+      await dp.dispose();
+      tf.dispose(Object.values(b));
+    }
+    await assert.rejects(
+      DataParallel.start(policy, { threads: 2, loss: dpoLossSpec(config, 0.5, 0), frozen: ref }),
+      /frozen weight "[^"]+" has the name of a trained one/,
+    );
+    disposeParams(policy);
+    disposeParams(ref);
+  });
+  it("LoRA: the frozen model reaches the workers once; 2 threads give the masked loss and the adapters' gradients of one pass", async () => {
+    const base = initGPT(config, { seed: 8 });
+    const lora = createLoRA(base, config, { rank: 2, trainNewTokens: 2, seed: 8 });
+    // B starts at zero (the adapters change nothing yet): move it so the gradients of A are not zero.
+    tf.tidy(() => Object.entries(lora.params).forEach(([k, v]) => k.endsWith("lora_B") && v.assign(tf.randomNormal(v.shape, 0, 0.1, "float32", 9))));
+    const frozen = Object.fromEntries(Object.entries(base).map(([k, v]) => [LORA_BASE_PREFIX + k, v]));
+    const dp = await DataParallel.start(lora.params, { threads: 2, loss: loraLossSpec(config, lora), frozen });
+    const b = batch(5, 11, true);
+    try {
+      const names = Object.keys(lora.params);
+      const want = tf.variableGrads(() => sftLoss(loraWeights(base, lora), config, b as never), names.map((n) => lora.params[n]));
+      const got = await dp.gradients(b, { step: 0, training: true, seed: 1 });
+      assert.ok(Math.abs(got.loss - want.value.dataSync()[0]) < 1e-5, `loss ${got.loss} vs ${want.value.dataSync()[0]}`);
+      for (const n of names) {
+        assert.ok(tf.tidy(() => tf.max(tf.abs(want.grads[lora.params[n].name])).dataSync()[0]) > 0, `${n}: a zero gradient tests nothing`);
+        assert.ok(maxAbsDiff(got.grads[n], want.grads[lora.params[n].name]) < 1e-5, n);
+      }
+      tf.dispose([want.value, ...Object.values(want.grads), ...Object.values(got.grads)]);
+    } finally {
+      await dp.dispose();
+      tf.dispose(Object.values(b));
+      disposeLoRA(lora);
+      disposeParams(base);
+    }
   });
 });
