@@ -77,14 +77,17 @@ export function requireBaseModel(env: NodeJS.ProcessEnv = process.env): string {
   return baseModelChoice(env) === "course" ? shippedBaseModelDir : requireArtifact("pretrained", env);
 }
 
-/** What makes each artifact a later chapter reads: named when it is missing. */
-export const ARTIFACT_MAKERS: Readonly<Record<string, string>> = {
-  pretrained: "notebook 05 (pretraining) or `npm run train`",
-  sft: "notebook 06 (supervised fine-tuning) or `npm run sft`",
-  "preferences.jsonl": "notebook 07 (reward model) or `npm run reward`",
-  reward: "notebook 07 (reward model) or `npm run reward`",
-  ppo: "notebook 08 (PPO) or `npm run ppo`",
-  dpo: "notebook 09 (DPO) or `npm run dpo`",
+/**
+ * Which notebook (by its number) and which command make each artifact a later chapter reads:
+ * named when one is missing, and how the course build knows which notebooks must wait for which.
+ */
+export const ARTIFACT_MAKERS: Readonly<Record<string, { notebook: string; chapter: string; command: string }>> = {
+  pretrained: { notebook: "05", chapter: "pretraining", command: "npm run train" },
+  sft: { notebook: "06", chapter: "supervised fine-tuning", command: "npm run sft" },
+  "preferences.jsonl": { notebook: "07", chapter: "reward model", command: "npm run reward" },
+  reward: { notebook: "07", chapter: "reward model", command: "npm run reward" },
+  ppo: { notebook: "08", chapter: "PPO", command: "npm run ppo" },
+  dpo: { notebook: "09", chapter: "DPO", command: "npm run dpo" },
 };
 
 /**
@@ -95,7 +98,7 @@ export function requireArtifact(name: string, env: NodeJS.ProcessEnv = process.e
   const p = artifactPath(name, env);
   if (!fs.existsSync(p)) {
     const maker = ARTIFACT_MAKERS[name];
-    throw new Error(`${projectPath(p)} does not exist yet: ${maker ? `run ${maker} first` : "no chapter makes an artifact of this name"}`);
+    throw new Error(`${projectPath(p)} does not exist yet: ${maker ? `run notebook ${maker.notebook} (${maker.chapter}) or \`${maker.command}\` first` : "no chapter makes an artifact of this name"}`);
   }
   return p;
 }

@@ -1,5 +1,8 @@
 import { strict as assert } from "node:assert";
-import { formatDuration, parseBuildArgs, progressLine, runTimeWarning, selectNotebooks, slowestCell, statedMinutes } from "../lib/tools/build-course";
+import {
+  artifactsNamed, chainMinutes, formatDuration, nextNotebook, notebookDependencies, parseBuildArgs, progressLine, runTimeWarning, selectNotebooks, slowestCell,
+  statedMinutes,
+} from "../lib/tools/build-course";
 
 const ALL = ["00-what-is-an-llm", "01-tokens", "02-attention", "03-gpt", "10-dpo"];
 
@@ -7,7 +10,10 @@ describe("build-course: arguments", () => {
   it("defaults to a full build of everything", () => {
     const a = parseBuildArgs([]);
     assert.ok(a !== "help");
-    assert.deepEqual([a.smoke, a.only, a.from, a.skipExec, a.verbose], [false, [], undefined, false, false]);
+    assert.deepEqual([a.smoke, a.only, a.from, a.skipExec, a.verbose, a.jobs], [false, [], undefined, false, false, 2]);
+    const one = parseBuildArgs(["--jobs", "1"]);
+    assert.ok(one !== "help");
+    assert.equal(one.jobs, 1);
     assert.match(a.notebooksDir, /notebooks$/);
     assert.match(a.buildDir, /build$/);
   });
@@ -34,6 +40,8 @@ describe("build-course: arguments", () => {
     assert.throws(() => parseBuildArgs(["notebooks/01.ipynb"]), /unexpected argument "notebooks\/01\.ipynb"/);
     assert.throws(() => parseBuildArgs(["--only", ","]), /--only needs a notebook name prefix/);
     assert.throws(() => parseBuildArgs(["--frobnicate"]), /frobnicate/);
+    assert.throws(() => parseBuildArgs(["--jobs", "0"]), /^Error: --jobs must be a whole number >= 1, got "0"$/);
+    assert.throws(() => parseBuildArgs(["--jobs", "two"]), /--jobs must be a whole number/);
     assert.equal(parseBuildArgs(["--help"]), "help");
   });
 });
@@ -100,5 +108,55 @@ describe("build-course: running times", () => {
     const nb = { cells: [md("# T"), timed("2026-12-03T10:00:00.000Z", "2026-12-03T10:00:02.500Z"), timed("2026-12-03T10:00:03.000Z", "2026-12-03T10:01:03.000Z"), { ...md("x"), metadata: {} }] };
     assert.deepEqual(slowestCell(nb), { index: 2, ms: 60000 });
     assert.equal(slowestCell({ cells: [md("# T")] }), undefined);
+  });
+});
+
+describe("build-course: which notebook waits for which", () => {
+  const code = (source: string) => ({ cell_type: "code" as const, source, metadata: {}, outputs: [], execution_count: null });
+  const md = (source: string) => ({ cell_type: "markdown" as const, source, metadata: {} });
+  const sft = {
+    cells: [
+      md('Prose may name artifactPath("ppo") without waiting for it.'),
+      code('const base = loadPretrained(requireBaseModel());\nconst out = artifactPath("sft");'),
+      code("const r = requireArtifact('reward'); // a later chapter's artifact"),
+    ],
+  };
+
+  it("reads the artifacts a notebook's code names; requireBaseModel() names 'pretrained' only for the learner's own model", () => {
+    assert.deepEqual(artifactsNamed(sft, {}), ["sft", "reward"]);
+    assert.deepEqual(artifactsNamed(sft, { COURSE_SMOKE: "1" }), ["sft", "pretrained", "reward"]);
+    assert.deepEqual(artifactsNamed(sft, { COURSE_BASE_MODEL: "own" }), ["sft", "pretrained", "reward"]);
+    assert.deepEqual(artifactsNamed({ cells: [code('requireArtifact(`dpo`)')] }, {}), ["dpo"]);
+  });
+
+  it("a notebook waits for the earlier notebooks that make what it names, never for itself or a later one", () => {
+    const names = ["00-intro", "05-pretraining", "06-sft", "07-reward-model", "08-rlhf-ppo", "09-dpo", "A1-performance"];
+    const deps = notebookDependencies(names, {
+      "05-pretraining": ["pretrained", "pretrained-hf"],
+      "06-sft": ["sft", "pretrained"],
+      "07-reward-model": ["sft", "reward", "preferences.jsonl"],
+      "08-rlhf-ppo": ["sft", "reward", "ppo"],
+      "09-dpo": ["dpo", "ppo", "preferences.jsonl", "sft"],
+      "A1-performance": ["unknown"],
+    });
+    assert.deepEqual(deps, {
+      "00-intro": [], "05-pretraining": [], "06-sft": ["05-pretraining"], "07-reward-model": ["06-sft"],
+      "08-rlhf-ppo": ["06-sft", "07-reward-model"], "09-dpo": ["06-sft", "07-reward-model", "08-rlhf-ppo"], "A1-performance": [],
+    });
+    // --only 07,08: 06 is not being run, so nobody waits for it (its earlier artifact is used).
+    assert.deepEqual(notebookDependencies(["07-reward-model", "08-rlhf-ppo"], { "07-reward-model": ["sft", "reward"], "08-rlhf-ppo": ["sft", "reward"] }),
+      { "07-reward-model": [], "08-rlhf-ppo": ["07-reward-model"] });
+  });
+
+  it("starts the ready notebook with the longest chain of minutes after it; course order breaks ties", () => {
+    const names = ["00-a", "01-b", "05-p", "06-s", "07-r", "08-ppo"];
+    const deps = { "00-a": [], "01-b": [], "05-p": [], "06-s": [], "07-r": ["06-s"], "08-ppo": ["07-r"] };
+    const chain = chainMinutes(names, deps, { "00-a": 0.5, "01-b": 0.5, "05-p": 2, "06-s": 6, "07-r": 6, "08-ppo": 6 });
+    assert.deepEqual(chain, { "00-a": 0.5, "01-b": 0.5, "05-p": 2, "06-s": 18, "07-r": 12, "08-ppo": 6 });
+    assert.equal(nextNotebook(names, new Set(), deps, chain), "06-s");
+    assert.equal(nextNotebook(["00-a", "01-b", "05-p", "07-r", "08-ppo"], new Set(), deps, chain), "05-p"); // 07 waits for 06
+    assert.equal(nextNotebook(["00-a", "01-b", "07-r", "08-ppo"], new Set(["06-s"]), deps, chain), "07-r");
+    assert.equal(nextNotebook(["00-a", "01-b"], new Set(), deps, chain), "00-a");
+    assert.equal(nextNotebook(["08-ppo"], new Set(["06-s"]), deps, chain), undefined);
   });
 });

@@ -1,13 +1,17 @@
 /**
  * `npm start`: execute every notebook of the course in order, then render the static site.
  *
- *   node lib/dist/tools/build-course.js [--smoke] [--only 03[,04]] [--from 05] [--skip-exec] [--slides] [--verbose]
+ *   node lib/dist/tools/build-course.js [--smoke] [--only 03[,04]] [--from 05] [--jobs N] [--skip-exec] [--slides] [--verbose]
  *
- * Notebooks run one after the other in full mode (later chapters load what earlier ones saved
- * in build/artifacts/), each in a fresh tslab kernel; the executed copies go to
- * build/notebooks/<name>.ipynb and the site to build/site/. A failing notebook stops the run
- * (later chapters depend on it), the site is still rendered from the notebooks that have an
- * executed copy, and the exit code is 1.
+ * Each notebook runs in a fresh tslab kernel; the executed copies go to build/notebooks/<name>.ipynb
+ * and the site to build/site/. Later chapters load what earlier ones saved in build/artifacts/,
+ * so a notebook waits for the notebooks that make the artifacts its code names
+ * (requireArtifact("sft") waits for 06; paths.ts ARTIFACT_MAKERS); up to --jobs notebooks
+ * (default 2) run at once, the longest remaining chain first (by the minutes each notebook's
+ * opening box states). Much of the later chapters' work (sampling, evaluation, PPO) runs on one
+ * core, so the chapters that need nothing from them fill the other one. A failing notebook
+ * stops the run (nothing new starts; those running finish), the site is still rendered from the
+ * notebooks that have an executed copy, and the exit code is 1.
  *
  * The site includes presenter mode: every chapter as a reveal.js slide deck, build/site/slides/<name>.html
  * (lib/tools/slides.ts). `--slides` (npm run slides) lists the decks to open at the end.
@@ -18,10 +22,10 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
-import { repoRoot } from "../paths";
-import type { Notebook } from "./notebook";
+import { ARTIFACT_MAKERS, baseModelChoice, repoRoot } from "../paths";
+import { readNotebook, type Notebook } from "./notebook";
 import { cellSource } from "./notebook-structure";
-import { executeNotebook, failedPath } from "./run-notebooks";
+import { executeNotebook, failedPath, kernelEnv } from "./run-notebooks";
 import { buildSite, DEFAULT_SITE_OPTIONS, firstHeadingAndParagraph } from "./site";
 
 // ---------------------------------------------------------------------------------------
@@ -69,6 +73,67 @@ export function slowestCell(nb: Pick<Notebook, "cells">): { index: number; ms: n
   return best;
 }
 
+/**
+ * The artifacts (build/artifacts/<name>) a notebook's code names, with requireArtifact("…") or
+ * artifactPath("…"); requireBaseModel() names "pretrained" when the kernel's environment picks
+ * the learner's own base model (COURSE_BASE_MODEL=own, the default in smoke mode).
+ */
+export function artifactsNamed(nb: Pick<Notebook, "cells">, kernelEnvironment: NodeJS.ProcessEnv): string[] {
+  const names = new Set<string>();
+  for (const c of nb.cells) {
+    if (c.cell_type !== "code") continue;
+    const src = cellSource(c);
+    for (const m of src.matchAll(/\b(?:requireArtifact|artifactPath)\(\s*["'`]([^"'`]+)["'`]/g)) names.add(m[1]);
+    if (/\brequireBaseModel\(/.test(src) && baseModelChoice(kernelEnvironment) === "own") names.add("pretrained");
+  }
+  return [...names];
+}
+
+/**
+ * What each notebook waits for: the EARLIER notebooks among `names` (course order) that make an
+ * artifact it names (a notebook never waits for itself or a later one). A maker that is not
+ * being run is not waited for: its artifact is whatever an earlier build left.
+ */
+export function notebookDependencies(names: readonly string[], named: Readonly<Record<string, readonly string[]>>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  names.forEach((name, i) => {
+    const deps = new Set<string>();
+    for (const artifact of named[name] ?? []) {
+      const maker = ARTIFACT_MAKERS[artifact];
+      const nb = maker && names.slice(0, i).find((n) => n.startsWith(maker.notebook));
+      if (nb) deps.add(nb);
+    }
+    out[name] = names.filter((n) => deps.has(n));
+  });
+  return out;
+}
+
+/**
+ * The minutes from a notebook's start to the end of the longest chain of notebooks that wait
+ * for it (its own stated minutes, then its slowest dependant's chain): the scheduler starts the
+ * ready notebook with the longest chain first, so the build ends as early as the chains allow.
+ */
+export function chainMinutes(names: readonly string[], deps: Readonly<Record<string, readonly string[]>>, minutes: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of [...names].reverse()) {
+    const dependants = names.filter((n) => deps[n]?.includes(name));
+    out[name] = (minutes[name] ?? 0) + Math.max(0, ...dependants.map((d) => out[d]));
+  }
+  return out;
+}
+
+/** The next notebook to start: the ready one (everything it waits for done) with the longest chain, course order breaking ties. */
+export function nextNotebook(
+  pending: readonly string[], done: ReadonlySet<string>, deps: Readonly<Record<string, readonly string[]>>, chain: Readonly<Record<string, number>>,
+): string | undefined {
+  let best: string | undefined;
+  for (const name of pending) {
+    if (!(deps[name] ?? []).every((d) => done.has(d))) continue;
+    if (best === undefined || (chain[name] ?? 0) > (chain[best] ?? 0)) best = name;
+  }
+  return best;
+}
+
 export interface BuildArgs {
   smoke: boolean;
   /** Prefixes given with --only (run just these notebooks). */
@@ -76,6 +141,8 @@ export interface BuildArgs {
   /** Prefix given with --from (run this notebook and every later one). */
   from?: string;
   skipExec: boolean;
+  /** Notebooks executed at once (--jobs; default 2). */
+  jobs: number;
   /** List the slide decks to open at the end (they are always built with the site). */
   slides: boolean;
   verbose: boolean;
@@ -85,13 +152,14 @@ export interface BuildArgs {
   buildDir: string;
 }
 
-const USAGE = `usage: node lib/dist/tools/build-course.js [--smoke] [--only PREFIX[,PREFIX]] [--from PREFIX] [--skip-exec] [--slides] [--verbose]
+const USAGE = `usage: node lib/dist/tools/build-course.js [--smoke] [--only PREFIX[,PREFIX]] [--from PREFIX] [--jobs N] [--skip-exec] [--slides] [--verbose]
 
-Executes notebooks/*.ipynb in order, writes the executed copies to build/notebooks/ and renders
+Executes notebooks/*.ipynb (a notebook after those whose artifacts it reads), writes the executed copies to build/notebooks/ and renders
 the static site to build/site/ (open build/site/index.html).
   --smoke        tiny sizes; writes build/notebooks-smoke/ and build/site-smoke/ instead
   --only 03      execute only the notebooks whose name starts with 03 (repeatable, or 03,04)
   --from 05      execute 05 and every notebook after it (earlier ones keep their executed copies)
+  --jobs N       notebooks executed at once (default 2; 1 runs them one after the other in course order)
   --skip-exec    execute nothing, just re-render the site from the executed copies
   --slides       list the chapters' slide decks to open (build/site/slides/<name>.html, presenter
                  mode: → or space next, Esc overview, S speaker view; always built with the site)
@@ -109,6 +177,7 @@ export function parseBuildArgs(argv: string[]): BuildArgs | "help" {
       smoke: { type: "boolean" },
       only: { type: "string", multiple: true },
       from: { type: "string" },
+      jobs: { type: "string", short: "j" },
       "skip-exec": { type: "boolean" },
       slides: { type: "boolean" },
       verbose: { type: "boolean", short: "v" },
@@ -123,12 +192,15 @@ export function parseBuildArgs(argv: string[]): BuildArgs | "help" {
   if (values.only && only.length === 0) throw new Error("--only needs a notebook name prefix, e.g. --only 03");
   if (only.length && values.from !== undefined) throw new Error("use --only or --from, not both");
   if (values.from !== undefined && values.from.trim() === "") throw new Error("--from needs a notebook name prefix, e.g. --from 05");
+  const jobs = values.jobs === undefined ? 2 : Number(values.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs must be a whole number >= 1, got "${values.jobs}"`);
   if (values["skip-exec"] && (only.length || values.from !== undefined)) throw new Error("--skip-exec executes nothing; it can't be combined with --only or --from");
   return {
     smoke: values.smoke ?? false,
     only,
     from: values.from?.trim(),
     skipExec: values["skip-exec"] ?? false,
+    jobs,
     slides: values.slides ?? false,
     verbose: values.verbose ?? false,
     notebooksDir: path.resolve(values.notebooks ?? path.join(repoRoot, "notebooks")),
@@ -284,6 +356,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + "\n");
     return 0;
   }
+  const opts: BuildArgs = args; // (closures below do not keep the narrowing)
   const sourceDir = args.notebooksDir;
   const buildDir = args.buildDir;
   const notebookDir = path.join(buildDir, args.smoke ? "notebooks-smoke" : "notebooks");
@@ -308,43 +381,78 @@ export async function main(argv: string[]): Promise<number> {
   const t0 = Date.now();
   const timeWarnings: string[] = [];
   let failure: string | undefined;
-  for (const [i, run] of runs.entries()) {
+  let deps: Record<string, string[]>, chain: Record<string, number>;
+  try {
+    const sources = new Map(selected.map((n) => [n, readNotebook(path.join(sourceDir, `${n}.ipynb`))]));
+    const env = kernelEnv({ smoke: args.smoke });
+    deps = notebookDependencies(selected, Object.fromEntries(selected.map((n) => [n, artifactsNamed(sources.get(n)!, env)])));
+    chain = chainMinutes(selected, deps, Object.fromEntries(selected.map((n) => [n, statedMinutes(sources.get(n)!) ?? 0.5])));
+  } catch (err) {
+    process.stderr.write(`build-course: ${(err as Error).message.split("\n")[0]}\n`);
+    return 1;
+  }
+  const pending = [...selected];
+  const done = new Set<string>();
+  const running = new Map<string, { started: number; cell?: number; cells?: number }>();
+  const numberOf = (name: string) => selected.indexOf(name) + 1;
+  const render = () =>
+    [...running].map(([name, st]) => progressLine({ i: numberOf(name), n: runs.length, name, cell: st.cell, cells: st.cells, elapsedMs: Date.now() - st.started })).join("  |  ");
+
+  const runOne = async (run: NotebookRun): Promise<void> => {
     const started = Date.now();
-    const state: { cell?: number; cells?: number } = {};
-    const render = () => progressLine({ i: i + 1, n: runs.length, name: run.name, ...state, elapsedMs: Date.now() - started });
+    const state: { started: number; cell?: number; cells?: number } = { started };
+    running.set(run.name, state);
     progress.show(render);
+    const label = `notebook ${numberOf(run.name)} of ${runs.length}: ${run.name}`;
     try {
       const executedNb = await executeNotebook(path.join(sourceDir, `${run.name}.ipynb`), {
-        smoke: args.smoke,
+        smoke: opts.smoke,
         outputPath: path.join(notebookDir, `${run.name}.ipynb`),
         onCell: ({ index, total }) => {
           state.cell = index + 1;
           state.cells = total;
           progress.show(render);
         },
-        onOutput: args.verbose ? (text) => progress.log(text.replace(/\n$/, "")) : undefined,
+        onOutput: opts.verbose ? (text) => progress.log((opts.jobs > 1 ? `[${run.name}] ` : "") + text.replace(/\n$/, "")) : undefined,
       });
       run.status = "ok";
       run.ms = Date.now() - started;
       run.slowest = slowestCell(executedNb);
-      const warning = args.smoke ? undefined : runTimeWarning(run.name, run.ms, statedMinutes(executedNb));
+      done.add(run.name);
+      const warning = opts.smoke ? undefined : runTimeWarning(run.name, run.ms, statedMinutes(executedNb));
       if (warning) timeWarnings.push(warning);
-      progress.stop();
-      progress.log(`notebook ${i + 1} of ${runs.length}: ${run.name} — ok in ${formatDuration(run.ms)}`);
+      progress.log(`${label} — ok in ${formatDuration(run.ms)}`);
     } catch (err) {
       run.status = "FAILED";
       run.ms = Date.now() - started;
-      progress.stop();
       // The runner's message: one line that says it all, then maybe the cell's stderr.
       const [first, ...rest] = (err as Error).message.split("\n");
-      failure = first;
-      progress.log(`notebook ${i + 1} of ${runs.length}: ${run.name} — FAILED after ${formatDuration(run.ms)}`);
+      failure ??= first;
+      progress.log(`${label} — FAILED after ${formatDuration(run.ms)}`);
       if (rest.join("").trim()) progress.log(rest.join("\n"));
       const partial = failedPath(path.join(notebookDir, `${run.name}.ipynb`));
       if (fs.existsSync(partial)) progress.log(`the partial run, with the outputs so far: ${rel(partial)}`);
-      break; // later chapters need this one's artifacts
+    } finally {
+      running.delete(run.name);
+      if (running.size > 0) progress.show(render);
+      else progress.stop();
     }
-  }
+  };
+
+  // Up to --jobs notebooks at once; after a failure nothing new starts (later chapters need its artifacts).
+  await new Promise<void>((resolve) => {
+    const startMore = (): void => {
+      while (failure === undefined && running.size < opts.jobs) {
+        // One job: course order, as a reader runs them. More: the longest chain first.
+        const name = opts.jobs === 1 ? pending[0] : nextNotebook(pending, done, deps, chain);
+        if (name === undefined) break;
+        pending.splice(pending.indexOf(name), 1);
+        void runOne(runs.find((r) => r.name === name)!).then(startMore);
+      }
+      if (running.size === 0) resolve();
+    };
+    startMore();
+  });
   progress.stop();
 
   // The site shows every notebook that has an executed copy (the runner leaves none for a failed one).
