@@ -112,8 +112,8 @@ describe("build-course: running times", () => {
 });
 
 describe("build-course: which notebook waits for which", () => {
-  const code = (source: string) => ({ cell_type: "code" as const, source, metadata: {}, outputs: [], execution_count: null });
-  const md = (source: string) => ({ cell_type: "markdown" as const, source, metadata: {} });
+  const code = (source: string) => ({ id: "c", cell_type: "code" as const, source, metadata: {}, outputs: [], execution_count: null });
+  const md = (source: string) => ({ id: "m", cell_type: "markdown" as const, source, metadata: {} });
   const sft = {
     cells: [
       md('Prose may name artifactPath("ppo") without waiting for it.'),
