@@ -104,7 +104,7 @@ export interface ResponseSampleOptions {
   temperature?: number;
   topK?: number;
   seed?: number;
-  /** Rows generated together (one KV cache). Default 64. */
+  /** Rows generated together (one KV cache, split between the threads). Default 128. */
   batchSize?: number;
 }
 
@@ -113,7 +113,7 @@ export function sampleResponses(params: GPTParams, config: GPTConfig, codec: Cha
   const k = opts.k ?? 1;
   const rows = prompts.flatMap((p) => Array.from({ length: k }, () => codec.encodePrompt(p)));
   const rng = createRng(opts.seed ?? 0);
-  const bs = opts.batchSize ?? 64;
+  const bs = opts.batchSize ?? 128;
   const texts: string[] = [];
   for (let i = 0; i < rows.length; i += bs) {
     const g = generateBatch(params, config, rows.slice(i, i + bs), {

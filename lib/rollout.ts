@@ -18,7 +18,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { createKVCache, disposeKVCache, GPTConfig, GPTParams, gptLastLogits } from "./gpt";
-import { createRng, Rng } from "./random";
+import { createRng, Rng, seedFor } from "./random";
+import { defaultThreads, shardSizes } from "./dataParallel";
+import { sampleShardsOnThreads } from "./samplingThreads";
 import { sampleFromLogits, SamplingOptions } from "./sampling";
 
 export interface BatchGenerateOptions extends SamplingOptions {
@@ -31,6 +33,8 @@ export interface BatchGenerateOptions extends SamplingOptions {
   /** Seed when no rng is given. Default 0. */
   seed?: number;
   rng?: Rng;
+  /** Threads that sample the rows (lib/samplingThreads.ts). Default: defaultThreads() (2 on a 2-core machine). */
+  threads?: number;
 }
 
 export interface BatchGeneration {
@@ -44,19 +48,46 @@ export interface BatchGeneration {
 
 /**
  * Sample one response per prompt, all rows at once with one KV cache (see the top of the
- * file). Random draws: at each step, rows in order, one draw per sampling row.
+ * file), the rows split between `threads` threads (lib/samplingThreads.ts). Random draws: one
+ * thread draws at each step, rows in order, one draw per sampling row; with more threads each
+ * shard of rows draws so from its own stream, seeded from `rng` (one draw per shard).
  */
 export function generateBatch(params: GPTParams, config: GPTConfig, prompts: readonly number[][], opts: BatchGenerateOptions): BatchGeneration {
-  const { maxNewTokens, stopId, padId = 0 } = opts;
+  const { maxNewTokens } = opts;
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new Error(`generateBatch: maxNewTokens must be an integer >= 1, got ${maxNewTokens}`);
   if (prompts.length === 0) throw new Error("generateBatch: no prompts");
   if (config.blockSize < 2) throw new Error("generateBatch: blockSize must be at least 2");
+  prompts.forEach((p, i) => {
+    if (p.length === 0) throw new Error(`generateBatch: prompt ${i} is empty; give at least one token`);
+  });
+  const threads = opts.threads ?? defaultThreads();
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`generateBatch: threads must be an integer >= 1, got ${threads}`);
+  const rng = opts.rng ?? createRng(opts.seed ?? 0);
+  const sizes = shardSizes(prompts.length, threads);
+  if (sizes.length === 1) return generateRows(params, config, prompts, { ...opts, rng });
+  const shards: number[][][] = [];
+  let start = 0;
+  for (const n of sizes) {
+    shards.push(prompts.slice(start, start + n).map((p) => [...p]));
+    start += n;
+  }
+  const seeds = sizes.map(() => seedFor(rng));
+  const { rng: _r, threads: _t, seed: _s, ...options } = opts;
+  const answers = sampleShardsOnThreads(params, config, shards, seeds, options, (rows, seed) => generateRows(params, config, rows, { ...opts, rng: createRng(seed) }));
+  return { prompts: croppedPrompts(prompts, config), responses: answers.flatMap((a) => a.responses), ended: answers.flatMap((a) => a.ended) };
+}
+
+/** Prompts as sampling uses them: cropped from the left to blockSize − 1 tokens. */
+function croppedPrompts(prompts: readonly number[][], config: GPTConfig): number[][] {
+  return prompts.map((p) => (p.length > config.blockSize - 1 ? p.slice(p.length - (config.blockSize - 1)) : [...p]));
+}
+
+/** generateBatch's work on one thread, for checked prompts (a worker of lib/samplingThreads.ts calls it for its shard). */
+export function generateRows(params: GPTParams, config: GPTConfig, prompts: readonly number[][], opts: BatchGenerateOptions): BatchGeneration {
+  const { maxNewTokens, stopId, padId = 0 } = opts;
   const rng = opts.rng ?? createRng(opts.seed ?? 0);
   const b = prompts.length;
-  const ps = prompts.map((p, i) => {
-    if (p.length === 0) throw new Error(`generateBatch: prompt ${i} is empty; give at least one token`);
-    return p.length > config.blockSize - 1 ? p.slice(p.length - (config.blockSize - 1)) : [...p];
-  });
+  const ps = croppedPrompts(prompts, config);
   const budget = ps.map((p) => Math.min(maxNewTokens, config.blockSize - p.length));
   const responses: number[][] = ps.map(() => []);
   const ended = ps.map(() => false);

@@ -28,6 +28,7 @@ import { cosineSchedule } from "./schedule";
 import { EvalInfo, ProgressMode, StepInfo, train as train_ } from "./trainer";
 import type { Rng } from "./random";
 import { generate } from "./sampling";
+import { generateBatch } from "./rollout";
 import { normalizeAnswer } from "./sftData";
 import type { Tokenizer } from "./tokenizer";
 import type { Split } from "./batches";
@@ -461,12 +462,8 @@ export interface Reply {
  */
 export function generateReply(params: GPTParams | Record<string, tf.Tensor>, config: GPTConfig, tokenizer: Tokenizer, question: string | readonly ChatMessage[], opts: AnswerOptions = {}): Reply {
   const end = chatTokenIds(tokenizer).end;
-  let prompt = encodeChat(tokenizer, promptMessages(question), config.blockSize, { addGenerationPrompt: true }).ids;
   const maxNew = opts.maxNewTokens ?? 48;
-  // Keep prompt + reply inside the context (the KV cache then never has to slide): a prompt
-  // that leaves less than min(maxNew, 16) positions for the reply keeps its last tokens.
-  const room = config.blockSize - Math.min(maxNew, 16, config.blockSize - 1);
-  if (prompt.length > room) prompt = prompt.slice(prompt.length - room);
+  const prompt = replyPrompt(tokenizer, config, question, maxNew);
   const fit = Math.max(1, Math.min(maxNew, config.blockSize - prompt.length));
   const out = generate(params as GPTParams, config, prompt, {
     maxNewTokens: fit, temperature: opts.temperature ?? 0, topK: opts.topK, seed: opts.seed ?? 0, stop: [[end]],
@@ -478,6 +475,21 @@ export function generateReply(params: GPTParams | Record<string, tf.Tensor>, con
       }
       : undefined,
   });
+  return replyOf(tokenizer, out, end);
+}
+
+/**
+ * The prompt of a reply: the conversation with the chat template, ending with the assistant's
+ * tag. Prompt + reply stay inside the context (the KV cache then never has to slide): a prompt
+ * that leaves less than min(maxNewTokens, 16) positions for the reply keeps its last tokens.
+ */
+function replyPrompt(tokenizer: Tokenizer, config: GPTConfig, question: string | readonly ChatMessage[], maxNewTokens: number): number[] {
+  const prompt = encodeChat(tokenizer, promptMessages(question), config.blockSize, { addGenerationPrompt: true }).ids;
+  const room = config.blockSize - Math.min(maxNewTokens, 16, config.blockSize - 1);
+  return prompt.length > room ? prompt.slice(prompt.length - room) : prompt;
+}
+
+function replyOf(tokenizer: Tokenizer, out: number[], end: number): Reply {
   const endsProperly = out.length > 0 && out[out.length - 1] === end;
   const ids = endsProperly ? out.slice(0, -1) : out;
   return { text: tokenizer.decode(ids), endsProperly, ids };
@@ -512,21 +524,34 @@ export interface SFTEvalResult {
   rows: SFTEvalRow[];
 }
 
+/** Questions answered together by evaluateSFT (one KV cache; large batches keep the cores busy). */
+const EVAL_BATCH = 128;
+
 /** Greedy replies to every example's last question, scored against its reference answer. */
 export function evaluateSFT(
   params: GPTParams | Record<string, tf.Tensor>, config: GPTConfig, tokenizer: Tokenizer, examples: readonly SFTExample[],
   opts: { maxNewTokens?: number; limit?: number } = {},
 ): SFTEvalResult {
   const list = opts.limit !== undefined ? examples.slice(0, opts.limit) : examples;
-  const rows: SFTEvalRow[] = [];
-  for (const ex of list) {
-    const ref = ex.messages[ex.messages.length - 1].content;
-    let r: Reply;
+  const maxNew = opts.maxNewTokens ?? 40;
+  const end = chatTokenIds(tokenizer).end;
+  // Greedy replies (as generateReply gives them), many questions at once on every thread.
+  const prompts = list.map((ex) => {
     try {
-      r = generateReply(params, config, tokenizer, ex.messages, { maxNewTokens: opts.maxNewTokens ?? 40 });
+      return replyPrompt(tokenizer, config, ex.messages, maxNew);
     } catch (e) {
       throw new Error(`${exampleSource(ex) ?? `example "${ex.id}"`}: ${(e as Error).message}`);
     }
+  });
+  const replies: Reply[] = [];
+  for (let i = 0; i < prompts.length; i += EVAL_BATCH) {
+    const g = generateBatch(params as GPTParams, config, prompts.slice(i, i + EVAL_BATCH), { maxNewTokens: maxNew, stopId: end, padId: end, temperature: 0 });
+    replies.push(...g.responses.map((out) => replyOf(tokenizer, out, end)));
+  }
+  const rows: SFTEvalRow[] = [];
+  for (const [i, ex] of list.entries()) {
+    const ref = ex.messages[ex.messages.length - 1].content;
+    const r = replies[i];
     rows.push({
       id: ex.id, kind: ex.kind, question: ex.messages[ex.messages.length - 2].content, reference: ref, reply: r.text,
       exact: normalizeAnswer(r.text) === normalizeAnswer(ref), endsProperly: r.endsProperly,
