@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import {
-  artifactsNamed, chainMinutes, formatDuration, nextNotebook, notebookDependencies, parseBuildArgs, progressLine, runTimeWarning, selectNotebooks, slowestCell,
+  artifactsNamed, chainMinutes, formatDuration, nextNotebook, notebookDependencies, parseBuildArgs, progressLine, runsAlone, runTimeWarning, selectNotebooks, slowestCell,
   statedMinutes,
 } from "../lib/tools/build-course";
 
@@ -158,5 +158,17 @@ describe("build-course: which notebook waits for which", () => {
     assert.equal(nextNotebook(["00-a", "01-b", "07-r", "08-ppo"], new Set(["06-s"]), deps, chain), "07-r");
     assert.equal(nextNotebook(["00-a", "01-b"], new Set(), deps, chain), "00-a");
     assert.equal(nextNotebook(["08-ppo"], new Set(["06-s"]), deps, chain), undefined);
+  });
+
+  it("a notebook that measures speed runs alone: it waits for an empty machine, and nothing starts beside it", () => {
+    assert.equal(runsAlone({ metadata: { llm_course: { run_alone: true } } }), true);
+    assert.equal(runsAlone({ metadata: {} }), false);
+    const names = ["00-a", "06-s", "A1-perf"];
+    const deps = { "00-a": [], "06-s": [], "A1-perf": [] };
+    const chain = { "00-a": 0.5, "06-s": 6, "A1-perf": 9 };
+    const alone = new Set(["A1-perf"]);
+    assert.equal(nextNotebook(names, new Set(), deps, chain, new Set(), alone), "A1-perf"); // longest chain, machine empty
+    assert.equal(nextNotebook(["00-a", "A1-perf"], new Set(), deps, chain, new Set(["06-s"]), alone), "00-a");
+    assert.equal(nextNotebook(["00-a", "06-s"], new Set(), deps, chain, new Set(["A1-perf"]), alone), undefined);
   });
 });

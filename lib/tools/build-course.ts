@@ -8,8 +8,9 @@
  * so a notebook waits for the notebooks that make the artifacts its code names
  * (requireArtifact("sft") waits for 06; paths.ts ARTIFACT_MAKERS); up to --jobs notebooks
  * (default 2) run at once, the longest remaining chain first (by the minutes each notebook's
- * opening box states). Much of the later chapters' work (sampling, evaluation, PPO) runs on one
- * core, so the chapters that need nothing from them fill the other one. A failing notebook
+ * opening box states); a notebook that measures speed runs alone (runsAlone). Much of the later
+ * chapters' work (sampling, evaluation, PPO) runs on one core, so the chapters that need nothing
+ * from them fill the other one. A failing notebook
  * stops the run (nothing new starts; those running finish), the site is still rendered from the
  * notebooks that have an executed copy, and the exit code is 1.
  *
@@ -122,13 +123,29 @@ export function chainMinutes(names: readonly string[], deps: Readonly<Record<str
   return out;
 }
 
-/** The next notebook to start: the ready one (everything it waits for done) with the longest chain, course order breaking ties. */
+/**
+ * Whether a notebook must run with nothing beside it: one that measures speed (the performance
+ * appendix) says so in its metadata, `"llm_course": { "run_alone": true }`, since another
+ * notebook on the same cores would skew what it measures.
+ */
+export function runsAlone(nb: Pick<Notebook, "metadata">): boolean {
+  return (nb.metadata as { llm_course?: { run_alone?: unknown } } | undefined)?.llm_course?.run_alone === true;
+}
+
+/**
+ * The next notebook to start: the ready one (everything it waits for done) with the longest
+ * chain, course order breaking ties. Beside a notebook that runs alone nothing starts, and one
+ * that runs alone starts only when nothing else is running.
+ */
 export function nextNotebook(
   pending: readonly string[], done: ReadonlySet<string>, deps: Readonly<Record<string, readonly string[]>>, chain: Readonly<Record<string, number>>,
+  running: ReadonlySet<string> = new Set(), alone: ReadonlySet<string> = new Set(),
 ): string | undefined {
+  if ([...running].some((n) => alone.has(n))) return undefined;
   let best: string | undefined;
   for (const name of pending) {
     if (!(deps[name] ?? []).every((d) => done.has(d))) continue;
+    if (alone.has(name) && running.size > 0) continue;
     if (best === undefined || (chain[name] ?? 0) > (chain[best] ?? 0)) best = name;
   }
   return best;
@@ -381,12 +398,13 @@ export async function main(argv: string[]): Promise<number> {
   const t0 = Date.now();
   const timeWarnings: string[] = [];
   let failure: string | undefined;
-  let deps: Record<string, string[]>, chain: Record<string, number>;
+  let deps: Record<string, string[]>, chain: Record<string, number>, alone: Set<string>;
   try {
     const sources = new Map(selected.map((n) => [n, readNotebook(path.join(sourceDir, `${n}.ipynb`))]));
     const env = kernelEnv({ smoke: args.smoke });
     deps = notebookDependencies(selected, Object.fromEntries(selected.map((n) => [n, artifactsNamed(sources.get(n)!, env)])));
     chain = chainMinutes(selected, deps, Object.fromEntries(selected.map((n) => [n, statedMinutes(sources.get(n)!) ?? 0.5])));
+    alone = new Set(selected.filter((n) => runsAlone(sources.get(n)!)));
   } catch (err) {
     process.stderr.write(`build-course: ${(err as Error).message.split("\n")[0]}\n`);
     return 1;
@@ -444,7 +462,7 @@ export async function main(argv: string[]): Promise<number> {
     const startMore = (): void => {
       while (failure === undefined && running.size < opts.jobs) {
         // One job: course order, as a reader runs them. More: the longest chain first.
-        const name = opts.jobs === 1 ? pending[0] : nextNotebook(pending, done, deps, chain);
+        const name = opts.jobs === 1 ? pending[0] : nextNotebook(pending, done, deps, chain, new Set(running.keys()), alone);
         if (name === undefined) break;
         pending.splice(pending.indexOf(name), 1);
         void runOne(runs.find((r) => r.name === name)!).then(startMore);
