@@ -104,8 +104,10 @@ export interface ResponseSampleOptions {
   temperature?: number;
   topK?: number;
   seed?: number;
-  /** Rows generated together (one KV cache, split between the threads). Default 128. */
+  /** Rows generated together (one KV cache). Default 64. */
   batchSize?: number;
+  /** Random streams and threads of generateBatch (lib/rollout.ts): default one stream, one thread. */
+  streams?: "batch" | "row";
 }
 
 /** K sampled responses per prompt (text, "<|end|>" kept when the turn ended): [prompt][k]. */
@@ -113,11 +115,11 @@ export function sampleResponses(params: GPTParams, config: GPTConfig, codec: Cha
   const k = opts.k ?? 1;
   const rows = prompts.flatMap((p) => Array.from({ length: k }, () => codec.encodePrompt(p)));
   const rng = createRng(opts.seed ?? 0);
-  const bs = opts.batchSize ?? 128;
+  const bs = opts.batchSize ?? 64;
   const texts: string[] = [];
   for (let i = 0; i < rows.length; i += bs) {
     const g = generateBatch(params, config, rows.slice(i, i + bs), {
-      maxNewTokens: opts.maxNewTokens, stopId: codec.endId, padId: codec.padId, temperature: opts.temperature ?? 1, topK: opts.topK, rng,
+      maxNewTokens: opts.maxNewTokens, stopId: codec.endId, padId: codec.padId, temperature: opts.temperature ?? 1, topK: opts.topK, rng, streams: opts.streams,
     });
     texts.push(...g.responses.map((r) => codec.decodeResponse(r)));
   }
@@ -561,8 +563,8 @@ export interface PolicyEval {
   trueScoreDiff: MeanInterval;
   /** Answers per question and side (rows come in groups of this many per question). */
   samplesPerQuestion: number;
-  /** How the answers were sampled. */
-  generation: { maxNewTokens: number; temperature: number; seed: number };
+  /** How the answers were sampled ("row": each answer its own random stream, on every thread; lib/rollout.ts). */
+  generation: { maxNewTokens: number; temperature: number; seed: number; streams: "row"; batchSize: number };
   /** Mean reward-model score of each side's answers, each clipped to ±SCORE_CLIP as PPO sees it (NaN without a reward model). */
   rewardScore: { policy: number; baseline: number };
   /** Mean Σ_t log π(y_t) − log π_ref(y_t) over the policy's own answers: a sample of KL(π ‖ π_sft) per answer, nats. */
@@ -579,12 +581,15 @@ export function evaluationMatches(ev: PolicyEval, opts: Pick<PolicyEvalOptions, 
   const g = ev.generation, want = evalGeneration(opts);
   return ev.samplesPerQuestion === k && ev.rows.length === opts.prompts.length * k
     && ev.rows.every((r, i) => r.prompt === opts.prompts[Math.floor(i / k)].prompt)
-    && g.maxNewTokens === want.maxNewTokens && g.temperature === want.temperature && g.seed === want.seed;
+    && g.maxNewTokens === want.maxNewTokens && g.temperature === want.temperature && g.seed === want.seed
+    && g.streams === want.streams && g.batchSize === want.batchSize;
 }
 
 /** How evaluatePolicy samples, with its defaults filled in. */
 function evalGeneration(opts: Pick<PolicyEvalOptions, "maxNewTokens" | "temperature" | "seed">): PolicyEval["generation"] {
-  return { maxNewTokens: opts.maxNewTokens, temperature: opts.temperature ?? 1, seed: opts.seed ?? 12345 };
+  // Each answer its own random stream: a measurement that uses every core and gives the same
+  // answers with any number of threads; large batches keep the threads busy.
+  return { maxNewTokens: opts.maxNewTokens, temperature: opts.temperature ?? 1, seed: opts.seed ?? 12345, streams: "row", batchSize: 128 };
 }
 
 const EVAL_FILE = "evaluation.json";

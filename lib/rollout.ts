@@ -33,7 +33,9 @@ export interface BatchGenerateOptions extends SamplingOptions {
   /** Seed when no rng is given. Default 0. */
   seed?: number;
   rng?: Rng;
-  /** Threads that sample the rows (lib/samplingThreads.ts). Default: defaultThreads() (2 on a 2-core machine). */
+  /** Random streams: "batch" (default), one for the batch; "row", one per row (see generateBatch). */
+  streams?: "batch" | "row";
+  /** Threads that sample the rows (lib/samplingThreads.ts): with "row" streams or temperature 0, default defaultThreads(); else 1. */
   threads?: number;
 }
 
@@ -47,10 +49,14 @@ export interface BatchGeneration {
 }
 
 /**
- * Sample one response per prompt, all rows at once with one KV cache (see the top of the
- * file), the rows split between `threads` threads (lib/samplingThreads.ts). Random draws: one
- * thread draws at each step, rows in order, one draw per sampling row; with more threads each
- * shard of rows draws so from its own stream, seeded from `rng` (one draw per shard).
+ * Sample one response per prompt, all rows at once with one KV cache (see the top of the file).
+ *
+ * Random draws, `streams`: "batch" (the default), one stream for the whole batch — at each
+ * step, rows in order, one draw per sampling row; "row", each row its own stream, seeded from
+ * `rng` (one draw per row, in order), so a row's answer does not depend on the other rows.
+ * With "row" streams or greedy decoding (temperature 0) the rows are split between `threads`
+ * threads (lib/samplingThreads.ts; default defaultThreads(), 2 on a 2-core machine) and the
+ * answers are the same with any number of threads; a "batch" stream is one thread's.
  */
 export function generateBatch(params: GPTParams, config: GPTConfig, prompts: readonly number[][], opts: BatchGenerateOptions): BatchGeneration {
   const { maxNewTokens } = opts;
@@ -60,20 +66,22 @@ export function generateBatch(params: GPTParams, config: GPTConfig, prompts: rea
   prompts.forEach((p, i) => {
     if (p.length === 0) throw new Error(`generateBatch: prompt ${i} is empty; give at least one token`);
   });
-  const threads = opts.threads ?? defaultThreads();
+  const splittable = opts.streams === "row" || opts.temperature === 0;
+  const threads = opts.threads ?? (splittable ? defaultThreads() : 1);
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`generateBatch: threads must be an integer >= 1, got ${threads}`);
+  if (threads > 1 && !splittable) throw new Error(`generateBatch: sampling on ${threads} threads needs streams: "row" (one random stream per row) or temperature 0`);
   const rng = opts.rng ?? createRng(opts.seed ?? 0);
+  const rowSeeds = opts.streams === "row" ? prompts.map(() => seedFor(rng)) : undefined;
   const sizes = shardSizes(prompts.length, threads);
-  if (sizes.length === 1) return generateRows(params, config, prompts, { ...opts, rng });
-  const shards: number[][][] = [];
+  if (sizes.length === 1) return generateRows(params, config, prompts, { ...opts, rng, rowSeeds });
+  const shards: { prompts: number[][]; rowSeeds?: number[] }[] = [];
   let start = 0;
   for (const n of sizes) {
-    shards.push(prompts.slice(start, start + n).map((p) => [...p]));
+    shards.push({ prompts: prompts.slice(start, start + n).map((p) => [...p]), rowSeeds: rowSeeds?.slice(start, start + n) });
     start += n;
   }
-  const seeds = sizes.map(() => seedFor(rng));
   const { rng: _r, threads: _t, seed: _s, ...options } = opts;
-  const answers = sampleShardsOnThreads(params, config, shards, seeds, options, (rows, seed) => generateRows(params, config, rows, { ...opts, rng: createRng(seed) }));
+  const answers = sampleShardsOnThreads(params, config, shards, options, (shard) => generateRows(params, config, shard.prompts, { ...opts, rng, rowSeeds: shard.rowSeeds }));
   return { prompts: croppedPrompts(prompts, config), responses: answers.flatMap((a) => a.responses), ended: answers.flatMap((a) => a.ended) };
 }
 
@@ -82,10 +90,14 @@ function croppedPrompts(prompts: readonly number[][], config: GPTConfig): number
   return prompts.map((p) => (p.length > config.blockSize - 1 ? p.slice(p.length - (config.blockSize - 1)) : [...p]));
 }
 
-/** generateBatch's work on one thread, for checked prompts (a worker of lib/samplingThreads.ts calls it for its shard). */
-export function generateRows(params: GPTParams, config: GPTConfig, prompts: readonly number[][], opts: BatchGenerateOptions): BatchGeneration {
+/**
+ * generateBatch's work on one thread, for checked prompts (a worker of lib/samplingThreads.ts
+ * calls it for its shard): row r draws from its own stream when `rowSeeds` are given, else every row from `rng`.
+ */
+export function generateRows(params: GPTParams, config: GPTConfig, prompts: readonly number[][], opts: BatchGenerateOptions & { rowSeeds?: number[] }): BatchGeneration {
   const { maxNewTokens, stopId, padId = 0 } = opts;
   const rng = opts.rng ?? createRng(opts.seed ?? 0);
+  const rowRngs = opts.rowSeeds?.map((s) => createRng(s));
   const b = prompts.length;
   const ps = croppedPrompts(prompts, config);
   const budget = ps.map((p) => Math.min(maxNewTokens, config.blockSize - p.length));
@@ -102,7 +114,7 @@ export function generateRows(params: GPTParams, config: GPTConfig, prompts: read
       for (let r = 0; r < b; r++) {
         if (pos < ps[r].length) { next[r] = ps[r][pos]; continue; } // still feeding its prompt
         if (done[r]) { next[r] = padId; continue; }
-        const id = sampleFromLogits(logits.subarray(r * v, (r + 1) * v), opts, rng);
+        const id = sampleFromLogits(logits.subarray(r * v, (r + 1) * v), opts, rowRngs ? rowRngs[r] : rng);
         responses[r].push(id);
         next[r] = id;
         if (id === stopId) { ended[r] = true; done[r] = true; }

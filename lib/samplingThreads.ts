@@ -12,9 +12,9 @@
  * calling thread, once its own shard is done, blocks on Atomics.wait until each worker has
  * signalled, then takes the answer with receiveMessageOnPort (as the synckit package does).
  *
- * Randomness: each shard draws from its own stream, seeded from the caller's RNG (one draw per
- * shard), so a seeded run gives the same answers every time with the same number of threads;
- * greedy decoding (temperature 0) gives the same answers with any number.
+ * Randomness: rows are split this way only when each row draws from its own random stream
+ * (generateBatch's streams: "row") or nothing is drawn (greedy decoding), so the answers are the
+ * same with any number of threads (lib/rollout.ts).
  */
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
@@ -33,8 +33,8 @@ export interface ShardJob {
   prompts: number[][];
   /** BatchGenerateOptions without rng and threads. */
   options: Record<string, unknown>;
-  /** Seed of the shard's RNG. */
-  seed: number;
+  /** Seeds of the rows' random streams (none for greedy decoding). */
+  rowSeeds?: number[];
 }
 
 export interface ShardAnswer {
@@ -84,13 +84,19 @@ function startWorker(): SamplingWorker {
   return w;
 }
 
+/** One thread's share of a batch: its rows and, with per-row streams, their seeds. */
+export interface SampleShard {
+  prompts: number[][];
+  rowSeeds?: number[];
+}
+
 /**
  * Sample `shards.length` shards of rows: shard 0 here with `sampleHere`, each other one by a
  * worker thread (started on first use) with the same weights. Returns the shards' answers in order.
  */
 export function sampleShardsOnThreads(
-  params: GPTParams, config: GPTConfig, shards: number[][][], seeds: number[], options: Record<string, unknown>,
-  sampleHere: (prompts: number[][], seed: number) => { responses: number[][]; ended: boolean[] },
+  params: GPTParams, config: GPTConfig, shards: SampleShard[], options: Record<string, unknown>,
+  sampleHere: (shard: SampleShard) => { responses: number[][]; ended: boolean[] },
 ): { responses: number[][]; ended: boolean[] }[] {
   while (workers.length < shards.length - 1) workers.push(startWorker());
   const names = Object.keys(params);
@@ -102,17 +108,17 @@ export function sampleShardsOnThreads(
     o += params[n].size;
   }
   const shapes = names.map((n) => params[n].shape);
-  const busy = shards.slice(1).map((prompts, i) => {
+  const busy = shards.slice(1).map((shard, i) => {
     const w = workers[i];
     Atomics.store(w.flag, 0, 0);
-    const job: ShardJob = { names, shapes, weights: weightBuffer, config, prompts, options, seed: seeds[i + 1] };
+    const job: ShardJob = { names, shapes, weights: weightBuffer, config, prompts: shard.prompts, options, rowSeeds: shard.rowSeeds };
     w.worker.postMessage(job);
     return w;
   });
   let mine: { responses: number[][]; ended: boolean[] } | undefined;
   let failure: Error | undefined;
   try {
-    mine = sampleHere(shards[0], seeds[0]);
+    mine = sampleHere(shards[0]);
   } catch (e) {
     failure = e as Error;
   }

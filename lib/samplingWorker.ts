@@ -7,7 +7,6 @@ import * as tf from "@tensorflow/tfjs";
 import { MessagePort, parentPort, workerData } from "worker_threads";
 import { initBackend } from "./backend";
 import type { GPTParams } from "./gpt";
-import { createRng } from "./random";
 import { generateRows } from "./rollout";
 import type { ShardAnswer, ShardJob } from "./samplingThreads";
 
@@ -49,7 +48,7 @@ async function main(): Promise<void> {
   parentPort!.on("message", (job: ShardJob) => {
     try {
       loadWeights(job);
-      const g = generateRows(params, job.config, job.prompts, { ...(job.options as { maxNewTokens: number }), rng: createRng(job.seed) });
+      const g = generateRows(params, job.config, job.prompts, { ...(job.options as { maxNewTokens: number }), rowSeeds: job.rowSeeds });
       reply({ responses: g.responses, ended: g.ended });
     } catch (e) {
       reply({ error: (e as Error).message });

@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { gptConfig, initGPT } from "../lib/gpt";
 import { disposeParams } from "../lib/pretrain";
-import { createRng, seedFor } from "../lib/random";
+import { createRng } from "../lib/random";
 import { generateBatch } from "../lib/rollout";
 
 const config = gptConfig("tiny", { vocabSize: 13, blockSize: 16 });
@@ -28,18 +28,27 @@ describe("samplingThreads: a batch of prompts sampled on two threads", function 
     }
   });
 
-  it("sampled: each shard draws from its own stream seeded from the caller's RNG; a seeded call repeats exactly", () => {
+  it("sampled with a stream per row: the same answers on one thread and on two, a row's answer independent of the rows after it", () => {
     const params = initGPT(config, { seed: 2 });
     try {
-      const opts = { maxNewTokens: 8, temperature: 1, stopId: 0 };
-      const got = generateBatch(params, config, prompts, { ...opts, threads: 2, rng: createRng(5) });
-      const r = createRng(5);
-      const [s0, s1] = [seedFor(r), seedFor(r)];
-      const first = generateBatch(params, config, prompts.slice(0, 3), { ...opts, threads: 1, rng: createRng(s0) });
-      const second = generateBatch(params, config, prompts.slice(3), { ...opts, threads: 1, rng: createRng(s1) });
-      assert.deepEqual(got.responses, [...first.responses, ...second.responses]);
-      assert.deepEqual(got.ended, [...first.ended, ...second.ended]);
-      assert.deepEqual(generateBatch(params, config, prompts, { ...opts, threads: 2, seed: 5 }), got);
+      const opts = { maxNewTokens: 8, temperature: 1, stopId: 0, streams: "row" as const };
+      const two = generateBatch(params, config, prompts, { ...opts, threads: 2, seed: 5 });
+      assert.deepEqual(generateBatch(params, config, prompts, { ...opts, threads: 1, seed: 5 }), two);
+      assert.deepEqual(generateBatch(params, config, prompts, { ...opts, threads: 2, rng: createRng(5) }), two); // a seeded call repeats exactly
+      // Row seeds are drawn in row order: the first three rows get the same streams alone.
+      assert.deepEqual(generateBatch(params, config, prompts.slice(0, 3), { ...opts, seed: 5 }).responses, two.responses.slice(0, 3));
+      assert.ok(two.responses.some((r) => r.length > 1), "nothing was sampled");
+    } finally {
+      disposeParams(params);
+    }
+  });
+
+  it("one stream for the batch (the default) is one thread's: asking for more is an error", () => {
+    const params = initGPT(config, { seed: 2 });
+    try {
+      const opts = { maxNewTokens: 4, temperature: 1, seed: 3 };
+      assert.deepEqual(generateBatch(params, config, prompts, opts), generateBatch(params, config, prompts, { ...opts, threads: 1 }));
+      assert.throws(() => generateBatch(params, config, prompts, { ...opts, threads: 2 }), /sampling on 2 threads needs streams: "row" \(one random stream per row\) or temperature 0/);
     } finally {
       disposeParams(params);
     }
