@@ -1,6 +1,5 @@
 /**
- * What the RLHF command-line tools (rank, reward, ppo, dpo) share: option parsing in the
- * course's CLI style (a bad option is a UsageError: one line on stderr, exit code 2), the
+ * What the RLHF command-line tools (rank, reward, ppo, dpo) share besides the runner (cli.ts): the
  * prompts of the SFT data, and the default file locations (the artifacts folder, so the
  * notebooks and the tools chain: sft → preferences.jsonl → reward → ppo / dpo).
  */
@@ -8,12 +7,7 @@ import * as path from "path";
 import { artifactPath, dataDir, projectPath } from "../paths";
 import { EVAL_SAMPLES, evaluatePolicy, PolicyEval, PolicyEvalOptions, rlhfPrompts, RLHFPrompt } from "../rlhf";
 import { loadSFTData, sftSplitFiles } from "../sft";
-
-export class UsageError extends Error {}
-
-export function rel(p: string): string {
-  return path.relative(process.cwd(), p) || ".";
-}
+import type { Env, OptionDef } from "./cli";
 
 /** Default locations (under COURSE_ARTIFACTS when set). */
 export function rlhfDefaults(env: NodeJS.ProcessEnv = process.env) {
@@ -28,32 +22,16 @@ export function rlhfDefaults(env: NodeJS.ProcessEnv = process.env) {
   };
 }
 
-/** A small argv reader: flags with values, typed numbers, one error message per mistake. */
-export class ArgReader {
-  i = 0;
-  constructor(readonly argv: readonly string[]) {}
-  next(): string | undefined {
-    return this.argv[this.i++];
-  }
-  value(flag: string): string {
-    const v = this.argv[this.i];
-    if (v === undefined || v.startsWith("--")) throw new UsageError(`${flag} needs a value`);
-    this.i++;
-    return v;
-  }
-  int(flag: string, min: number): number {
-    const v = this.value(flag);
-    const n = Number(v);
-    if (!/^\s*-?\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got "${v}"`);
-    return n;
-  }
-  num(flag: string, min: number, strict = false): number {
-    const v = this.value(flag);
-    const n = Number(v);
-    if (v.trim() === "" || !Number.isFinite(n) || n < min || (strict && n === min)) throw new UsageError(`${flag} must be a number ${strict ? ">" : ">="} ${min}, got "${v}"`);
-    return n;
-  }
-}
+/** The options the RLHF tools share, declared once so their help and checks agree. */
+export const RLHF_OPTIONS = {
+  checkpoint: { kind: "string", value: "DIR", default: (env: Env) => rlhfDefaults(env).sft, help: "the SFT model" },
+  data: { kind: "string", value: "FILE", default: (env: Env) => rlhfDefaults(env).data, help: "training questions (held-out ones from test.jsonl beside it)" },
+  prefs: { kind: "string", value: "FILE", default: (env: Env) => rlhfDefaults(env).preferences, help: "the ranked answers (JSONL, lib/preferences.ts)" },
+  "max-new-tokens": { kind: "integer", value: "N", min: 1, defaultText: "48; smoke 6", help: "longest sampled answer" },
+  "eval-prompts": { kind: "integer", value: "N", min: 1, defaultText: "all; smoke 6", help: "held-out questions to evaluate on" },
+  "eval-samples": { kind: "integer", value: "K", min: 1, defaultText: `${EVAL_SAMPLES}; smoke 1`, help: "answers per held-out question and model (intervals count questions)" },
+  seed: { kind: "integer", value: "S", min: 0, default: 0, help: "random seed" },
+} satisfies Record<string, OptionDef>;
 
 /** Training and held-out prompts: the train file's single-turn questions, and its sibling test.jsonl's. */
 export function loadPrompts(trainFile: string): { train: RLHFPrompt[]; test: RLHFPrompt[]; files: { train: string; test: string } } {
