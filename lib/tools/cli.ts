@@ -41,7 +41,12 @@ interface OptionBase {
   /** A further check of the parsed value: the error message, or undefined when fine. */
   check?: (value: never, flag: string) => string | undefined;
 }
-export interface StringOption extends OptionBase { kind: "string"; value: string }
+export interface StringOption extends OptionBase {
+  kind: "string";
+  value: string;
+  /** May be given several times: the values in order (an empty list when never). */
+  multiple?: boolean;
+}
 export interface BooleanOption extends OptionBase { kind: "boolean" }
 export interface ChoiceOption extends OptionBase { kind: "choice"; choices: readonly string[]; value?: string }
 export interface NumericOption extends OptionBase {
@@ -114,6 +119,7 @@ function defaultOf(def: OptionDef, env: Env): unknown {
 }
 
 function alternatives(choices: readonly string[]): string {
+  if (choices.length === 1) return choices[0];
   return choices.length === 2 ? `${choices[0]} or ${choices[1]}` : `one of ${choices.join(", ")}`;
 }
 
@@ -160,7 +166,7 @@ export function parseOptions<A>(cmd: Pick<Command<A>, "options" | "positionals" 
   const args: Record<string, unknown> = { help: false, positionals: [] };
   for (const [name, def] of Object.entries(cmd.options)) {
     const d = defaultOf(def, env);
-    args[keyOf(name, def)] = def.kind === "boolean" ? (d ?? false) : d;
+    args[keyOf(name, def)] = def.kind === "boolean" ? (d ?? false) : def.kind === "string" && def.multiple ? [] : d;
   }
   for (const t of tokens) {
     if (t.kind === "option-terminator") continue;
@@ -186,7 +192,8 @@ export function parseOptions<A>(cmd: Pick<Command<A>, "options" | "positionals" 
     const value = convert(def, flag, t.value);
     const problem = def.check?.(value as never, flag);
     if (problem !== undefined) throw new UsageError(problem);
-    args[keyOf(t.name, def)] = value;
+    if (def.kind === "string" && def.multiple) (args[keyOf(t.name, def)] as unknown[]).push(value);
+    else args[keyOf(t.name, def)] = value;
   }
   return args as A & Parsed;
 }
