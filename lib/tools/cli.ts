@@ -57,6 +57,8 @@ export interface NumericOption extends OptionBase {
   minExclusive?: boolean;
   max?: number;
   maxExclusive?: boolean;
+  /** Several values in one, comma-separated ("--threads 1,2"): an array, each value checked. */
+  list?: boolean;
 }
 export type OptionDef = StringOption | BooleanOption | ChoiceOption | NumericOption;
 export type Options = Record<string, OptionDef>;
@@ -142,6 +144,7 @@ function convert(def: OptionDef, flag: string, v: string): unknown {
       return v;
     case "integer":
     case "number": {
+      if (def.list) return v.split(",").map((x) => convert({ ...def, list: false }, flag, x));
       const n = Number(v);
       const shaped = def.kind === "integer" ? /^\s*-?\d+\s*$/.test(v) && Number.isSafeInteger(n) : v.trim() !== "" && Number.isFinite(n);
       const inRange = (def.min === undefined || (def.minExclusive ? n > def.min : n >= def.min)) &&
@@ -201,7 +204,7 @@ export function parseOptions<A>(cmd: Pick<Command<A>, "options" | "positionals" 
 /** --help: the usage line, the summary, one line per option (its default from the declaration), the notes. */
 export function usage(cmd: Command<unknown>, env: Env = process.env): string {
   const flags = Object.entries(cmd.options).map(([name, def]) => {
-    const placeholder = def.kind === "boolean" ? "" : ` ${def.kind === "choice" ? (def.value ?? def.choices.join("|")) : def.value}`;
+    const placeholder = def.kind === "boolean" ? "" : ` ${def.kind === "choice" ? (def.value ?? def.choices.join("|")) : def.value}${(def.kind === "integer" || def.kind === "number") && def.list ? "[,…]" : ""}`;
     return { flag: `--${name}${placeholder}`, def };
   });
   const lines = [`Usage: ${cmd.name} [options]${cmd.positionals ? ` ${cmd.positionals}` : ""}`, ...cmd.summary.split("\n").map((l) => `  ${l}`), "", "Options:"];
