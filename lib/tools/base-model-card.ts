@@ -19,7 +19,7 @@ import { gptParameterCount } from "../gpt";
 import { projectPath, shippedBaseModelDir } from "../paths";
 import { disposeParams, heldOutLoss, loadPretrained } from "../pretrain";
 import { textGenerate } from "../sampling";
-import { Command, fail, runAsScript, runCommand, UsageError } from "./cli";
+import { Command, fail, runAsScript, commandMain, UsageError } from "./cli";
 
 /** Windows of the quick check a unit test can afford (the full measure takes a while). */
 export const QUICK_CHECK_WINDOWS = 32;
@@ -184,12 +184,6 @@ const CARD: Command<CardArgs> = {
   },
 };
 
-export function main(
-  argv: readonly string[],
-  out: (line: string) => void = (l) => process.stdout.write(l + "\n"),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-): Promise<number> {
-  return runCommand(CARD, argv, { out, err });
-}
+export const main = commandMain(CARD);
 
 if (require.main === module) runAsScript(main);

@@ -14,7 +14,7 @@ import {
   initMultiHeadAttention, multiHeadAttention, multiHeadAttentionTextbook, MultiHeadAttentionParams,
 } from "../attention";
 import { restoreWasmMatMul, useFastWasmMatMul } from "../kernels/batch_matmul";
-import { Command, runAsScript, runCommand } from "./cli";
+import { Command, runAsScript, commandMain } from "./cli";
 
 type Mha = (p: MultiHeadAttentionParams, x: tf.Tensor3D, o: { heads: number; causal: boolean }) => tf.Tensor3D;
 
@@ -128,12 +128,6 @@ const BENCH_ATTENTION: Command<BenchAttentionArgs> = {
   },
 };
 
-export function main(
-  argv: readonly string[],
-  out: (line: string) => void = (l) => process.stdout.write(l + "\n"),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-): Promise<number> {
-  return runCommand(BENCH_ATTENTION, argv, { out, err });
-}
+export const main = commandMain(BENCH_ATTENTION);
 
 if (require.main === module) runAsScript(main);

@@ -19,7 +19,7 @@ import { isMainThread, parentPort, Worker, workerData } from "worker_threads";
 import { initBackend } from "../backend";
 import { flopsPerToken, GPTConfig, GPTPresetName, GPT_PRESETS, gptConfig, gptLoss, initGPT } from "../gpt";
 import { generate } from "../sampling";
-import { Command, runAsScript, runCommand } from "./cli";
+import { Command, runAsScript, commandMain } from "./cli";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -209,13 +209,7 @@ const BENCH_GPT: Command<BenchGptArgs> = {
   },
 };
 
-export function main(
-  argv: readonly string[],
-  out: (line: string) => void = (l) => process.stdout.write(l + "\n"),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-): Promise<number> {
-  return runCommand(BENCH_GPT, argv, { out, err });
-}
+export const main = commandMain(BENCH_GPT);
 
 // The same file is the --workers' thread (see timeWorkers).
 if (!isMainThread) {

@@ -5,7 +5,7 @@ import { trainBPE } from "../bpe";
 import { gpt2Tokenizer } from "../gpt2Tokenizer";
 import { CharTokenizer } from "../charTokenizer";
 import { WordTokenizer } from "../wordTokenizer";
-import { Command, runAsScript, runCommand } from "./cli";
+import { Command, runAsScript, commandMain } from "./cli";
 
 /**
  * Tokenizer benchmark on Moby-Dick (~1.2 M characters). Prints one JSON object:
@@ -101,12 +101,6 @@ const BENCH_TOKENIZERS: Command<{ merges: number }> = {
   },
 };
 
-export function main(
-  argv: readonly string[],
-  out: (line: string) => void = (l) => process.stdout.write(l + "\n"),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-): Promise<number> {
-  return runCommand(BENCH_TOKENIZERS, argv, { out, err });
-}
+export const main = commandMain(BENCH_TOKENIZERS);
 
 if (require.main === module) runAsScript(main);

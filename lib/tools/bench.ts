@@ -34,7 +34,7 @@ import { repoRoot } from "../paths";
 import { disposeParams } from "../pretrain";
 import { generate } from "../sampling";
 import { train } from "../trainer";
-import { Command, jsonOption, Options, parseOptions, runAsScript, runCommand, UsageError } from "./cli";
+import { Command, jsonOption, Options, parseOptions, runAsScript, commandMain, UsageError } from "./cli";
 
 const BENCH_OPTIONS: Options = {
   json: jsonOption("the result as one JSON object"),
@@ -243,12 +243,6 @@ const BENCH: Command<BenchArgs> = {
   },
 };
 
-export function main(
-  argv: readonly string[] = process.argv.slice(2),
-  out: (line: string) => void = (l) => process.stdout.write(l + "\n"),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-): Promise<number> {
-  return runCommand(BENCH, argv, { out, err });
-}
+export const main = commandMain(BENCH);
 
 if (require.main === module) runAsScript(main);

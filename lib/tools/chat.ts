@@ -12,7 +12,7 @@ import * as readline from "readline";
 import { artifactPath } from "../paths";
 import { disposeParams, loadPretrained, PretrainedModel } from "../pretrain";
 import { CHAT_TOKENS, ChatMessage, encodeChat, generateReply } from "../sft";
-import { Command, Env, fail, Options, parseOptions, runAsScript, runCommand } from "./cli";
+import { Command, Env, fail, loadOrFail, Options, optionParser, interactiveMain, runAsScript } from "./cli";
 
 const CHAT_OPTIONS: Options = {
   checkpoint: { kind: "string", value: "DIR", default: (env: Env) => artifactPath("sft", env), help: "a fine-tuned GPT (npm run sft)" },
@@ -30,9 +30,7 @@ export interface ChatArgs {
   help: boolean;
 }
 
-export function parseChatArgs(argv: readonly string[], env: Env = process.env): ChatArgs {
-  return parseOptions<ChatArgs>({ options: CHAT_OPTIONS }, argv, env);
-}
+export const parseChatArgs: (argv: readonly string[], env?: Env) => ChatArgs = optionParser({ options: CHAT_OPTIONS });
 
 /** Drop the oldest turns until the prompt leaves room for a reply. */
 export function fitHistory(model: Pick<PretrainedModel, "config" | "tokenizer">, history: ChatMessage[], reserve: number): ChatMessage[] {
@@ -51,12 +49,7 @@ function chatCommand(input: NodeJS.ReadableStream): Command<ChatArgs> {
     options: CHAT_OPTIONS,
     backend: "quiet",
     async run(args, { write, err }) {
-      let model: PretrainedModel;
-      try {
-        model = loadPretrained(args.checkpoint);
-      } catch (e) {
-        fail(`cannot load the checkpoint: ${(e as Error).message}`);
-      }
+      const model = loadOrFail("the checkpoint", () => loadPretrained(args.checkpoint));
       try {
         const missing = Object.values(CHAT_TOKENS).filter((n) => !(n in model.tokenizer.specialTokens));
         if (missing.length > 0) {
@@ -103,14 +96,6 @@ function chatCommand(input: NodeJS.ReadableStream): Command<ChatArgs> {
   };
 }
 
-export function main(
-  argv: readonly string[],
-  input: NodeJS.ReadableStream = process.stdin,
-  out: (text: string) => void = (t) => process.stdout.write(t),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-  env: Env = process.env,
-): Promise<number> {
-  return runCommand(chatCommand(input), argv, { out: (l) => out(l + "\n"), write: out, err, env });
-}
+export const main = interactiveMain(chatCommand);
 
 if (require.main === module) runAsScript(main);

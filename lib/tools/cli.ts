@@ -26,6 +26,18 @@ export function fail(message: string, code = 2): never {
   throw new CliError(message, code);
 }
 
+/**
+ * What `load` returns, or the run stops with "cannot load <what>: <why>", exit 2: a checkpoint
+ * named on the command line that is not there is the caller's to fix, like a bad flag.
+ */
+export function loadOrFail<T>(what: string, load: () => T): T {
+  try {
+    return load();
+  } catch (e) {
+    return fail(`cannot load ${what}: ${(e as Error).message}`);
+  }
+}
+
 export type Env = NodeJS.ProcessEnv;
 
 interface OptionBase {
@@ -269,6 +281,35 @@ export async function runCommand<A>(
 /** --json's help: what the last line of stdout holds. */
 export function jsonOption(fields: string): OptionDef {
   return { kind: "boolean", help: `the last line of stdout is ${fields}` };
+}
+
+type Line = (line: string) => void;
+type Text = (text: string) => void;
+const stdoutLine: Line = (l) => process.stdout.write(l + "\n");
+const stdoutText: Text = (t) => process.stdout.write(t);
+const stderrLine: Line = (l) => process.stderr.write(l + "\n");
+
+/** A tool's `main(argv, out, err, env)`, stdout and stderr unless a test passes its own. */
+export function commandMain<A>(cmd: Command<A>): (argv: readonly string[], out?: Line, err?: Line, env?: Env) => Promise<number> {
+  return (argv, out = stdoutLine, err = stderrLine, env = process.env) => runCommand(cmd, argv, { out, err, env });
+}
+
+/** `main(argv, write, err, env)` of a tool whose stdout is text as it comes (streamed samples). */
+export function streamingMain<A>(cmd: Command<A>): (argv: readonly string[], write?: Text, err?: Line, env?: Env) => Promise<number> {
+  return (argv, write = stdoutText, err = stderrLine, env = process.env) => runCommand(cmd, argv, { out: (l) => write(l + "\n"), write, err, env });
+}
+
+/** `main(argv, input, write, err, env)` of a tool that reads lines from the user (chat, rank). */
+export function interactiveMain<A>(
+  command: (input: NodeJS.ReadableStream) => Command<A>,
+): (argv: readonly string[], input?: NodeJS.ReadableStream, write?: Text, err?: Line, env?: Env) => Promise<number> {
+  return (argv, input = process.stdin, write = stdoutText, err = stderrLine, env = process.env) =>
+    runCommand(command(input), argv, { out: (l) => write(l + "\n"), write, err, env });
+}
+
+/** A tool's exported parser (tests check its defaults and messages without running it). */
+export function optionParser<A>(cmd: Pick<Command<A>, "options" | "positionals" | "strayHint">): (argv: readonly string[], env?: Env) => A & Parsed {
+  return (argv, env = process.env) => parseOptions<A>(cmd, argv, env);
 }
 
 /** The tools' entry point when run as a script: the exit code once the run ends. */

@@ -14,13 +14,13 @@ import * as path from "path";
 import { projectPath } from "../paths";
 import type { GPTParams } from "../gpt";
 import { readPreferences } from "../preferences";
-import { disposeParams, loadPretrained } from "../pretrain";
-import { loadChatModel, savePolicy, trainDPO } from "../rlhf";
+import { loadPretrained } from "../pretrain";
+import { savePolicy, trainDPO } from "../rlhf";
 import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
 import { evalSummary } from "./ppo";
-import { Command, Env, fail, jsonOption, parseOptions, runAsScript, runCommand } from "./cli";
-import { heldOutEvaluation, loadPrompts, pct, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
+import { Command, Env, fail, jsonOption, optionParser, runAsScript, commandMain } from "./cli";
+import { disposingAfter, heldOutEvaluation, loadSFTPolicy, loadPrompts, pct, POLICY_EVAL_OPTIONS, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 
 export interface DPOArgs {
   checkpoint: string;
@@ -55,76 +55,53 @@ true rule, KL to SFT, and the reward model's score when --reward names one that 
     "batch-size": { kind: "integer", value: "N", min: 1, defaultText: "8; smoke 4", help: "pairs per step" },
     beta: { kind: "number", value: "B", min: 0, minExclusive: true, default: 0.5, help: "DPO's β" },
     lr: { kind: "number", value: "LR", min: 0, minExclusive: true, defaultText: "5e-5", help: "AdamW learning rate" },
-    "max-new-tokens": RLHF_OPTIONS["max-new-tokens"],
-    "eval-prompts": RLHF_OPTIONS["eval-prompts"],
-    "eval-samples": RLHF_OPTIONS["eval-samples"],
-    seed: RLHF_OPTIONS.seed,
+    ...POLICY_EVAL_OPTIONS,
     json: jsonOption("{winRate, winRateInterval, wins, ties, losses, meanKL, rewardScore, sftRewardScore, trueScore, sftTrueScore, valAccuracy, seconds, checkpoint, ...}"),
   },
   notes: () => "COURSE_SMOKE=1: a few steps (seconds).",
   backend: "announce",
-  async run(args, { err, env, backend }) {
+  run: (args, { err, env, backend }) => disposingAfter(async (held) => {
     const smoke = isSmoke(env);
-    const held: Array<Record<string, import("@tensorflow/tfjs").Tensor>> = [];
-    try {
-      const t0 = performance.now();
-      let sft;
-      try {
-        sft = loadChatModel(args.checkpoint);
-        held.push(sft.params);
-      } catch (e) {
-        fail(`cannot load the SFT checkpoint: ${(e as Error).message}`);
-      }
-      const { records, warnings } = readPreferences(args.prefs);
-      warnings.forEach((w) => err(`warning: ${w}`));
-      if (records.length === 0) {
-        fail(`no rankings in ${projectPath(args.prefs)}: make them first (npm run reward simulates them, npm run rank asks you)`);
-      }
-      let rm: GPTParams | undefined;
-      if (fs.existsSync(path.join(args.reward, "model.json"))) {
-        rm = loadPretrained(args.reward).params;
-        held.push(rm);
-      } else err(`no reward model at ${args.reward}: its scores are left out of the evaluation`);
-      const { config, codec } = sft;
-      const prompts = loadPrompts(args.data);
-      const maxIters = args.maxIters ?? (smoke ? 3 : 80);
-      const r = await trainDPO({
-        sft: sft.params, config, codec, records, maxIters, batchSize: args.batchSize ?? (smoke ? 4 : 8), lr: args.lr, beta: args.beta,
-        seed: args.seed, evalIters: smoke ? 1 : 4, progress: "auto", log: (l) => err(l),
-      });
-      held.push(r.policy, r.ref);
-      savePolicy(args.out, r.policy, config, codec.tokenizer, maxIters, { dpo: { maxIters, beta: args.beta, seed: args.seed, records: records.length } });
-      const maxNewTokens = args.maxNewTokens ?? (smoke ? 6 : 48);
-      const ev = heldOutEvaluation(args, prompts, smoke, err, { policy: r.policy, baseline: sft.params, config, codec, reward: rm, maxNewTokens });
-      const result = {
-        ...evalSummary(ev), valAccuracy: r.valAccuracy, valMargin: r.valMargin, trainPairs: r.trainPairs, valPairs: r.valPairs,
-        iterations: maxIters, beta: args.beta, seconds: (performance.now() - t0) / 1000, trainSeconds: r.seconds, checkpoint: projectPath(args.out), backend: backend.name,
-      };
-      return {
-        json: result,
-        lines: [
-          `DPO vs SFT on ${ev.winRate.n / ev.samplesPerQuestion} held-out questions (${ev.winRate.n} answers), by the labeller's true rule: win-rate ${pct(ev.winRate.winRate)} (95% interval ${pct(ev.winRate.interval[0])}–${pct(ev.winRate.interval[1])}; ${ev.winRate.wins} wins, ${ev.winRate.ties} ties, ${ev.winRate.losses} losses)`,
-          `true score ${ev.trueScore.policy.toFixed(2)} (SFT ${ev.trueScore.baseline.toFixed(2)}), KL to SFT ${ev.meanKL.toFixed(2)} nats per answer; held-out pair accuracy of the implicit reward ${pct(r.valAccuracy)}`,
-          `${maxIters} steps in ${formatSeconds(r.seconds)}; checkpoint ${projectPath(args.out)}`,
-        ],
-      };
-    } finally {
-      for (const p of held) disposeParams(p);
+    const t0 = performance.now();
+    const sft = loadSFTPolicy(args.checkpoint, held);
+    const { records, warnings } = readPreferences(args.prefs);
+    warnings.forEach((w) => err(`warning: ${w}`));
+    if (records.length === 0) {
+      fail(`no rankings in ${projectPath(args.prefs)}: make them first (npm run reward simulates them, npm run rank asks you)`);
     }
-  },
+    let rm: GPTParams | undefined;
+    if (fs.existsSync(path.join(args.reward, "model.json"))) {
+      rm = loadPretrained(args.reward).params;
+      held.push(rm);
+    } else err(`no reward model at ${args.reward}: its scores are left out of the evaluation`);
+    const { config, codec } = sft;
+    const prompts = loadPrompts(args.data);
+    const maxIters = args.maxIters ?? (smoke ? 3 : 80);
+    const r = await trainDPO({
+      sft: sft.params, config, codec, records, maxIters, batchSize: args.batchSize ?? (smoke ? 4 : 8), lr: args.lr, beta: args.beta,
+      seed: args.seed, evalIters: smoke ? 1 : 4, progress: "auto", log: (l) => err(l),
+    });
+    held.push(r.policy, r.ref);
+    savePolicy(args.out, r.policy, config, codec.tokenizer, maxIters, { dpo: { maxIters, beta: args.beta, seed: args.seed, records: records.length } });
+    const maxNewTokens = args.maxNewTokens ?? (smoke ? 6 : 48);
+    const ev = heldOutEvaluation(args, prompts, smoke, err, { policy: r.policy, baseline: sft.params, config, codec, reward: rm, maxNewTokens });
+    const result = {
+      ...evalSummary(ev), valAccuracy: r.valAccuracy, valMargin: r.valMargin, trainPairs: r.trainPairs, valPairs: r.valPairs,
+      iterations: maxIters, beta: args.beta, seconds: (performance.now() - t0) / 1000, trainSeconds: r.seconds, checkpoint: projectPath(args.out), backend: backend.name,
+    };
+    return {
+      json: result,
+      lines: [
+        `DPO vs SFT on ${ev.winRate.n / ev.samplesPerQuestion} held-out questions (${ev.winRate.n} answers), by the labeller's true rule: win-rate ${pct(ev.winRate.winRate)} (95% interval ${pct(ev.winRate.interval[0])}–${pct(ev.winRate.interval[1])}; ${ev.winRate.wins} wins, ${ev.winRate.ties} ties, ${ev.winRate.losses} losses)`,
+        `true score ${ev.trueScore.policy.toFixed(2)} (SFT ${ev.trueScore.baseline.toFixed(2)}), KL to SFT ${ev.meanKL.toFixed(2)} nats per answer; held-out pair accuracy of the implicit reward ${pct(r.valAccuracy)}`,
+        `${maxIters} steps in ${formatSeconds(r.seconds)}; checkpoint ${projectPath(args.out)}`,
+      ],
+    };
+  }),
 };
 
-export function parseDPOArgs(argv: readonly string[], env: Env = process.env): DPOArgs {
-  return parseOptions<DPOArgs>(DPO, argv, env);
-}
+export const parseDPOArgs: (argv: readonly string[], env?: Env) => DPOArgs = optionParser(DPO);
 
-export function main(
-  argv: readonly string[],
-  out: (line: string) => void = (l) => process.stdout.write(l + "\n"),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-  env: Env = process.env,
-): Promise<number> {
-  return runCommand(DPO, argv, { out, err, env });
-}
+export const main = commandMain(DPO);
 
 if (require.main === module) runAsScript(main);

@@ -14,7 +14,7 @@ import { exportHfGpt2 } from "../hfGpt2";
 import { artifactPath } from "../paths";
 import { disposeParams, loadPretrained } from "../pretrain";
 import { Tokenizer, tokenizerToJSON } from "../tokenizer";
-import { Command, Env, fail, runAsScript, runCommand, UsageError } from "./cli";
+import { Command, Env, loadOrFail, runAsScript, commandMain, UsageError } from "./cli";
 
 export const COURSE_TOKENIZER_FILE = "tokenizer.course.json";
 
@@ -58,12 +58,7 @@ const EXPORT: Command<ExportArgs> = {
   },
   backend: "quiet",
   async run(args, { out }) {
-    let model;
-    try {
-      model = loadPretrained(args.checkpoint);
-    } catch (e) {
-      fail(`cannot load the checkpoint: ${(e as Error).message}`);
-    }
+    const model = loadOrFail("the checkpoint", () => loadPretrained(args.checkpoint));
     try {
       const files = exportHfGpt2(args.out!, model.params, model.config, { tokenizerFiles: tokenizerFiles(model.tokenizer) });
       out(JSON.stringify({ format: args.format, checkpoint: model.dir, out: args.out, tokenizer: model.tokenizer.type, files }));
@@ -73,12 +68,6 @@ const EXPORT: Command<ExportArgs> = {
   },
 };
 
-export function main(
-  argv: readonly string[],
-  out: (line: string) => void = (l) => process.stdout.write(l + "\n"),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-): Promise<number> {
-  return runCommand(EXPORT, argv, { out, err });
-}
+export const main = commandMain(EXPORT);
 
 if (require.main === module) runAsScript(main);

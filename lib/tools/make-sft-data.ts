@@ -13,7 +13,7 @@ import { loadCorpus } from "../corpus";
 import { dataDir, projectPath } from "../paths";
 import { makeSFTData } from "../sftData";
 import { saveSFTData, SFTExample } from "../sft";
-import { Command, runAsScript, runCommand } from "./cli";
+import { Command, runAsScript, commandMain } from "./cli";
 
 /** Tokens of an example rendered with 1-token chat markers (char model: one per character). */
 export function templateLength(ex: SFTExample): number {
@@ -55,12 +55,6 @@ const MAKE: Command<MakeArgs> = {
   },
 };
 
-export function main(
-  argv: readonly string[],
-  out: (line: string) => void = (l) => process.stdout.write(l + "\n"),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-): Promise<number> {
-  return runCommand(MAKE, argv, { out, err });
-}
+export const main = commandMain(MAKE);
 
 if (require.main === module) runAsScript(main);

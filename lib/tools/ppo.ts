@@ -12,12 +12,12 @@
  */
 import { projectPath } from "../paths";
 import { CriticMode, disposePPO } from "../ppo";
-import { disposeParams, loadPretrained } from "../pretrain";
-import { loadChatModel, PolicyEval, runPPO, savePolicy } from "../rlhf";
+import { loadPretrained } from "../pretrain";
+import { PolicyEval, runPPO, savePolicy } from "../rlhf";
 import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
-import { Command, Env, fail, jsonOption, parseOptions, runAsScript, runCommand } from "./cli";
-import { heldOutEvaluation, loadPrompts, pct, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
+import { Command, Env, loadOrFail, jsonOption, optionParser, runAsScript, commandMain } from "./cli";
+import { disposingAfter, heldOutEvaluation, loadSFTPolicy, loadPrompts, pct, POLICY_EVAL_OPTIONS, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 
 export interface PPOArgs {
   checkpoint: string;
@@ -70,86 +70,62 @@ Then the held-out evaluation: win-rate against SFT by the labeller's true rule, 
     lr: { kind: "number", value: "LR", min: 0, minExclusive: true, defaultText: "5e-5", help: "AdamW learning rate" },
     epochs: { kind: "integer", value: "N", min: 1, defaultText: "2; smoke 1", help: "passes over each batch" },
     "minibatch-size": { kind: "integer", value: "N", min: 1, defaultText: "8; smoke 2", help: "rollouts per update" },
-    "max-new-tokens": RLHF_OPTIONS["max-new-tokens"],
     "missing-end-penalty": { kind: "number", value: "P", min: 0, defaultText: "2", help: "subtracted from an answer that did not end" },
     "score-clip": { kind: "number", value: "C", min: 0, minExclusive: true, defaultText: "10", help: "reward-model scores clipped to ±C" },
     critic: { kind: "choice", choices: ["detached", "shared"] satisfies CriticMode[], defaultText: "detached", help: "what the value loss trains: the value head only, or the transformer too (lib/ppo.ts says why not)" },
-    "eval-prompts": RLHF_OPTIONS["eval-prompts"],
-    "eval-samples": RLHF_OPTIONS["eval-samples"],
-    seed: RLHF_OPTIONS.seed,
+    ...POLICY_EVAL_OPTIONS,
     json: jsonOption("{winRate, winRateInterval, wins, ties, losses, meanKL, rewardScore, sftRewardScore, trueScore, sftTrueScore, seconds, checkpoint, ...}"),
   },
   notes: () => "COURSE_SMOKE=1: two iterations of 4 rollouts (seconds).",
   backend: "announce",
-  async run(args, { err, env, backend }) {
+  run: (args, { err, env, backend }) => disposingAfter(async (held) => {
     const smoke = isSmoke(env);
-    const held: Array<Record<string, import("@tensorflow/tfjs").Tensor>> = [];
-    try {
-      const t0 = performance.now();
-      let sft, rm;
-      try {
-        sft = loadChatModel(args.checkpoint);
-        held.push(sft.params);
-      } catch (e) {
-        fail(`cannot load the SFT checkpoint: ${(e as Error).message}`);
-      }
-      try {
-        rm = loadPretrained(args.reward);
-        held.push(rm.params);
-        if (!("score.weight" in rm.params)) throw new Error(`${args.reward}: no score head (score.weight); train it with npm run reward`);
-        if (rm.config.vocabSize !== sft.config.vocabSize) throw new Error(`${args.reward}: vocabulary ${rm.config.vocabSize} does not match the SFT model's ${sft.config.vocabSize}`);
-      } catch (e) {
-        fail(`cannot load the reward model: ${(e as Error).message}`);
-      }
-      const { config, codec } = sft;
-      const prompts = loadPrompts(args.data);
-      const iterations = args.iters ?? (smoke ? 2 : 80);
-      const maxNewTokens = args.maxNewTokens ?? (smoke ? 6 : 48);
-      const batchSize = args.batchSize ?? (smoke ? 4 : 16);
-      const r = await runPPO({
-        sft: sft.params, config, codec, reward: rm.params, prompts: prompts.train, iterations,
-        batchSize, maxNewTokens, klCoef: args.beta,
-        // Horizon in answers: ten batches, so β can move within a run of a few dozen iterations
-        // (Ziegler's 10,000 suits runs of 100,000s of answers; here β would hardly change).
-        adaptiveKL: args.adaptiveKL !== undefined ? { target: args.adaptiveKL, horizon: 10 * batchSize } : undefined,
-        optimizer: { lr: args.lr ?? 5e-5 }, epochs: args.epochs ?? (smoke ? 1 : 2),
-        minibatchSize: args.minibatchSize ?? (smoke ? 2 : 8), seed: args.seed, log: (l) => err(l), missingEndPenalty: args.missingEndPenalty, scoreClip: args.scoreClip,
-        critic: args.critic,
-      });
-      const trainSeconds = r.seconds;
-      savePolicy(args.out, r.trainer.policy, config, codec.tokenizer, iterations, { ppo: { iterations, beta: args.beta, adaptiveKL: args.adaptiveKL ?? null, critic: args.critic ?? "detached", seed: args.seed } });
-      const ev = heldOutEvaluation(args, prompts, smoke, err, { policy: r.trainer.policy, baseline: sft.params, config, codec, reward: rm.params, maxNewTokens });
-      disposePPO(r.trainer);
-      const last = r.history[r.history.length - 1];
-      const result = {
-        ...evalSummary(ev), iterations, finalBeta: last.beta, trainMeanScore: last.meanScore, trainMeanKL: last.meanKL,
-        seconds: (performance.now() - t0) / 1000, trainSeconds, checkpoint: projectPath(args.out), backend: backend.name,
-      };
-      return {
-        json: result,
-        lines: [
-          `PPO vs SFT on ${ev.winRate.n / ev.samplesPerQuestion} held-out questions (${ev.winRate.n} answers), by the labeller's true rule: win-rate ${pct(ev.winRate.winRate)} (95% interval ${pct(ev.winRate.interval[0])}–${pct(ev.winRate.interval[1])}; ${ev.winRate.wins} wins, ${ev.winRate.ties} ties, ${ev.winRate.losses} losses)`,
-          `true score ${ev.trueScore.policy.toFixed(2)} (SFT ${ev.trueScore.baseline.toFixed(2)}), reward-model score ${ev.rewardScore.policy.toFixed(2)} (SFT ${ev.rewardScore.baseline.toFixed(2)}), KL to SFT ${ev.meanKL.toFixed(2)} nats per answer`,
-          `${iterations} iterations in ${formatSeconds(trainSeconds)}; checkpoint ${projectPath(args.out)}`,
-        ],
-      };
-    } finally {
-      for (const p of held) disposeParams(p);
-    }
-  },
+    const t0 = performance.now();
+    const sft = loadSFTPolicy(args.checkpoint, held);
+    const rm = loadOrFail("the reward model", () => {
+      const m = loadPretrained(args.reward);
+      held.push(m.params);
+      if (!("score.weight" in m.params)) throw new Error(`${args.reward}: no score head (score.weight); train it with npm run reward`);
+      if (m.config.vocabSize !== sft.config.vocabSize) throw new Error(`${args.reward}: vocabulary ${m.config.vocabSize} does not match the SFT model's ${sft.config.vocabSize}`);
+      return m;
+    });
+    const { config, codec } = sft;
+    const prompts = loadPrompts(args.data);
+    const iterations = args.iters ?? (smoke ? 2 : 80);
+    const maxNewTokens = args.maxNewTokens ?? (smoke ? 6 : 48);
+    const batchSize = args.batchSize ?? (smoke ? 4 : 16);
+    const r = await runPPO({
+      sft: sft.params, config, codec, reward: rm.params, prompts: prompts.train, iterations,
+      batchSize, maxNewTokens, klCoef: args.beta,
+      // Horizon in answers: ten batches, so β can move within a run of a few dozen iterations
+      // (Ziegler's 10,000 suits runs of 100,000s of answers; here β would hardly change).
+      adaptiveKL: args.adaptiveKL !== undefined ? { target: args.adaptiveKL, horizon: 10 * batchSize } : undefined,
+      optimizer: { lr: args.lr ?? 5e-5 }, epochs: args.epochs ?? (smoke ? 1 : 2),
+      minibatchSize: args.minibatchSize ?? (smoke ? 2 : 8), seed: args.seed, log: (l) => err(l), missingEndPenalty: args.missingEndPenalty, scoreClip: args.scoreClip,
+      critic: args.critic,
+    });
+    const trainSeconds = r.seconds;
+    savePolicy(args.out, r.trainer.policy, config, codec.tokenizer, iterations, { ppo: { iterations, beta: args.beta, adaptiveKL: args.adaptiveKL ?? null, critic: args.critic ?? "detached", seed: args.seed } });
+    const ev = heldOutEvaluation(args, prompts, smoke, err, { policy: r.trainer.policy, baseline: sft.params, config, codec, reward: rm.params, maxNewTokens });
+    disposePPO(r.trainer);
+    const last = r.history[r.history.length - 1];
+    const result = {
+      ...evalSummary(ev), iterations, finalBeta: last.beta, trainMeanScore: last.meanScore, trainMeanKL: last.meanKL,
+      seconds: (performance.now() - t0) / 1000, trainSeconds, checkpoint: projectPath(args.out), backend: backend.name,
+    };
+    return {
+      json: result,
+      lines: [
+        `PPO vs SFT on ${ev.winRate.n / ev.samplesPerQuestion} held-out questions (${ev.winRate.n} answers), by the labeller's true rule: win-rate ${pct(ev.winRate.winRate)} (95% interval ${pct(ev.winRate.interval[0])}–${pct(ev.winRate.interval[1])}; ${ev.winRate.wins} wins, ${ev.winRate.ties} ties, ${ev.winRate.losses} losses)`,
+        `true score ${ev.trueScore.policy.toFixed(2)} (SFT ${ev.trueScore.baseline.toFixed(2)}), reward-model score ${ev.rewardScore.policy.toFixed(2)} (SFT ${ev.rewardScore.baseline.toFixed(2)}), KL to SFT ${ev.meanKL.toFixed(2)} nats per answer`,
+        `${iterations} iterations in ${formatSeconds(trainSeconds)}; checkpoint ${projectPath(args.out)}`,
+      ],
+    };
+  }),
 };
 
-export function parsePPOArgs(argv: readonly string[], env: Env = process.env): PPOArgs {
-  return parseOptions<PPOArgs>(PPO, argv, env);
-}
+export const parsePPOArgs: (argv: readonly string[], env?: Env) => PPOArgs = optionParser(PPO);
 
-export function main(
-  argv: readonly string[],
-  out: (line: string) => void = (l) => process.stdout.write(l + "\n"),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-  env: Env = process.env,
-): Promise<number> {
-  return runCommand(PPO, argv, { out, err, env });
-}
+export const main = commandMain(PPO);
 
 if (require.main === module) runAsScript(main);

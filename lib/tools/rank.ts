@@ -18,7 +18,7 @@ import { appendPreference, readPreferences } from "../preferences";
 import { disposeParams } from "../pretrain";
 import { createRng } from "../random";
 import { loadChatModel, sampleResponses } from "../rlhf";
-import { Command, Env, fail, jsonOption, Options, parseOptions, runAsScript, runCommand } from "./cli";
+import { Command, Env, loadOrFail, jsonOption, Options, optionParser, interactiveMain, runAsScript } from "./cli";
 import { loadPrompts, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 
 const RANK_OPTIONS: Options = {
@@ -51,9 +51,7 @@ export interface RankArgs {
   help: boolean;
 }
 
-export function parseRankArgs(argv: readonly string[], env: Env = process.env): RankArgs {
-  return parseOptions<RankArgs>({ options: RANK_OPTIONS }, argv, env);
-}
+export const parseRankArgs: (argv: readonly string[], env?: Env) => RankArgs = optionParser({ options: RANK_OPTIONS });
 
 /**
  * A typed ranking "2 1 3" (1-based, best first; spaces or commas) → 0-based indices, or an
@@ -81,12 +79,7 @@ function rankCommand(input: NodeJS.ReadableStream): Command<RankArgs> {
     options: RANK_OPTIONS,
     backend: "announce",
     async run(args, { write, err }) {
-      let model: ReturnType<typeof loadChatModel>;
-      try {
-        model = loadChatModel(args.checkpoint);
-      } catch (e) {
-        fail(`cannot load the checkpoint: ${(e as Error).message}`);
-      }
+      const model = loadOrFail("the checkpoint", () => loadChatModel(args.checkpoint));
       let ranked = 0, skipped = 0;
       try {
         const { params, config, codec } = model;
@@ -137,14 +130,6 @@ function rankCommand(input: NodeJS.ReadableStream): Command<RankArgs> {
   };
 }
 
-export function main(
-  argv: readonly string[],
-  input: NodeJS.ReadableStream = process.stdin,
-  write: (text: string) => void = (t) => process.stdout.write(t),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-  env: Env = process.env,
-): Promise<number> {
-  return runCommand(rankCommand(input), argv, { out: (l) => write(l + "\n"), write, err, env });
-}
+export const main = interactiveMain(rankCommand);
 
 if (require.main === module) runAsScript(main);

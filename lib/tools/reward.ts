@@ -17,7 +17,7 @@ import { collectSimulatedPreferences, loadChatModel, trainRewardModel } from "..
 import { createRng } from "../random";
 import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
-import { Command, Env, fail, jsonOption, parseOptions, runAsScript, runCommand } from "./cli";
+import { Command, Env, loadOrFail, jsonOption, optionParser, runAsScript, commandMain } from "./cli";
 import { loadPrompts, pct, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 
 export interface RewardArgs {
@@ -63,12 +63,7 @@ appended to --prefs. Human rankings (npm run rank) work the same way: --prefs bu
   async run(args, { err, env, backend }) {
     const smoke = isSmoke(env);
     const t0 = performance.now();
-    let model: ReturnType<typeof loadChatModel>;
-    try {
-      model = loadChatModel(args.checkpoint);
-    } catch (e) {
-      fail(`cannot load the SFT checkpoint: ${(e as Error).message}`);
-    }
+    const model = loadOrFail("the SFT checkpoint", () => loadChatModel(args.checkpoint));
     try {
       const { params, config, codec } = model;
       const existing = readPreferences(args.prefs);
@@ -110,17 +105,8 @@ appended to --prefs. Human rankings (npm run rank) work the same way: --prefs bu
   },
 };
 
-export function parseRewardArgs(argv: readonly string[], env: Env = process.env): RewardArgs {
-  return parseOptions<RewardArgs>(REWARD, argv, env);
-}
+export const parseRewardArgs: (argv: readonly string[], env?: Env) => RewardArgs = optionParser(REWARD);
 
-export function main(
-  argv: readonly string[],
-  out: (line: string) => void = (l) => process.stdout.write(l + "\n"),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-  env: Env = process.env,
-): Promise<number> {
-  return runCommand(REWARD, argv, { out, err, env });
-}
+export const main = commandMain(REWARD);
 
 if (require.main === module) runAsScript(main);

@@ -5,9 +5,11 @@
  */
 import * as path from "path";
 import { artifactPath, dataDir, projectPath } from "../paths";
-import { EVAL_SAMPLES, evaluatePolicy, PolicyEval, PolicyEvalOptions, rlhfPrompts, RLHFPrompt } from "../rlhf";
+import { EVAL_SAMPLES, evaluatePolicy, loadChatModel, PolicyEval, PolicyEvalOptions, rlhfPrompts, RLHFPrompt } from "../rlhf";
+import type { GPTParams } from "../gpt";
+import { disposeParams } from "../pretrain";
 import { loadSFTData, sftSplitFiles } from "../sft";
-import type { Env, OptionDef } from "./cli";
+import { Env, loadOrFail, OptionDef } from "./cli";
 
 /** Default locations (under COURSE_ARTIFACTS when set). */
 export function rlhfDefaults(env: NodeJS.ProcessEnv = process.env) {
@@ -32,6 +34,34 @@ export const RLHF_OPTIONS = {
   "eval-samples": { kind: "integer", value: "K", min: 1, defaultText: `${EVAL_SAMPLES}; smoke 1`, help: "answers per held-out question and model (intervals count questions)" },
   seed: { kind: "integer", value: "S", min: 0, default: 0, help: "random seed" },
 } satisfies Record<string, OptionDef>;
+
+/** ppo's and dpo's held-out evaluation (heldOutEvaluation), and the seed of the whole run. */
+export const POLICY_EVAL_OPTIONS = {
+  "max-new-tokens": RLHF_OPTIONS["max-new-tokens"],
+  "eval-prompts": RLHF_OPTIONS["eval-prompts"],
+  "eval-samples": RLHF_OPTIONS["eval-samples"],
+  seed: RLHF_OPTIONS.seed,
+} satisfies Record<string, OptionDef>;
+
+/**
+ * Runs `f`, which puts every set of weights it loads or makes in `held`: they are disposed
+ * of however it ends (ppo and dpo hold several models at once).
+ */
+export async function disposingAfter<T>(f: (held: GPTParams[]) => Promise<T>): Promise<T> {
+  const held: GPTParams[] = [];
+  try {
+    return await f(held);
+  } finally {
+    for (const p of held) disposeParams(p);
+  }
+}
+
+/** The SFT model a policy starts from and is compared with (ppo, dpo), in `held` to be disposed of. */
+export function loadSFTPolicy(checkpoint: string, held: GPTParams[]): ReturnType<typeof loadChatModel> {
+  const sft = loadOrFail("the SFT checkpoint", () => loadChatModel(checkpoint));
+  held.push(sft.params);
+  return sft;
+}
 
 /** Training and held-out prompts: the train file's single-turn questions, and its sibling test.jsonl's. */
 export function loadPrompts(trainFile: string): { train: RLHFPrompt[]; test: RLHFPrompt[]; files: { train: string; test: string } } {

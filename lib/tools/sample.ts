@@ -21,7 +21,7 @@ import { artifactPath } from "../paths";
 import { disposeParams, loadPretrained, PretrainedModel } from "../pretrain";
 import { textGenerate } from "../sampling";
 import { isSmoke } from "../smoke";
-import { Command, Env, fail, Options, parseOptions, runAsScript, runCommand, UsageError } from "./cli";
+import { Command, Env, fail, loadOrFail, Options, parseOptions, runAsScript, streamingMain, UsageError } from "./cli";
 
 const SAMPLE_OPTIONS: Options = {
   prompt: { kind: "string", value: '"TEXT"', help: "the text to continue (required)" },
@@ -47,11 +47,6 @@ export interface SampleArgs {
 
 const STRAY_HINT = "(put the prompt after --prompt, in quotes)";
 
-export function parseSampleArgs(argv: readonly string[], env: Env = process.env): SampleArgs {
-  const args = parseOptions<SampleArgs>(SAMPLE, argv, env);
-  if (!args.help) SAMPLE.validate!(args);
-  return args;
-}
 
 const SAMPLE: Command<SampleArgs> = {
   name: "sample",
@@ -64,12 +59,7 @@ const SAMPLE: Command<SampleArgs> = {
   },
   backend: "quiet",
   async run(args, { write, err }) {
-    let model: PretrainedModel;
-    try {
-      model = loadModelDir(args.checkpoint);
-    } catch (e) {
-      fail(`cannot load the checkpoint: ${(e as Error).message}`);
-    }
+    const model = loadOrFail("the checkpoint", () => loadModelDir(args.checkpoint));
     const prompt = args.prompt!;
     try {
       try {
@@ -96,14 +86,14 @@ const SAMPLE: Command<SampleArgs> = {
   },
 };
 
-export function main(
-  argv: readonly string[],
-  write: (text: string) => void = (t) => process.stdout.write(t),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-  env: Env = process.env,
-): Promise<number> {
-  return runCommand(SAMPLE, argv, { out: (l) => write(l + "\n"), write, err, env });
+/** The options, checked as a run would check them (without starting it). */
+export function parseSampleArgs(argv: readonly string[], env: Env = process.env): SampleArgs {
+  const args = parseOptions<SampleArgs>(SAMPLE, argv, env);
+  if (!args.help) SAMPLE.validate!(args);
+  return args;
 }
+
+export const main = streamingMain(SAMPLE);
 
 /**
  * A course checkpoint (as pretrain writes), or a Hugging Face GPT-2 model directory

@@ -15,7 +15,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { projectPath, repoRoot } from "../paths";
-import { Command, fail, runAsScript, runCommand } from "./cli";
+import { Command, fail, runAsScript, commandMain } from "./cli";
 
 export const STAGES = ["sft", "reward", "ppo", "dpo"] as const;
 type Stage = (typeof STAGES)[number];
@@ -135,12 +135,6 @@ const SEEDS: Command<SeedsArgs> = {
   },
 };
 
-export function main(
-  argv: readonly string[],
-  out: (line: string) => void = (l) => process.stdout.write(l + "\n"),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-): Promise<number> {
-  return runCommand(SEEDS, argv, { out, err });
-}
+export const main = commandMain(SEEDS);
 
 if (require.main === module) runAsScript(main);

@@ -18,7 +18,7 @@ import { disposeParams, loadPretrained, PretrainedModel } from "../pretrain";
 import { encodeSFTData, evaluateSFT, finetune, loadSFTData, prepareChatModel, SFTEvalResult, sftSplitFiles } from "../sft";
 import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
-import { Command, Env, fail, jsonOption, parseOptions, runAsScript, runCommand } from "./cli";
+import { Command, Env, fail, loadOrFail, jsonOption, optionParser, runAsScript, commandMain } from "./cli";
 
 export interface SFTArgs {
   checkpoint: string;
@@ -63,11 +63,7 @@ test.jsonl beside it (exact match, and whether the reply ends with <|end|>); sav
       const train = loadSFTData(files.train);
       const val = loadSFTData(files.val);
       const test = loadSFTData(files.test);
-      try {
-        base = loadPretrained(args.checkpoint);
-      } catch (e) {
-        fail(`cannot load the checkpoint: ${(e as Error).message}`);
-      }
+      base = loadOrFail("the checkpoint", () => loadPretrained(args.checkpoint));
       let model;
       try {
         model = prepareChatModel(base, { blockSize: args.blockSize ?? (smoke && base.config.blockSize < 32 ? 64 : undefined) });
@@ -109,20 +105,11 @@ test.jsonl beside it (exact match, and whether the reply ends with <|end|>); sav
   },
 };
 
-export function parseSFTArgs(argv: readonly string[], env: Env = process.env): SFTArgs {
-  return parseOptions<SFTArgs>(SFT, argv, env);
-}
-
 const metrics = (e: SFTEvalResult) => ({ exactMatch: e.exactMatch, endsProperly: e.endsProperly, n: e.n, byKind: e.byKind });
 
-export function main(
-  argv: readonly string[],
-  out: (line: string) => void = (l) => process.stdout.write(l + "\n"),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-  env: Env = process.env,
-): Promise<number> {
-  return runCommand(SFT, argv, { out, err, env });
-}
+export const parseSFTArgs: (argv: readonly string[], env?: Env) => SFTArgs = optionParser(SFT);
+
+export const main = commandMain(SFT);
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(1)}%`;

@@ -6,7 +6,7 @@ import { WordTokenizer } from "../wordTokenizer";
 import { CharTokenizer } from "../charTokenizer";
 import { trainBPE } from "../bpe";
 import { gpt2Tokenizer } from "../gpt2Tokenizer";
-import { Command, fail, runAsScript, runCommand, UsageError } from "./cli";
+import { Command, fail, runAsScript, commandMain, UsageError } from "./cli";
 
 interface Args {
   encoding?: string;
@@ -105,13 +105,6 @@ async function train(args: Args): Promise<string> {
   });
 }
 
-/** The CLI, callable from tests: returns the exit code; output goes through `out`/`err`. */
-export function main(
-  argv: readonly string[],
-  out: (line: string) => void = (l) => process.stdout.write(l + "\n"),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-): Promise<number> {
-  return runCommand(TOKENIZE, argv, { out, err });
-}
+export const main = commandMain(TOKENIZE);
 
 if (require.main === module) runAsScript(main);

@@ -14,7 +14,7 @@ import { artifactPath } from "../paths";
 import { disposeParams, pretrain, PretrainOptions } from "../pretrain";
 import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
-import { Command, Env, Options, parseOptions, runAsScript, runCommand } from "./cli";
+import { Command, Env, Options, optionParser, runAsScript, commandMain } from "./cli";
 
 const TRAIN_OPTIONS: Options = {
   data: { kind: "string", value: "moby-dick|shakespeare|FILE", default: "moby-dick", help: "the corpus" },
@@ -36,7 +36,6 @@ const TRAIN_OPTIONS: Options = {
   json: { kind: "boolean", help: "the last line of stdout is {trainLoss, valLoss, iterations, seconds, msPerStep, backend, checkpoint, ...}" },
 };
 
-
 export interface TrainArgs {
   data: string;
   tokenizer: "char" | "bpe";
@@ -56,10 +55,6 @@ export interface TrainArgs {
   threads?: number;
   json: boolean;
   help: boolean;
-}
-
-export function parseTrainArgs(argv: readonly string[], env: Env = process.env): TrainArgs {
-  return parseOptions<TrainArgs>(TRAIN, argv, env);
 }
 
 /** The pretrain options of a command line (smoke mode: tiny sizes unless a flag says otherwise). */
@@ -117,13 +112,8 @@ const TRAIN: Command<TrainArgs> = {
   },
 };
 
-export function main(
-  argv: readonly string[],
-  out: (line: string) => void = (l) => process.stdout.write(l + "\n"),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-  env: Env = process.env,
-): Promise<number> {
-  return runCommand(TRAIN, argv, { out, err, env });
-}
+export const parseTrainArgs: (argv: readonly string[], env?: Env) => TrainArgs = optionParser(TRAIN);
+
+export const main = commandMain(TRAIN);
 
 if (require.main === module) runAsScript(main);
