@@ -10,6 +10,7 @@
 import * as path from "path";
 import { parseArgs } from "util";
 import { BackendInfo, initBackend } from "../backend";
+import { isSmoke } from "../smoke";
 
 /** A problem with the command line: one line on stderr, "(see --help)", exit code 2. */
 export class UsageError extends Error {}
@@ -39,6 +40,11 @@ export function loadOrFail<T>(what: string, load: () => T): T {
 }
 
 export type Env = NodeJS.ProcessEnv;
+
+/** A default that is smaller in smoke mode (COURSE_SMOKE=1, seconds-long runs): --help shows the one in force. */
+export function smokeOr<T>(smoke: T, full: T): (env: Env) => T {
+  return (env) => (isSmoke(env) ? smoke : full);
+}
 
 interface OptionBase {
   help: string;
@@ -213,6 +219,13 @@ export function parseOptions<A>(cmd: Pick<Command<A>, "options" | "positionals" 
   return args as A & Parsed;
 }
 
+/** A default as one would type it: paths relative to here, small numbers as 5e-5. */
+function showValue(v: unknown): string {
+  if (typeof v === "string" && path.isAbsolute(v)) return rel(v);
+  if (typeof v === "number" && v !== 0 && Math.abs(v) < 1e-3) return v.toExponential();
+  return String(v);
+}
+
 /** --help: the usage line, the summary, one line per option (its default from the declaration), the notes. */
 export function usage(cmd: Command<unknown>, env: Env = process.env): string {
   const flags = Object.entries(cmd.options).map(([name, def]) => {
@@ -223,7 +236,7 @@ export function usage(cmd: Command<unknown>, env: Env = process.env): string {
   const width = Math.max(...flags.map((f) => f.flag.length), "-h, --help".length) + 2;
   for (const { flag, def } of flags) {
     const d = defaultOf(def, env);
-    const shown = def.defaultText ?? (d === undefined || d === false ? undefined : typeof d === "string" && path.isAbsolute(d) ? rel(d) : String(d));
+    const shown = def.defaultText ?? (d === undefined || d === false ? undefined : showValue(d));
     lines.push(`  ${flag.padEnd(width)}${def.help}${shown === undefined ? "" : ` (default: ${shown})`}`);
   }
   lines.push(`  ${"-h, --help".padEnd(width)}this help`);

@@ -19,7 +19,7 @@ import { savePolicy, trainDPO } from "../rlhf";
 import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
 import { evalSummary } from "./ppo";
-import { Command, Env, fail, jsonOption, optionParser, runAsScript, commandMain } from "./cli";
+import { Command, Env, fail, jsonOption, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
 import { disposingAfter, heldOutEvaluation, loadSFTPolicy, loadPrompts, pct, POLICY_EVAL_OPTIONS, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 
 export interface DPOArgs {
@@ -28,13 +28,13 @@ export interface DPOArgs {
   reward: string;
   data: string;
   out: string;
-  maxIters?: number;
-  batchSize?: number;
+  maxIters: number;
+  batchSize: number;
   beta: number;
   lr?: number;
-  maxNewTokens?: number;
+  maxNewTokens: number;
   evalPrompts?: number;
-  evalSamples?: number;
+  evalSamples: number;
   seed: number;
   json: boolean;
   help: boolean;
@@ -51,8 +51,8 @@ true rule, KL to SFT, and the reward model's score when --reward names one that 
     reward: { kind: "string", value: "DIR", default: (env: Env) => rlhfDefaults(env).reward, help: "a reward model, only to report its score (skipped when missing)" },
     data: RLHF_OPTIONS.data,
     out: { kind: "string", value: "DIR", default: (env: Env) => rlhfDefaults(env).dpo, help: "where the policy is saved" },
-    "max-iters": { kind: "integer", value: "N", min: 0, defaultText: "80; smoke 3", help: "training steps" },
-    "batch-size": { kind: "integer", value: "N", min: 1, defaultText: "8; smoke 4", help: "pairs per step" },
+    "max-iters": { kind: "integer", value: "N", min: 0, default: smokeOr(3, 80), help: "training steps" },
+    "batch-size": { kind: "integer", value: "N", min: 1, default: smokeOr(4, 8), help: "pairs per step" },
     beta: { kind: "number", value: "B", min: 0, minExclusive: true, default: 0.5, help: "DPO's β" },
     lr: { kind: "number", value: "LR", min: 0, minExclusive: true, defaultText: "5e-5", help: "AdamW learning rate" },
     ...POLICY_EVAL_OPTIONS,
@@ -76,14 +76,14 @@ true rule, KL to SFT, and the reward model's score when --reward names one that 
     } else err(`no reward model at ${args.reward}: its scores are left out of the evaluation`);
     const { config, codec } = sft;
     const prompts = loadPrompts(args.data);
-    const maxIters = args.maxIters ?? (smoke ? 3 : 80);
+    const maxIters = args.maxIters;
     const r = await trainDPO({
-      sft: sft.params, config, codec, records, maxIters, batchSize: args.batchSize ?? (smoke ? 4 : 8), lr: args.lr, beta: args.beta,
+      sft: sft.params, config, codec, records, maxIters, batchSize: args.batchSize, lr: args.lr, beta: args.beta,
       seed: args.seed, evalIters: smoke ? 1 : 4, progress: "auto", log: (l) => err(l),
     });
     held.push(r.policy, r.ref);
     savePolicy(args.out, r.policy, config, codec.tokenizer, maxIters, { dpo: { maxIters, beta: args.beta, seed: args.seed, records: records.length } });
-    const maxNewTokens = args.maxNewTokens ?? (smoke ? 6 : 48);
+    const maxNewTokens = args.maxNewTokens;
     const ev = heldOutEvaluation(args, prompts, smoke, err, { policy: r.policy, baseline: sft.params, config, codec, reward: rm, maxNewTokens });
     const result = {
       ...evalSummary(ev), valAccuracy: r.valAccuracy, valMargin: r.valMargin, trainPairs: r.trainPairs, valPairs: r.valPairs,

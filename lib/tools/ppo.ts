@@ -13,10 +13,10 @@
 import { projectPath } from "../paths";
 import { CriticMode, disposePPO } from "../ppo";
 import { loadPretrained } from "../pretrain";
-import { PolicyEval, runPPO, savePolicy } from "../rlhf";
+import { MISSING_END_PENALTY, PolicyEval, runPPO, savePolicy, SCORE_CLIP } from "../rlhf";
 import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
-import { Command, Env, loadOrFail, jsonOption, optionParser, runAsScript, commandMain } from "./cli";
+import { Command, Env, loadOrFail, jsonOption, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
 import { disposingAfter, heldOutEvaluation, loadSFTPolicy, loadPrompts, pct, POLICY_EVAL_OPTIONS, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 
 export interface PPOArgs {
@@ -24,18 +24,18 @@ export interface PPOArgs {
   reward: string;
   data: string;
   out: string;
-  iters?: number;
-  batchSize?: number;
+  iters: number;
+  batchSize: number;
   beta: number;
   adaptiveKL?: number;
-  lr?: number;
-  epochs?: number;
-  minibatchSize?: number;
-  maxNewTokens?: number;
-  missingEndPenalty?: number;
-  scoreClip?: number;
+  lr: number;
+  epochs: number;
+  minibatchSize: number;
+  maxNewTokens: number;
+  missingEndPenalty: number;
+  scoreClip: number;
   evalPrompts?: number;
-  evalSamples?: number;
+  evalSamples: number;
   critic?: CriticMode;
   seed: number;
   json: boolean;
@@ -54,24 +54,24 @@ export function evalSummary(ev: PolicyEval) {
 
 const PPO: Command<PPOArgs> = {
   name: "ppo",
-  summary: `Optimise the SFT policy against the reward model with PPO (lib/ppo.ts, lib/rlhf.ts): β = 0.5 fixed (--adaptive-kl T:
-Ziegler's controller aiming at T nats per answer), 2 epochs of minibatches of 8 per batch of 16 rollouts, AdamW lr 5e-5;
-rewards from the SFT model's greedy answer's score as zero, clipped to ±10, minus 2 for an answer that did not end.
+  summary: `Optimise the SFT policy against the reward model with PPO (lib/ppo.ts, lib/rlhf.ts): β fixed (--adaptive-kl T:
+Ziegler's controller aiming at T nats per answer), AdamW; rewards from the SFT model's greedy answer's score as zero,
+clipped to ±--score-clip, minus --missing-end-penalty for an answer that did not end.
 Then the held-out evaluation: win-rate against SFT by the labeller's true rule, reward-model scores, KL to SFT.`,
   options: {
     checkpoint: RLHF_OPTIONS.checkpoint,
     reward: { kind: "string", value: "DIR", default: (env: Env) => rlhfDefaults(env).reward, help: "the reward model (npm run reward)" },
     data: RLHF_OPTIONS.data,
     out: { kind: "string", value: "DIR", default: (env: Env) => rlhfDefaults(env).ppo, help: "where the policy is saved" },
-    iters: { kind: "integer", value: "N", min: 1, defaultText: "80; smoke 2", help: "PPO iterations" },
-    "batch-size": { kind: "integer", value: "N", min: 1, defaultText: "16; smoke 4", help: "rollouts per iteration" },
+    iters: { kind: "integer", value: "N", min: 1, default: smokeOr(2, 80), help: "PPO iterations" },
+    "batch-size": { kind: "integer", value: "N", min: 1, default: smokeOr(4, 16), help: "rollouts per iteration" },
     beta: { kind: "number", value: "B", min: 0, default: 0.5, help: "KL penalty coefficient β" },
     "adaptive-kl": { kind: "number", key: "adaptiveKL", value: "TARGET", min: 0, minExclusive: true, help: "adapt β towards TARGET nats of KL per answer" },
-    lr: { kind: "number", value: "LR", min: 0, minExclusive: true, defaultText: "5e-5", help: "AdamW learning rate" },
-    epochs: { kind: "integer", value: "N", min: 1, defaultText: "2; smoke 1", help: "passes over each batch" },
-    "minibatch-size": { kind: "integer", value: "N", min: 1, defaultText: "8; smoke 2", help: "rollouts per update" },
-    "missing-end-penalty": { kind: "number", value: "P", min: 0, defaultText: "2", help: "subtracted from an answer that did not end" },
-    "score-clip": { kind: "number", value: "C", min: 0, minExclusive: true, defaultText: "10", help: "reward-model scores clipped to ±C" },
+    lr: { kind: "number", value: "LR", min: 0, minExclusive: true, default: 5e-5, help: "AdamW learning rate" },
+    epochs: { kind: "integer", value: "N", min: 1, default: smokeOr(1, 2), help: "passes over each batch" },
+    "minibatch-size": { kind: "integer", value: "N", min: 1, default: smokeOr(2, 8), help: "rollouts per update" },
+    "missing-end-penalty": { kind: "number", value: "P", min: 0, default: MISSING_END_PENALTY, help: "subtracted from an answer that did not end" },
+    "score-clip": { kind: "number", value: "C", min: 0, minExclusive: true, default: SCORE_CLIP, help: "reward-model scores clipped to ±C" },
     critic: { kind: "choice", choices: ["detached", "shared"] satisfies CriticMode[], defaultText: "detached", help: "what the value loss trains: the value head only, or the transformer too (lib/ppo.ts says why not)" },
     ...POLICY_EVAL_OPTIONS,
     json: jsonOption("{winRate, winRateInterval, wins, ties, losses, meanKL, rewardScore, sftRewardScore, trueScore, sftTrueScore, seconds, checkpoint, ...}"),
@@ -91,17 +91,15 @@ Then the held-out evaluation: win-rate against SFT by the labeller's true rule, 
     });
     const { config, codec } = sft;
     const prompts = loadPrompts(args.data);
-    const iterations = args.iters ?? (smoke ? 2 : 80);
-    const maxNewTokens = args.maxNewTokens ?? (smoke ? 6 : 48);
-    const batchSize = args.batchSize ?? (smoke ? 4 : 16);
+    const { iters: iterations, maxNewTokens, batchSize } = args;
     const r = await runPPO({
       sft: sft.params, config, codec, reward: rm.params, prompts: prompts.train, iterations,
       batchSize, maxNewTokens, klCoef: args.beta,
       // Horizon in answers: ten batches, so β can move within a run of a few dozen iterations
       // (Ziegler's 10,000 suits runs of 100,000s of answers; here β would hardly change).
       adaptiveKL: args.adaptiveKL !== undefined ? { target: args.adaptiveKL, horizon: 10 * batchSize } : undefined,
-      optimizer: { lr: args.lr ?? 5e-5 }, epochs: args.epochs ?? (smoke ? 1 : 2),
-      minibatchSize: args.minibatchSize ?? (smoke ? 2 : 8), seed: args.seed, log: (l) => err(l), missingEndPenalty: args.missingEndPenalty, scoreClip: args.scoreClip,
+      optimizer: { lr: args.lr }, epochs: args.epochs,
+      minibatchSize: args.minibatchSize, seed: args.seed, log: (l) => err(l), missingEndPenalty: args.missingEndPenalty, scoreClip: args.scoreClip,
       critic: args.critic,
     });
     const trainSeconds = r.seconds;

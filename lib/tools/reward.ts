@@ -17,7 +17,7 @@ import { collectSimulatedPreferences, loadChatModel, trainRewardModel } from "..
 import { createRng } from "../random";
 import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
-import { Command, Env, loadOrFail, jsonOption, optionParser, runAsScript, commandMain } from "./cli";
+import { Command, Env, loadOrFail, jsonOption, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
 import { loadPrompts, pct, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 
 export interface RewardArgs {
@@ -27,11 +27,11 @@ export interface RewardArgs {
   k: number;
   data: string;
   out: string;
-  maxIters?: number;
-  batchSize?: number;
-  lr?: number;
+  maxIters: number;
+  batchSize: number;
+  lr: number;
   valFraction: number;
-  maxNewTokens?: number;
+  maxNewTokens: number;
   seed: number;
   json: boolean;
   help: boolean;
@@ -50,11 +50,11 @@ appended to --prefs. Human rankings (npm run rank) work the same way: --prefs bu
     k: { kind: "integer", value: "K", min: 2, default: 4, help: "answers per question to rank" },
     data: RLHF_OPTIONS.data,
     out: { kind: "string", value: "DIR", default: (env: Env) => rlhfDefaults(env).reward, help: "where the reward model is saved" },
-    "max-iters": { kind: "integer", value: "N", min: 0, defaultText: "300; smoke 4", help: "training steps" },
-    "batch-size": { kind: "integer", value: "N", min: 1, defaultText: "16; smoke 4", help: "pairs per step" },
-    lr: { kind: "number", value: "LR", min: 0, minExclusive: true, defaultText: "5e-5", help: "AdamW learning rate" },
+    "max-iters": { kind: "integer", value: "N", min: 0, default: smokeOr(4, 300), help: "training steps" },
+    "batch-size": { kind: "integer", value: "N", min: 1, default: smokeOr(4, 16), help: "pairs per step" },
+    lr: { kind: "number", value: "LR", min: 0, minExclusive: true, default: 5e-5, help: "AdamW learning rate" },
     "val-fraction": { kind: "number", value: "F", min: 0, max: 1, maxExclusive: true, default: 0.2, help: "share of the rankings held out" },
-    "max-new-tokens": { ...RLHF_OPTIONS["max-new-tokens"], defaultText: "48; smoke 8" },
+    "max-new-tokens": { ...RLHF_OPTIONS["max-new-tokens"], default: smokeOr(8, 48) },
     seed: RLHF_OPTIONS.seed,
     json: jsonOption("{accuracy, trainAccuracy (on a fixed sample of trainAccuracyPairs), accuracyBefore, valPairs, trainPairs, records, seconds, checkpoint, ...} (accuracy = held-out pairwise)"),
   },
@@ -74,14 +74,14 @@ appended to --prefs. Human rankings (npm run rank) work the same way: --prefs bu
         const prompts = createRng(args.seed).shuffle([...train]).slice(0, simulate);
         err(`sampling ${args.k} answers to each of ${prompts.length} questions and ranking them with the simulated labeller → ${projectPath(args.prefs)}`);
         collectSimulatedPreferences(params, config, codec, prompts, {
-          k: args.k, maxNewTokens: args.maxNewTokens ?? (smoke ? 8 : 48), temperature: 1, seed: args.seed, file: args.prefs,
+          k: args.k, maxNewTokens: args.maxNewTokens, temperature: 1, seed: args.seed, file: args.prefs,
         });
       }
       const { records } = readPreferences(args.prefs);
       err(`${records.length} ranked prompts in ${projectPath(args.prefs)}`);
-      const maxIters = args.maxIters ?? (smoke ? 4 : 300);
+      const maxIters = args.maxIters;
       const r = await trainRewardModel({
-        sft: params, config, codec, records, maxIters, batchSize: args.batchSize ?? (smoke ? 4 : 16), lr: args.lr ?? 5e-5,
+        sft: params, config, codec, records, maxIters, batchSize: args.batchSize, lr: args.lr,
         valFraction: args.valFraction, seed: args.seed, evalIters: smoke ? 1 : 4, progress: "auto", log: (l) => err(l), outDir: args.out,
       });
       disposeParams(r.params);

@@ -9,7 +9,7 @@ import { EVAL_SAMPLES, evaluatePolicy, loadChatModel, PolicyEval, PolicyEvalOpti
 import type { GPTParams } from "../gpt";
 import { disposeParams } from "../pretrain";
 import { loadSFTData, sftSplitFiles } from "../sft";
-import { Env, loadOrFail, OptionDef } from "./cli";
+import { Env, loadOrFail, OptionDef, smokeOr } from "./cli";
 
 /** Default locations (under COURSE_ARTIFACTS when set). */
 export function rlhfDefaults(env: NodeJS.ProcessEnv = process.env) {
@@ -29,9 +29,9 @@ export const RLHF_OPTIONS = {
   checkpoint: { kind: "string", value: "DIR", default: (env: Env) => rlhfDefaults(env).sft, help: "the SFT model" },
   data: { kind: "string", value: "FILE", default: (env: Env) => rlhfDefaults(env).data, help: "training questions (held-out ones from test.jsonl beside it)" },
   prefs: { kind: "string", value: "FILE", default: (env: Env) => rlhfDefaults(env).preferences, help: "the ranked answers (JSONL, lib/preferences.ts)" },
-  "max-new-tokens": { kind: "integer", value: "N", min: 1, defaultText: "48; smoke 6", help: "longest sampled answer" },
+  "max-new-tokens": { kind: "integer", value: "N", min: 1, default: smokeOr(6, 48), help: "longest sampled answer" },
   "eval-prompts": { kind: "integer", value: "N", min: 1, defaultText: "all; smoke 6", help: "held-out questions to evaluate on" },
-  "eval-samples": { kind: "integer", value: "K", min: 1, defaultText: `${EVAL_SAMPLES}; smoke 1`, help: "answers per held-out question and model (intervals count questions)" },
+  "eval-samples": { kind: "integer", value: "K", min: 1, default: smokeOr(1, EVAL_SAMPLES), help: "answers per held-out question and model (intervals count questions)" },
   seed: { kind: "integer", value: "S", min: 0, default: 0, help: "random seed" },
 } satisfies Record<string, OptionDef>;
 
@@ -75,15 +75,15 @@ export function loadPrompts(trainFile: string): { train: RLHFPrompt[]; test: RLH
 
 /**
  * ppo's and dpo's held-out evaluation: the first --eval-prompts questions of test.jsonl (6 in
- * smoke mode, else all), each answered --eval-samples times (1 in smoke mode, else EVAL_SAMPLES),
+ * smoke mode, else all), each answered --eval-samples times,
  * seeded with --seed + 1; says on `err` what it evaluates.
  */
 export function heldOutEvaluation(
-  args: { evalPrompts?: number; evalSamples?: number; seed: number }, prompts: ReturnType<typeof loadPrompts>, smoke: boolean,
+  args: { evalPrompts?: number; evalSamples: number; seed: number }, prompts: ReturnType<typeof loadPrompts>, smoke: boolean,
   err: (line: string) => void, opts: Omit<PolicyEvalOptions, "prompts" | "samples" | "seed">,
 ): PolicyEval {
   const evalPrompts = prompts.test.slice(0, args.evalPrompts ?? (smoke ? 6 : Infinity));
-  const samples = args.evalSamples ?? (smoke ? 1 : EVAL_SAMPLES);
+  const samples = args.evalSamples;
   err(`evaluating on ${evalPrompts.length} held-out questions, ${samples} sampled answer${samples === 1 ? "" : "s"} each (${projectPath(prompts.files.test)})`);
   return evaluatePolicy({ ...opts, prompts: evalPrompts, samples, seed: args.seed + 1 });
 }

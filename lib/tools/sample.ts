@@ -20,13 +20,12 @@ import { COURSE_TOKENIZER_FILE } from "./export";
 import { artifactPath } from "../paths";
 import { disposeParams, loadPretrained, PretrainedModel } from "../pretrain";
 import { textGenerate } from "../sampling";
-import { isSmoke } from "../smoke";
-import { Command, Env, fail, loadOrFail, Options, parseOptions, runAsScript, streamingMain, UsageError } from "./cli";
+import { Command, Env, fail, loadOrFail, Options, parseOptions, runAsScript, streamingMain, UsageError, smokeOr } from "./cli";
 
 const SAMPLE_OPTIONS: Options = {
   prompt: { kind: "string", value: '"TEXT"', help: "the text to continue (required)" },
   checkpoint: { kind: "string", value: "DIR", default: (env: Env) => artifactPath("pretrained", env), help: "a course checkpoint, or a Hugging Face GPT-2 directory (config.json + model.safetensors: GPT-2 small, or npm run export's output)" },
-  tokens: { kind: "integer", value: "N", min: 1, default: (env: Env) => (isSmoke(env) ? 20 : 200), help: "tokens to generate" },
+  tokens: { kind: "integer", value: "N", min: 1, default: smokeOr(20, 200), help: "tokens to generate" },
   temperature: { kind: "number", value: "T", min: 0, default: 0.8, help: "0 = greedy" },
   "top-k": { kind: "integer", value: "K", min: 1, defaultText: "all tokens", help: "sample among the K likeliest" },
   "top-p": { kind: "number", value: "P", min: 0, minExclusive: true, max: 1, defaultText: "1", help: "sample among the likeliest tokens holding P of the probability" },

@@ -18,16 +18,16 @@ import { disposeParams, loadPretrained, PretrainedModel } from "../pretrain";
 import { encodeSFTData, evaluateSFT, finetune, loadSFTData, prepareChatModel, SFTEvalResult, sftSplitFiles } from "../sft";
 import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
-import { Command, Env, fail, loadOrFail, jsonOption, optionParser, runAsScript, commandMain } from "./cli";
+import { Command, Env, fail, loadOrFail, jsonOption, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
 
 export interface SFTArgs {
   checkpoint: string;
   data: string;
-  maxIters?: number;
+  maxIters: number;
   lora?: number;
   out: string;
   json: boolean;
-  batchSize?: number;
+  batchSize: number;
   lr?: number;
   seed?: number;
   evalLimit?: number;
@@ -42,10 +42,10 @@ test.jsonl beside it (exact match, and whether the reply ends with <|end|>); sav
   options: {
     checkpoint: { kind: "string", value: "DIR", default: (env: Env) => baseModelDir(env), help: "the pretrained model (COURSE_BASE_MODEL=own or smoke mode: yours from npm run train)" },
     data: { kind: "string", value: "FILE", default: path.join(dataDir, "sft", "train.jsonl"), help: "training conversations" },
-    "max-iters": { kind: "integer", value: "N", min: 0, defaultText: "800; smoke 20", help: "training steps" },
+    "max-iters": { kind: "integer", value: "N", min: 0, default: smokeOr(20, 800), help: "training steps" },
     lora: { kind: "integer", value: "R", min: 1, help: "LoRA adapters of rank R instead of full fine-tuning" },
     out: { kind: "string", value: "DIR", default: (env: Env) => artifactPath("sft", env), help: "where the fine-tuned model is saved" },
-    "batch-size": { kind: "integer", value: "N", min: 1, defaultText: "12; smoke 8", help: "packed rows per step" },
+    "batch-size": { kind: "integer", value: "N", min: 1, default: smokeOr(8, 12), help: "packed rows per step" },
     lr: { kind: "number", value: "LR", min: 0, minExclusive: true, defaultText: "3e-3, LoRA 5e-3", help: "learning rate" },
     seed: { kind: "integer", value: "S", min: 0, help: "random seed" },
     "eval-limit": { kind: "integer", value: "N", min: 1, defaultText: "all; smoke 16", help: "test questions to score" },
@@ -76,9 +76,9 @@ test.jsonl beside it (exact match, and whether the reply ends with <|end|>); sav
       const testSet = limit !== undefined ? test.slice(0, limit) : test;
       const baseEval = evaluateSFT(model.params, model.config, model.tokenizer, testSet);
       err(`base model: exact match ${pct(baseEval.exactMatch)}, ends with <|end|> ${pct(baseEval.endsProperly)} on ${baseEval.n} test questions`);
-      const maxIters = args.maxIters ?? (smoke ? 20 : 800);
+      const maxIters = args.maxIters;
       const r = await finetune({
-        model, train, val, lora: args.lora, maxIters, batchSize: args.batchSize ?? (smoke ? 8 : 12), pack: true, lr: args.lr, seed: args.seed,
+        model, train, val, lora: args.lora, maxIters, batchSize: args.batchSize, pack: true, lr: args.lr, seed: args.seed,
         evalIters: smoke ? 2 : 10, outDir: args.out, chart: false, progress: "auto", log: (l) => err(l),
       });
       const sftEval = evaluateSFT(r.params, r.config, r.tokenizer, testSet);

@@ -11,24 +11,24 @@
 import { loadCorpus } from "../corpus";
 import { GPT_PRESETS, GPTConfig, GPTPresetName } from "../gpt";
 import { artifactPath } from "../paths";
-import { disposeParams, pretrain, PretrainOptions } from "../pretrain";
+import { disposeParams, pretrain, PretrainOptions, PRETRAIN_BPE_VOCAB } from "../pretrain";
 import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
-import { Command, Env, Options, optionParser, runAsScript, commandMain } from "./cli";
+import { Command, Env, Options, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
 
 const TRAIN_OPTIONS: Options = {
   data: { kind: "string", value: "moby-dick|shakespeare|FILE", default: "moby-dick", help: "the corpus" },
   tokenizer: { kind: "choice", choices: ["char", "bpe"], default: "char", help: "character or byte-pair tokens" },
-  preset: { kind: "choice", choices: Object.keys(GPT_PRESETS), value: "NAME", default: (env: Env) => (isSmoke(env) ? "tiny" : "nanogpt-cpu"), help: `model size: ${Object.keys(GPT_PRESETS).join(", ")}` },
-  "max-iters": { kind: "integer", value: "N", min: 0, default: (env: Env) => (isSmoke(env) ? 20 : 2000), help: "training steps" },
-  "batch-size": { kind: "integer", value: "N", min: 1, default: (env: Env) => (isSmoke(env) ? 4 : 12), help: "rows per step" },
+  preset: { kind: "choice", choices: Object.keys(GPT_PRESETS), value: "NAME", default: smokeOr("tiny", "nanogpt-cpu"), help: `model size: ${Object.keys(GPT_PRESETS).join(", ")}` },
+  "max-iters": { kind: "integer", value: "N", min: 0, default: smokeOr(20, 2000), help: "training steps" },
+  "batch-size": { kind: "integer", value: "N", min: 1, default: smokeOr(4, 12), help: "rows per step" },
   "block-size": { kind: "integer", value: "N", min: 1, defaultText: "the preset's", help: "context length" },
   lr: { kind: "number", value: "LR", min: 0, defaultText: "1e-3; smoke 1e-2", help: "peak learning rate (AdamW 0.9, 0.99, weight decay 0.1, clip 1.0)" },
   "min-lr": { kind: "number", value: "LR", min: 0, defaultText: "lr/10", help: "where the cosine schedule ends" },
   warmup: { kind: "integer", value: "N", min: 0, defaultText: "100", help: "warm-up steps" },
   "eval-interval": { kind: "integer", value: "N", min: 1, help: "steps between evaluations (and checkpoints)" },
-  "eval-iters": { kind: "integer", value: "N", min: 0, default: (env: Env) => (isSmoke(env) ? 2 : 20), help: "batches per evaluation" },
-  "bpe-vocab-size": { kind: "integer", value: "N", min: 256, defaultText: "the library's; smoke 300", help: "BPE vocabulary" },
+  "eval-iters": { kind: "integer", value: "N", min: 0, default: smokeOr(2, 20), help: "batches per evaluation" },
+  "bpe-vocab-size": { kind: "integer", value: "N", min: 256, default: smokeOr(300, PRETRAIN_BPE_VOCAB), help: "BPE vocabulary" },
   out: { kind: "string", value: "DIR", default: (env: Env) => artifactPath("pretrained", env), help: "checkpoint directory (COURSE_ARTIFACTS moves it)" },
   resume: { kind: "boolean", help: "continue the checkpoint in --out" },
   seed: { kind: "integer", value: "S", min: 0, help: "random seed" },
@@ -48,7 +48,7 @@ export interface TrainArgs {
   warmup?: number;
   evalInterval?: number;
   evalIters: number;
-  bpeVocabSize?: number;
+  bpeVocabSize: number;
   out: string;
   resume: boolean;
   seed?: number;
@@ -66,7 +66,7 @@ export function trainOptions(args: TrainArgs, env: Env = process.env): PretrainO
   return {
     data: args.data,
     tokenizer: args.tokenizer,
-    bpeVocabSize: args.bpeVocabSize ?? (smoke ? 300 : undefined),
+    bpeVocabSize: args.bpeVocabSize,
     preset: args.preset,
     overrides,
     maxIters,
