@@ -186,4 +186,4 @@ const CARD: Command<CardArgs> = {
 
 export const main = commandMain(CARD);
 
-if (require.main === module) runAsScript(main);
+if (require.main === module) runAsScript(main, { exit: true });

@@ -245,4 +245,4 @@ const BENCH: Command<BenchArgs> = {
 
 export const main = commandMain(BENCH);
 
-if (require.main === module) runAsScript(main);
+if (require.main === module) runAsScript(main, { exit: true });

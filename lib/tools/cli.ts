@@ -4,7 +4,8 @@
  * and the course's exit codes: 0 done, 1 the run failed (one line on stderr), 2 the command
  * line (or an input named on it) is wrong (one line on stderr, "(see --help)" for flags).
  *
- * A tool declares a Command (its options and its `run`) and its `main` calls runCommand:
+ * A tool declares a Command (its options and its `run`); its `main` is commandMain(command)
+ * (streamingMain, interactiveMain for the tools that stream text or read the user's lines):
  * the tests call `main(argv, out, err, env)` and read the exit code and the lines.
  */
 import * as path from "path";
@@ -52,7 +53,7 @@ interface OptionBase {
   key?: string;
   /** Shown in --help as "(default: ...)": the value itself or a function of the environment (COURSE_ARTIFACTS, COURSE_SMOKE). */
   default?: unknown;
-  /** What --help says for a default the code computes later (e.g. "the library's", "2000; smoke 20"). */
+  /** What --help says for a default the code computes later (e.g. "the library's", "all"). */
   defaultText?: string;
   /** Replaces the generated "must be ..." phrase where an older message is kept. */
   expected?: string;
@@ -325,7 +326,13 @@ export function optionParser<A>(cmd: Pick<Command<A>, "options" | "positionals" 
   return (argv, env = process.env) => parseOptions<A>(cmd, argv, env);
 }
 
-/** The tools' entry point when run as a script: the exit code once the run ends. */
-export function runAsScript(main: (argv: readonly string[]) => Promise<number>): void {
-  main(process.argv.slice(2)).then((code) => (process.exitCode = code));
+/**
+ * The tools' entry point when run as a script: the exit code once the run ends. `exit`: end the
+ * process then, for tools that may leave threads or child processes behind (they always did).
+ */
+export function runAsScript(main: (argv: readonly string[]) => Promise<number>, { exit = false } = {}): void {
+  main(process.argv.slice(2)).then((code) => {
+    if (exit) process.exit(code);
+    process.exitCode = code;
+  });
 }

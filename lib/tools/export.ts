@@ -70,4 +70,4 @@ const EXPORT: Command<ExportArgs> = {
 
 export const main = commandMain(EXPORT);
 
-if (require.main === module) runAsScript(main);
+if (require.main === module) runAsScript(main, { exit: true });

@@ -137,4 +137,4 @@ const SEEDS: Command<SeedsArgs> = {
 
 export const main = commandMain(SEEDS);
 
-if (require.main === module) runAsScript(main);
+if (require.main === module) runAsScript(main, { exit: true });
