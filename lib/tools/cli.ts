@@ -89,6 +89,10 @@ export interface Io {
   write: (text: string) => void;
   err: (line: string) => void;
   env: Env;
+  /** COURSE_SMOKE=1: the run should take seconds (tiny sizes, few steps). */
+  smoke: boolean;
+  /** Seconds since the run started (after the backend): the `seconds` of the JSON summaries. */
+  seconds: () => number;
   /** The backend, when the command asked for it. */
   backend: BackendInfo;
 }
@@ -277,7 +281,9 @@ export async function runCommand<A>(
   try {
     const backend = cmd.backend ? await initBackend({ quiet: true }) : (undefined as unknown as BackendInfo);
     if (cmd.backend === "announce") io.err(backend.line);
-    const r = await cmd.run(args, { out: io.out, write: io.write ?? io.out, err: io.err, env, backend });
+    const t0 = performance.now();
+    const seconds = () => (performance.now() - t0) / 1000;
+    const r = await cmd.run(args, { out: io.out, write: io.write ?? io.out, err: io.err, env, smoke: isSmoke(env), seconds, backend });
     if (typeof r === "number") return r;
     if (r) {
       if ((args as unknown as { json?: boolean }).json) io.out(JSON.stringify(r.json));

@@ -16,11 +16,10 @@ import type { GPTParams } from "../gpt";
 import { readPreferences } from "../preferences";
 import { loadPretrained } from "../pretrain";
 import { savePolicy, trainDPO } from "../rlhf";
-import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
 import { evalSummary } from "./ppo";
-import { Command, Env, fail, jsonOption, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
-import { disposingAfter, heldOutEvaluation, loadSFTPolicy, loadPrompts, pct, POLICY_EVAL_OPTIONS, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
+import { Command, Env, fail, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
+import { disposingAfter, heldOutEvaluation, loadSFTPolicy, loadPrompts, pct, policyEvalOptions, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 
 export interface DPOArgs {
   checkpoint: string;
@@ -55,14 +54,11 @@ true rule, KL to SFT, and the reward model's score when --reward names one that 
     "batch-size": { kind: "integer", value: "N", min: 1, default: smokeOr(4, 8), help: "pairs per step" },
     beta: { kind: "number", value: "B", min: 0, minExclusive: true, default: 0.5, help: "DPO's β" },
     lr: { kind: "number", value: "LR", min: 0, minExclusive: true, defaultText: "5e-5", help: "AdamW learning rate" },
-    ...POLICY_EVAL_OPTIONS,
-    json: jsonOption("{winRate, winRateInterval, wins, ties, losses, meanKL, rewardScore, sftRewardScore, trueScore, sftTrueScore, valAccuracy, seconds, checkpoint, ...}"),
+    ...policyEvalOptions("valAccuracy, "),
   },
   notes: () => "COURSE_SMOKE=1: a few steps (seconds).",
   backend: "announce",
-  run: (args, { err, env, backend }) => disposingAfter(async (held) => {
-    const smoke = isSmoke(env);
-    const t0 = performance.now();
+  run: (args, { err, smoke, seconds, backend }) => disposingAfter(async (held) => {
     const sft = loadSFTPolicy(args.checkpoint, held);
     const { records, warnings } = readPreferences(args.prefs);
     warnings.forEach((w) => err(`warning: ${w}`));
@@ -87,7 +83,7 @@ true rule, KL to SFT, and the reward model's score when --reward names one that 
     const ev = heldOutEvaluation(args, prompts, smoke, err, { policy: r.policy, baseline: sft.params, config, codec, reward: rm, maxNewTokens });
     const result = {
       ...evalSummary(ev), valAccuracy: r.valAccuracy, valMargin: r.valMargin, trainPairs: r.trainPairs, valPairs: r.valPairs,
-      iterations: maxIters, beta: args.beta, seconds: (performance.now() - t0) / 1000, trainSeconds: r.seconds, checkpoint: projectPath(args.out), backend: backend.name,
+      iterations: maxIters, beta: args.beta, seconds: seconds(), trainSeconds: r.seconds, checkpoint: projectPath(args.out), backend: backend.name,
     };
     return {
       json: result,

@@ -14,10 +14,9 @@ import { projectPath } from "../paths";
 import { CriticMode, disposePPO } from "../ppo";
 import { loadPretrained } from "../pretrain";
 import { MISSING_END_PENALTY, PolicyEval, runPPO, savePolicy, SCORE_CLIP } from "../rlhf";
-import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
-import { Command, Env, loadOrFail, jsonOption, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
-import { disposingAfter, heldOutEvaluation, loadSFTPolicy, loadPrompts, pct, POLICY_EVAL_OPTIONS, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
+import { Command, Env, loadOrFail, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
+import { disposingAfter, heldOutEvaluation, loadSFTPolicy, loadPrompts, pct, policyEvalOptions, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 
 export interface PPOArgs {
   checkpoint: string;
@@ -73,14 +72,11 @@ Then the held-out evaluation: win-rate against SFT by the labeller's true rule, 
     "missing-end-penalty": { kind: "number", value: "P", min: 0, default: MISSING_END_PENALTY, help: "subtracted from an answer that did not end" },
     "score-clip": { kind: "number", value: "C", min: 0, minExclusive: true, default: SCORE_CLIP, help: "reward-model scores clipped to ±C" },
     critic: { kind: "choice", choices: ["detached", "shared"] satisfies CriticMode[], defaultText: "detached", help: "what the value loss trains: the value head only, or the transformer too (lib/ppo.ts says why not)" },
-    ...POLICY_EVAL_OPTIONS,
-    json: jsonOption("{winRate, winRateInterval, wins, ties, losses, meanKL, rewardScore, sftRewardScore, trueScore, sftTrueScore, seconds, checkpoint, ...}"),
+    ...policyEvalOptions(""),
   },
   notes: () => "COURSE_SMOKE=1: two iterations of 4 rollouts (seconds).",
   backend: "announce",
-  run: (args, { err, env, backend }) => disposingAfter(async (held) => {
-    const smoke = isSmoke(env);
-    const t0 = performance.now();
+  run: (args, { err, smoke, seconds, backend }) => disposingAfter(async (held) => {
     const sft = loadSFTPolicy(args.checkpoint, held);
     const rm = loadOrFail("the reward model", () => {
       const m = loadPretrained(args.reward);
@@ -109,7 +105,7 @@ Then the held-out evaluation: win-rate against SFT by the labeller's true rule, 
     const last = r.history[r.history.length - 1];
     const result = {
       ...evalSummary(ev), iterations, finalBeta: last.beta, trainMeanScore: last.meanScore, trainMeanKL: last.meanKL,
-      seconds: (performance.now() - t0) / 1000, trainSeconds, checkpoint: projectPath(args.out), backend: backend.name,
+      seconds: seconds(), trainSeconds, checkpoint: projectPath(args.out), backend: backend.name,
     };
     return {
       json: result,

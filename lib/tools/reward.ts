@@ -15,7 +15,6 @@ import { disposeParams } from "../pretrain";
 import { readPreferences } from "../preferences";
 import { collectSimulatedPreferences, loadChatModel, trainRewardModel } from "../rlhf";
 import { createRng } from "../random";
-import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
 import { Command, Env, loadOrFail, jsonOption, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
 import { loadPrompts, pct, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
@@ -60,9 +59,7 @@ appended to --prefs. Human rankings (npm run rank) work the same way: --prefs bu
   },
   notes: () => "COURSE_SMOKE=1: a dozen questions and a few steps (seconds).",
   backend: "announce",
-  async run(args, { err, env, backend }) {
-    const smoke = isSmoke(env);
-    const t0 = performance.now();
+  async run(args, { err, smoke, seconds, backend }) {
     const model = loadOrFail("the SFT checkpoint", () => loadChatModel(args.checkpoint));
     try {
       const { params, config, codec } = model;
@@ -88,7 +85,7 @@ appended to --prefs. Human rankings (npm run rank) work the same way: --prefs bu
       const result = {
         accuracy: r.val.accuracy, byCriterion: r.valByCriterion, trainAccuracy: r.train.accuracy, trainAccuracyPairs: r.train.n, accuracyBefore: r.valBefore.accuracy,
         valLoss: r.val.loss, valMargin: r.val.meanMargin, valPairs: r.valPairs, trainPairs: r.trainPairs, heldOut: !r.valIsTrain,
-        records: records.length, iterations: maxIters, seconds: (performance.now() - t0) / 1000, trainSeconds: r.seconds,
+        records: records.length, iterations: maxIters, seconds: seconds(), trainSeconds: r.seconds,
         checkpoint: projectPath(args.out), preferences: projectPath(args.prefs), backend: backend.name,
       };
       return {

@@ -9,7 +9,7 @@ import { EVAL_SAMPLES, evaluatePolicy, loadChatModel, PolicyEval, PolicyEvalOpti
 import type { GPTParams } from "../gpt";
 import { disposeParams } from "../pretrain";
 import { loadSFTData, sftSplitFiles } from "../sft";
-import { Env, loadOrFail, OptionDef, smokeOr } from "./cli";
+import { Env, jsonOption, loadOrFail, OptionDef, smokeOr } from "./cli";
 
 /** Default locations (under COURSE_ARTIFACTS when set). */
 export function rlhfDefaults(env: NodeJS.ProcessEnv = process.env) {
@@ -35,13 +35,19 @@ export const RLHF_OPTIONS = {
   seed: { kind: "integer", value: "S", min: 0, default: 0, help: "random seed" },
 } satisfies Record<string, OptionDef>;
 
-/** ppo's and dpo's held-out evaluation (heldOutEvaluation), and the seed of the whole run. */
-export const POLICY_EVAL_OPTIONS = {
-  "max-new-tokens": RLHF_OPTIONS["max-new-tokens"],
-  "eval-prompts": RLHF_OPTIONS["eval-prompts"],
-  "eval-samples": RLHF_OPTIONS["eval-samples"],
-  seed: RLHF_OPTIONS.seed,
-} satisfies Record<string, OptionDef>;
+/**
+ * ppo's and dpo's held-out evaluation (heldOutEvaluation), the seed of the whole run, and --json,
+ * whose summary starts with the evaluation's fields (evalSummary) and then has `moreFields`.
+ */
+export function policyEvalOptions(moreFields: string): Record<string, OptionDef> {
+  return {
+    "max-new-tokens": RLHF_OPTIONS["max-new-tokens"],
+    "eval-prompts": RLHF_OPTIONS["eval-prompts"],
+    "eval-samples": RLHF_OPTIONS["eval-samples"],
+    seed: RLHF_OPTIONS.seed,
+    json: jsonOption(`{winRate, winRateInterval, wins, ties, losses, meanKL, rewardScore, sftRewardScore, trueScore, sftTrueScore, ${moreFields}seconds, checkpoint, ...}`),
+  };
+}
 
 /**
  * Runs `f`, which puts every set of weights it loads or makes in `held`: they are disposed

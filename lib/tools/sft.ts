@@ -16,7 +16,6 @@ import { countParameters } from "../gpt";
 import { artifactPath, baseModelDir, dataDir, projectPath } from "../paths";
 import { disposeParams, loadPretrained, PretrainedModel } from "../pretrain";
 import { encodeSFTData, evaluateSFT, finetune, loadSFTData, prepareChatModel, SFTEvalResult, sftSplitFiles } from "../sft";
-import { isSmoke } from "../smoke";
 import { formatSeconds } from "../trainer";
 import { Command, Env, fail, loadOrFail, jsonOption, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
 
@@ -54,11 +53,9 @@ test.jsonl beside it (exact match, and whether the reply ends with <|end|>); sav
   },
   notes: () => "COURSE_SMOKE=1: a few iterations and 16 test questions (seconds).",
   backend: "announce",
-  async run(args, { err, env, backend }) {
-    const smoke = isSmoke(env);
+  async run(args, { err, smoke, seconds, backend }) {
     let base: PretrainedModel | undefined;
     try {
-      const t0 = performance.now();
       const files = sftSplitFiles(path.resolve(args.data));
       const train = loadSFTData(files.train);
       const val = loadSFTData(files.val);
@@ -85,7 +82,7 @@ test.jsonl beside it (exact match, and whether the reply ends with <|end|>); sav
       err(`fine-tuned: exact match ${pct(sftEval.exactMatch)}, ends with <|end|> ${pct(sftEval.endsProperly)}`);
       const s = r.summary;
       const result = {
-        base: metrics(baseEval), sft: metrics(sftEval), ...s, seconds: (performance.now() - t0) / 1000,
+        base: metrics(baseEval), sft: metrics(sftEval), ...s, seconds: seconds(),
         checkpoint: s.checkpoint === null ? null : projectPath(s.checkpoint),
         parameters: countParameters(r.params), data: projectPath(files.train), test: projectPath(files.test), backend: backend.name,
       };
