@@ -67,12 +67,12 @@ describe("tokenize CLI", function () {
       [["--encoding", "gpt2"], /^tokenize: missing the text to tokenize/],
       [["Hello"], /^tokenize: missing --encoding gpt2\|char\|word\|FILE\.json/],
       [["--encoding", "bert", "Hello"], /^tokenize: unknown encoding "bert": expected gpt2, char, word or the path of a tokenizer JSON file/],
-      [["--encoding"], /^tokenize: --encoding needs a value$/],
+      [["--encoding"], /^tokenize: --encoding needs a value \(see --help\)$/],
       [["--encoding", "gpt2", "a", "b"], /^tokenize: expected one text argument, got 2/],
       [["--frobnicate"], /^tokenize: unknown option --frobnicate/],
       [["--encoding", dir, "x"], new RegExp(`^tokenize: ${dir.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}: cannot read tokenizer file \\(is a directory\\)$`)],
-      [["--train", "moby-dick", "--out", "x.json"], /^tokenize: --train needs exactly one of --vocab-size N or --num-merges N$/],
-      [["--train", "moby-dick", "--vocab-size", "-3", "--out", "x.json"], /^tokenize: --vocab-size must be a non-negative integer, got "-3"$/],
+      [["--train", "moby-dick", "--out", "x.json"], /^tokenize: --train needs exactly one of --vocab-size N or --num-merges N \(see --help\)$/],
+      [["--train", "moby-dick", "--vocab-size", "-3", "--out", "x.json"], /^tokenize: --vocab-size must be a non-negative integer, got "-3" \(see --help\)$/],
       [["--train", path.join(dir, "nope.txt"), "--num-merges", "3", "--out", "x.json"], /^tokenize: .*nope\.txt/],
     ];
     for (const [argv, expected] of cases) {

@@ -12,8 +12,6 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { parseArgs } from "util";
-import { initBackend } from "../backend";
 import { splitTokens } from "../batches";
 import { disposeCheckpoint, loadCheckpoint, saveCheckpoint } from "../checkpoint";
 import { mobyDickText } from "../corpus";
@@ -21,6 +19,7 @@ import { gptParameterCount } from "../gpt";
 import { projectPath, shippedBaseModelDir } from "../paths";
 import { disposeParams, heldOutLoss, loadPretrained } from "../pretrain";
 import { textGenerate } from "../sampling";
+import { Command, fail, runAsScript, commandMain, UsageError } from "./cli";
 
 /** Windows of the quick check a unit test can afford (the full measure takes a while). */
 export const QUICK_CHECK_WINDOWS = 32;
@@ -125,59 +124,66 @@ Moby-Dick's ${c.vocabSize} characters and sees ${c.blockSize} characters at a ti
 `;
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: { from: { type: "string" }, out: { type: "string" }, command: { type: "string" }, seconds: { type: "string" }, note: { type: "string" }, force: { type: "boolean" } },
-  });
-  if (values.from === undefined || values.command === undefined || values.seconds === undefined) {
-    process.stderr.write("base-model-card: --from DIR, --command \"…\" and --seconds S are required\n");
-    return 2;
-  }
-  const seconds = Number(values.seconds);
-  if (!(seconds > 0)) { process.stderr.write(`base-model-card: --seconds must be a positive number, got "${values.seconds}"\n`); return 2; }
-  const out = path.resolve(values.out ?? shippedBaseModelDir);
-  if (fs.existsSync(path.join(out, "model.json")) && !values.force) {
-    process.stderr.write(`base-model-card: ${projectPath(out)} already holds a model; --force replaces it\n`);
-    return 2;
-  }
-  await initBackend();
-  const ck = loadCheckpoint(values.from);
-  try {
-    saveCheckpoint(out, { params: ck.params, config: ck.config, tokenizer: ck.tokenizer, step: ck.step, losses: ck.losses, extra: ck.extra });
-  } finally {
-    disposeCheckpoint(ck);
-  }
-  const model = loadPretrained(out);
-  try {
-    const val = mobyDickValIds((s) => model.tokenizer.encode(s));
-    const full = heldOutLoss(model.params, model.config, val);
-    const quick = heldOutLoss(model.params, model.config, val, { maxWindows: QUICK_CHECK_WINDOWS });
-    const samples = SAMPLE_PROMPTS.map((prompt, seed) => ({
-      prompt, temperature: 0.8, seed,
-      text: textGenerate(model.params, model.config, model.tokenizer, prompt, { maxNewTokens: 200, temperature: 0.8, seed }),
-    }));
-    const metrics: BaseModelMetrics = {
-      command: values.command, trainingSeconds: seconds, step: model.step, parameters: gptParameterCount(model.config), config: model.config,
-      settings: model.settings ?? {}, data: { corpus: "moby-dick", split: "last 10% held out", valCharacters: val.length },
-      heldOut: { loss: full.loss, bitsPerCharacter: full.bits, windows: full.windows, characters: full.tokens },
-      quickCheck: { windows: quick.windows, loss: quick.loss },
-      evals: model.losses?.eval ?? [], samples, backend: model.backend,
-    };
-    if (values.note !== undefined) metrics.note = values.note;
-    fs.writeFileSync(path.join(out, "metrics.json"), JSON.stringify(metrics, null, 2) + "\n");
-    fs.writeFileSync(path.join(out, "README.md"), card(metrics));
-    if (metrics.evals.length > 1) fs.writeFileSync(path.join(out, "loss.svg"), lossChartSvg(metrics.evals));
-    process.stdout.write(`${projectPath(out)}: held-out loss ${full.loss.toFixed(4)} nats/char (${full.bits.toFixed(3)} bits), quick check ${quick.loss.toFixed(6)}\n`);
-    return 0;
-  } finally {
-    disposeParams(model.params);
-  }
+interface CardArgs {
+  from?: string;
+  out: string;
+  command?: string;
+  seconds?: number;
+  note?: string;
+  force: boolean;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => process.exit(code), (e) => {
-    process.stderr.write(`base-model-card: ${(e as Error).message}\n`);
-    process.exit(1);
-  });
-}
+const CARD: Command<CardArgs> = {
+  name: "base-model-card",
+  summary: "Copy a trained checkpoint to the course's base model and write its card: metrics.json, README.md, loss.svg.",
+  options: {
+    from: { kind: "string", value: "DIR", help: "the trained checkpoint (required)" },
+    out: { kind: "string", value: "DIR", default: shippedBaseModelDir, help: "the base model's folder" },
+    command: { kind: "string", value: '"…"', help: "the command that trained it, for the card (required)" },
+    seconds: { kind: "number", value: "S", min: 0, minExclusive: true, expected: "a positive number", help: "how long the training took (required)" },
+    note: { kind: "string", value: "TEXT", help: "a remark for the card" },
+    force: { kind: "boolean", help: "replace a model already in --out" },
+  },
+  validate(args) {
+    if (args.from === undefined || args.command === undefined || args.seconds === undefined) throw new UsageError('--from DIR, --command "…" and --seconds S are required');
+  },
+  backend: "announce",
+  async run(args, { out }) {
+    const dir = path.resolve(args.out);
+    if (fs.existsSync(path.join(dir, "model.json")) && !args.force) fail(`${projectPath(dir)} already holds a model; --force replaces it`);
+    const ck = loadCheckpoint(args.from!);
+    try {
+      saveCheckpoint(dir, { params: ck.params, config: ck.config, tokenizer: ck.tokenizer, step: ck.step, losses: ck.losses, extra: ck.extra });
+    } finally {
+      disposeCheckpoint(ck);
+    }
+    const model = loadPretrained(dir);
+    try {
+      const val = mobyDickValIds((s) => model.tokenizer.encode(s));
+      const full = heldOutLoss(model.params, model.config, val);
+      const quick = heldOutLoss(model.params, model.config, val, { maxWindows: QUICK_CHECK_WINDOWS });
+      const samples = SAMPLE_PROMPTS.map((prompt, seed) => ({
+        prompt, temperature: 0.8, seed,
+        text: textGenerate(model.params, model.config, model.tokenizer, prompt, { maxNewTokens: 200, temperature: 0.8, seed }),
+      }));
+      const metrics: BaseModelMetrics = {
+        command: args.command!, trainingSeconds: args.seconds!, step: model.step, parameters: gptParameterCount(model.config), config: model.config,
+        settings: model.settings ?? {}, data: { corpus: "moby-dick", split: "last 10% held out", valCharacters: val.length },
+        heldOut: { loss: full.loss, bitsPerCharacter: full.bits, windows: full.windows, characters: full.tokens },
+        quickCheck: { windows: quick.windows, loss: quick.loss },
+        evals: model.losses?.eval ?? [], samples, backend: model.backend,
+      };
+      if (args.note !== undefined) metrics.note = args.note;
+      fs.writeFileSync(path.join(dir, "metrics.json"), JSON.stringify(metrics, null, 2) + "\n");
+      fs.writeFileSync(path.join(dir, "README.md"), card(metrics));
+      if (metrics.evals.length > 1) fs.writeFileSync(path.join(dir, "loss.svg"), lossChartSvg(metrics.evals));
+      out(`${projectPath(dir)}: held-out loss ${full.loss.toFixed(4)} nats/char (${full.bits.toFixed(3)} bits), quick check ${quick.loss.toFixed(6)}`);
+    } finally {
+      disposeParams(model.params);
+    }
+  },
+};
+
+export const main = commandMain(CARD);
+
+if (require.main === module) runAsScript(main, { exit: true });

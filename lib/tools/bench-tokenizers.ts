@@ -5,6 +5,7 @@ import { trainBPE } from "../bpe";
 import { gpt2Tokenizer } from "../gpt2Tokenizer";
 import { CharTokenizer } from "../charTokenizer";
 import { WordTokenizer } from "../wordTokenizer";
+import { Command, runAsScript, commandMain } from "./cli";
 
 /**
  * Tokenizer benchmark on Moby-Dick (~1.2 M characters). Prints one JSON object:
@@ -27,76 +28,79 @@ function timed<T>(f: () => T): { value: T; seconds: number; cpuSeconds: number }
 
 const round = (x: number, digits = 3): number => Number(x.toFixed(digits));
 
-function main(argv: string[]): void {
-  const i = argv.indexOf("--merges");
-  const numMerges = i >= 0 ? Number(argv[i + 1]) : 3000;
-  if (!Number.isInteger(numMerges) || numMerges < 0) {
-    process.stderr.write(`bench-tokenizers: --merges must be a non-negative integer, got ${argv[i + 1]}\n`);
-    process.exitCode = 2;
-    return;
-  }
-  const text = mobyDickText();
-  const encodeStats = (ids: number[], seconds: number, cpuSeconds: number) => ({
-    seconds: round(seconds),
-    cpuSeconds: round(cpuSeconds),
-    tokens: ids.length,
-    tokensPerSecond: Math.round(ids.length / seconds),
-    charsPerToken: round(text.length / ids.length),
-  });
+const BENCH_TOKENIZERS: Command<{ merges: number }> = {
+  name: "bench-tokenizers",
+  summary: "Time BPE training and encoding Moby-Dick with each tokenizer (ours and js-tiktoken's GPT-2); prints one JSON object.",
+  options: {
+    merges: { kind: "integer", value: "N", min: 0, expected: "a non-negative integer", default: 3000, help: "BPE merges to train" },
+  },
+  async run(args, { out }) {
+    const numMerges = args.merges;
+    const text = mobyDickText();
+    const encodeStats = (ids: number[], seconds: number, cpuSeconds: number) => ({
+      seconds: round(seconds),
+      cpuSeconds: round(cpuSeconds),
+      tokens: ids.length,
+      tokensPerSecond: Math.round(ids.length / seconds),
+      charsPerToken: round(text.length / ids.length),
+    });
 
-  const training = timed(() => trainBPE(text, { numMerges }));
-  const bpe = training.value.tokenizer;
-  const bpeEncode = timed(() => bpe.encode(text));
+    const training = timed(() => trainBPE(text, { numMerges }));
+    const bpe = training.value.tokenizer;
+    const bpeEncode = timed(() => bpe.encode(text));
 
-  const gpt2Build = timed(() => gpt2Tokenizer());
-  const gpt2 = gpt2Build.value;
-  const ownEncode = timed(() => gpt2.encode(text));
-  const ownEncodeWarm = timed(() => gpt2.encode(text));
+    const gpt2Build = timed(() => gpt2Tokenizer());
+    const gpt2 = gpt2Build.value;
+    const ownEncode = timed(() => gpt2.encode(text));
+    const ownEncodeWarm = timed(() => gpt2.encode(text));
 
-  const tiktokenBuild = timed(() => getEncoding("gpt2"));
-  const tiktoken = tiktokenBuild.value;
-  const refEncode = timed(() => tiktoken.encode(text, [], []));
-  const same = refEncode.value.length === ownEncode.value.length && refEncode.value.every((id, k) => id === ownEncode.value[k]);
+    const tiktokenBuild = timed(() => getEncoding("gpt2"));
+    const tiktoken = tiktokenBuild.value;
+    const refEncode = timed(() => tiktoken.encode(text, [], []));
+    const same = refEncode.value.length === ownEncode.value.length && refEncode.value.every((id, k) => id === ownEncode.value[k]);
 
-  const word = WordTokenizer.fromText(text);
-  const char = CharTokenizer.fromText(text);
+    const word = WordTokenizer.fromText(text);
+    const char = CharTokenizer.fromText(text);
 
-  const report = {
-    corpus: "moby-dick",
-    characters: text.length,
-    bytes: Buffer.byteLength(text, "utf8"),
-    train: {
-      merges: training.value.merges.length,
-      seconds: round(training.seconds),
-      cpuSeconds: round(training.cpuSeconds),
-      vocabSize: bpe.vocabSize,
-      firstMerges: training.value.merges.slice(0, 10).map((m) => m.token),
-    },
-    encode: {
-      trainedBPE: { ...encodeStats(bpeEncode.value, bpeEncode.seconds, bpeEncode.cpuSeconds), roundTrip: bpe.decode(bpeEncode.value) === text },
-      gpt2Own: {
-        buildSeconds: round(gpt2Build.seconds),
-        buildCpuSeconds: round(gpt2Build.cpuSeconds),
-        ...encodeStats(ownEncode.value, ownEncode.seconds, ownEncode.cpuSeconds),
-        warmCacheSeconds: round(ownEncodeWarm.seconds),
-        roundTrip: gpt2.decode(ownEncode.value) === text,
+    const report = {
+      corpus: "moby-dick",
+      characters: text.length,
+      bytes: Buffer.byteLength(text, "utf8"),
+      train: {
+        merges: training.value.merges.length,
+        seconds: round(training.seconds),
+        cpuSeconds: round(training.cpuSeconds),
+        vocabSize: bpe.vocabSize,
+        firstMerges: training.value.merges.slice(0, 10).map((m) => m.token),
       },
-      gpt2JsTiktoken: {
-        buildSeconds: round(tiktokenBuild.seconds),
-        buildCpuSeconds: round(tiktokenBuild.cpuSeconds),
-        ...encodeStats(refEncode.value, refEncode.seconds, refEncode.cpuSeconds),
+      encode: {
+        trainedBPE: { ...encodeStats(bpeEncode.value, bpeEncode.seconds, bpeEncode.cpuSeconds), roundTrip: bpe.decode(bpeEncode.value) === text },
+        gpt2Own: {
+          buildSeconds: round(gpt2Build.seconds),
+          buildCpuSeconds: round(gpt2Build.cpuSeconds),
+          ...encodeStats(ownEncode.value, ownEncode.seconds, ownEncode.cpuSeconds),
+          warmCacheSeconds: round(ownEncodeWarm.seconds),
+          roundTrip: gpt2.decode(ownEncode.value) === text,
+        },
+        gpt2JsTiktoken: {
+          buildSeconds: round(tiktokenBuild.seconds),
+          buildCpuSeconds: round(tiktokenBuild.cpuSeconds),
+          ...encodeStats(refEncode.value, refEncode.seconds, refEncode.cpuSeconds),
+        },
+        gpt2IdsIdentical: same,
       },
-      gpt2IdsIdentical: same,
-    },
-    charsPerToken: {
-      char: round(text.length / char.encode(text).length),
-      word: round(text.length / word.encode(text).length),
-      [`bpe${bpe.vocabSize}`]: round(text.length / bpeEncode.value.length),
-      gpt2: round(text.length / ownEncode.value.length),
-    },
-    vocabSizes: { char: char.vocabSize, word: word.vocabSize, bpe: bpe.vocabSize, gpt2: gpt2.vocabSize },
-  };
-  process.stdout.write(JSON.stringify(report, null, 2) + "\n");
-}
+      charsPerToken: {
+        char: round(text.length / char.encode(text).length),
+        word: round(text.length / word.encode(text).length),
+        [`bpe${bpe.vocabSize}`]: round(text.length / bpeEncode.value.length),
+        gpt2: round(text.length / ownEncode.value.length),
+      },
+      vocabSizes: { char: char.vocabSize, word: word.vocabSize, bpe: bpe.vocabSize, gpt2: gpt2.vocabSize },
+    };
+    out(JSON.stringify(report, null, 2));
+  },
+};
 
-main(process.argv.slice(2));
+export const main = commandMain(BENCH_TOKENIZERS);
+
+if (require.main === module) runAsScript(main);

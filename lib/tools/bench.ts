@@ -34,16 +34,23 @@ import { repoRoot } from "../paths";
 import { disposeParams } from "../pretrain";
 import { generate } from "../sampling";
 import { train } from "../trainer";
+import { Command, jsonOption, Options, parseOptions, runAsScript, commandMain, UsageError } from "./cli";
 
-const USAGE = `Usage: bench [--json] [--threads N[,N…]] [--steps N] [--warmup N] [--tokens N] [--preset NAME]
-             [--batch-size N] [--data FILE] [--torch] [--python CMD] [--torch-script PATH]
-  Times a training step (median after warm-up) for each thread count (default: 1 and the
-  default of this machine), sampling with and without KV cache, peak memory. --torch also
-  runs the PyTorch reference in the same sitting and reports our ms/step ÷ PyTorch's.
-  Defaults: nanogpt-cpu, batch 12, 30 steps after 5 warm-up, 60 sampled tokens,
-  Moby-Dick characters (--data FILE: any UTF-8 text, e.g. ../shared/data/tinyshakespeare.txt).`;
+const BENCH_OPTIONS: Options = {
+  json: jsonOption("the result as one JSON object"),
+  threads: { kind: "integer", value: "N", list: true, min: 1, defaultText: "1 and this machine's default", help: "thread counts to time the training step with" },
+  steps: { kind: "integer", value: "N", min: 1, default: 30, help: "timed steps (the median is reported)" },
+  warmup: { kind: "integer", value: "N", min: 0, default: 5, help: "untimed steps first" },
+  tokens: { kind: "integer", value: "N", min: 1, default: 60, help: "sampled tokens" },
+  preset: { kind: "choice", choices: Object.keys(GPT_PRESETS), value: "NAME", default: "nanogpt-cpu", help: `model size: ${Object.keys(GPT_PRESETS).join(", ")}` },
+  "batch-size": { kind: "integer", value: "N", min: 1, default: 12, help: "rows per step" },
+  data: { kind: "string", value: "FILE", defaultText: "Moby-Dick's characters", help: "any UTF-8 text, e.g. ../shared/data/tinyshakespeare.txt" },
+  torch: { kind: "boolean", help: "also run the PyTorch reference in the same sitting and report our ms/step ÷ PyTorch's" },
+  python: { kind: "string", value: "CMD", default: "python3", help: "the Python with torch" },
+  "torch-script": { kind: "string", value: "PATH", default: path.resolve(repoRoot, "..", "shared", "bench", "torch_reference.py"), help: "the PyTorch reference" },
+};
 
-export class UsageError extends Error {}
+export { UsageError };
 
 export interface BenchArgs {
   json: boolean;
@@ -61,45 +68,7 @@ export interface BenchArgs {
 }
 
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
-  const args: BenchArgs = {
-    json: false, steps: 30, warmup: 5, tokens: 60, preset: "nanogpt-cpu", batchSize: 12, torch: false, python: "python3",
-    torchScript: path.resolve(repoRoot, "..", "shared", "bench", "torch_reference.py"), help: false,
-  };
-  const value = (i: number, flag: string): string => {
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith("--")) throw new UsageError(`${flag} needs a value`);
-    return v;
-  };
-  const int = (v: string, flag: string, min: number): number => {
-    const n = Number(v);
-    if (!/^\s*\d+\s*$/.test(v) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got "${v}"`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    switch (a) {
-      case "--json": args.json = true; break;
-      case "--threads": args.threads = value(i++, a).split(",").map((t) => int(t, a, 1)); break;
-      case "--steps": args.steps = int(value(i++, a), a, 1); break;
-      case "--warmup": args.warmup = int(value(i++, a), a, 0); break;
-      case "--tokens": args.tokens = int(value(i++, a), a, 1); break;
-      case "--batch-size": args.batchSize = int(value(i++, a), a, 1); break;
-      case "--preset": {
-        const p = value(i++, a);
-        if (!(p in GPT_PRESETS)) throw new UsageError(`--preset must be one of ${Object.keys(GPT_PRESETS).join(", ")}, got "${p}"`);
-        args.preset = p as GPTPresetName;
-        break;
-      }
-      case "--data": args.data = value(i++, a); break;
-      case "--torch": args.torch = true; break;
-      case "--python": args.python = value(i++, a); break;
-      case "--torch-script": args.torchScript = value(i++, a); break;
-      case "-h":
-      case "--help": args.help = true; break;
-      default: throw new UsageError(a.startsWith("-") ? `unknown option ${a}` : `unexpected argument "${a}"`);
-    }
-  }
-  return args;
+  return parseOptions<BenchArgs>({ options: BENCH_OPTIONS }, argv);
 }
 
 export const median = (xs: readonly number[]): number => {
@@ -264,32 +233,16 @@ export function formatBench(r: BenchResult): string {
   return lines.join("\n");
 }
 
-export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
-  let args: BenchArgs;
-  try {
-    args = parseBenchArgs(argv);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`bench: ${e.message}\n${USAGE}`);
-      return 2;
-    }
-    throw e;
-  }
-  if (args.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const r = await runBench(args);
-  console.log(args.json ? JSON.stringify(r) : formatBench(r));
-  return 0;
-}
+const BENCH: Command<BenchArgs> = {
+  name: "bench",
+  summary: "Times a training step (median after warm-up) for each thread count, sampling with and without KV cache, peak memory.",
+  options: BENCH_OPTIONS,
+  async run(args, { err }) {
+    const r = await runBench(args, err);
+    return { json: r, lines: [formatBench(r)] };
+  },
+};
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (e) => {
-      console.error(`bench: ${(e as Error).message}`);
-      process.exit(1);
-    },
-  );
-}
+export const main = commandMain(BENCH);
+
+if (require.main === module) runAsScript(main, { exit: true });

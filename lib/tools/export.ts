@@ -9,17 +9,12 @@
  * otherwise the course tokenizer's own file, tokenizer.course.json (load it with
  * `loadTokenizer` from @llm-course/lib; transformers has no class for it).
  */
-import { parseArgs } from "util";
-import { initBackend } from "../backend";
 import { BPETokenizer } from "../bpe";
 import { exportHfGpt2 } from "../hfGpt2";
 import { artifactPath } from "../paths";
 import { disposeParams, loadPretrained } from "../pretrain";
 import { Tokenizer, tokenizerToJSON } from "../tokenizer";
-
-const USAGE = `usage: export --out DIR [--checkpoint DIR] [--format hf-gpt2]
-  Write the checkpoint (default ${artifactPath("pretrained")}) to DIR as Hugging Face GPT-2:
-  config.json, model.safetensors and the tokenizer files. Prints the written files as JSON.`;
+import { Command, Env, loadOrFail, runAsScript, commandMain, UsageError } from "./cli";
 
 export const COURSE_TOKENIZER_FILE = "tokenizer.course.json";
 
@@ -44,48 +39,35 @@ export function tokenizerFiles(tokenizer: Tokenizer): Record<string, string> {
   return { [COURSE_TOKENIZER_FILE]: JSON.stringify(tokenizerToJSON(tokenizer)) + "\n" };
 }
 
-export async function main(
-  argv: readonly string[],
-  out: (line: string) => void = (l) => process.stdout.write(l + "\n"),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-): Promise<number> {
-  let values: { checkpoint?: string; out?: string; format?: string; help?: boolean };
-  try {
-    values = parseArgs({
-      args: [...argv],
-      options: { checkpoint: { type: "string" }, out: { type: "string" }, format: { type: "string" }, help: { type: "boolean", short: "h" } },
-    }).values;
-    if (values.help) {
-      out(USAGE);
-      return 0;
-    }
-    if (values.out === undefined) throw new Error("missing --out DIR");
-    if ((values.format ?? "hf-gpt2") !== "hf-gpt2") throw new Error(`--format must be hf-gpt2, got "${values.format}"`);
-  } catch (e) {
-    err(`export: ${(e as Error).message.split("\n")[0]}\n${USAGE}`);
-    return 2;
-  }
-  await initBackend({ quiet: true });
-  const checkpoint = values.checkpoint ?? artifactPath("pretrained");
-  let model;
-  try {
-    model = loadPretrained(checkpoint);
-  } catch (e) {
-    err(`export: cannot load the checkpoint: ${(e as Error).message.split("\n")[0]}`);
-    return 2;
-  }
-  try {
-    const files = exportHfGpt2(values.out, model.params, model.config, { tokenizerFiles: tokenizerFiles(model.tokenizer) });
-    out(JSON.stringify({ format: "hf-gpt2", checkpoint: model.dir, out: values.out, tokenizer: model.tokenizer.type, files }));
-    return 0;
-  } catch (e) {
-    err(`export: ${(e as Error).message.split("\n")[0]}`);
-    return 1;
-  } finally {
-    disposeParams(model.params);
-  }
+interface ExportArgs {
+  checkpoint: string;
+  out?: string;
+  format: "hf-gpt2";
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
-}
+const EXPORT: Command<ExportArgs> = {
+  name: "export",
+  summary: "Write a checkpoint to DIR as Hugging Face GPT-2: config.json, model.safetensors and the tokenizer files. Prints the written files as JSON.",
+  options: {
+    out: { kind: "string", value: "DIR", help: "where to write (required)" },
+    checkpoint: { kind: "string", value: "DIR", default: (env: Env) => artifactPath("pretrained", env), help: "the course checkpoint" },
+    format: { kind: "choice", choices: ["hf-gpt2"], default: "hf-gpt2", help: "the layout" },
+  },
+  validate(args) {
+    if (args.out === undefined) throw new UsageError("missing --out DIR");
+  },
+  backend: "quiet",
+  async run(args, { out }) {
+    const model = loadOrFail("the checkpoint", () => loadPretrained(args.checkpoint));
+    try {
+      const files = exportHfGpt2(args.out!, model.params, model.config, { tokenizerFiles: tokenizerFiles(model.tokenizer) });
+      out(JSON.stringify({ format: args.format, checkpoint: model.dir, out: args.out, tokenizer: model.tokenizer.type, files }));
+    } finally {
+      disposeParams(model.params);
+    }
+  },
+};
+
+export const main = commandMain(EXPORT);
+
+if (require.main === module) runAsScript(main, { exit: true });

@@ -9,44 +9,52 @@
  * and every example must fit the 64-token context with the chat tokens: both are checked.
  */
 import * as path from "path";
-import { parseArgs } from "util";
 import { loadCorpus } from "../corpus";
 import { dataDir, projectPath } from "../paths";
 import { makeSFTData } from "../sftData";
 import { saveSFTData, SFTExample } from "../sft";
+import { Command, runAsScript, commandMain } from "./cli";
 
 /** Tokens of an example rendered with 1-token chat markers (char model: one per character). */
 export function templateLength(ex: SFTExample): number {
   return ex.messages.reduce((n, m) => n + Array.from(m.content).length + 2, 0);
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
-  const { values } = parseArgs({ args: [...argv], options: { seed: { type: "string" }, out: { type: "string" }, context: { type: "string" } } });
-  const seed = values.seed === undefined ? 1337 : Number(values.seed);
-  const out = path.resolve(values.out ?? path.join(dataDir, "sft"));
-  const context = Number(values.context ?? 64);
-  const splits = makeSFTData(seed);
-  const chars = new Set(Array.from(await loadCorpus("moby-dick")));
-  for (const [name, list] of Object.entries(splits)) {
-    for (const ex of list as SFTExample[]) {
-      for (const m of ex.messages) {
-        for (const ch of m.content) if (!chars.has(ch)) throw new Error(`${name} ${ex.id}: character ${JSON.stringify(ch)} does not occur in Moby-Dick`);
-      }
-      const n = templateLength(ex);
-      if (n > context + 1) throw new Error(`${name} ${ex.id}: ${n} tokens with the template, more than the context + 1 (${context + 1})`);
-    }
-  }
-  for (const [name, list] of Object.entries(splits)) saveSFTData(path.join(out, `${name}.jsonl`), list as SFTExample[]);
-  const count = (l: SFTExample[], k: string) => l.filter((e) => e.kind === k).length;
-  for (const [name, list] of Object.entries(splits) as Array<[string, SFTExample[]]>) {
-    console.log(`${projectPath(path.join(out, name + ".jsonl"))}: ${list.length} examples (fact ${count(list, "fact")}, transform ${count(list, "transform")}, chat ${count(list, "chat")}), longest ${Math.max(...list.map(templateLength))} tokens`);
-  }
-  return 0;
+interface MakeArgs {
+  seed: number;
+  out: string;
+  context: number;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then((c) => (process.exitCode = c), (e) => {
-    console.error(`make-sft-data: ${(e as Error).message}`);
-    process.exitCode = 1;
-  });
-}
+const MAKE: Command<MakeArgs> = {
+  name: "make-sft-data",
+  summary: "Write the course's SFT data set (lib/sftData.ts) as train/val/test JSONL; the same seed writes the same bytes.",
+  options: {
+    seed: { kind: "integer", value: "N", min: 0, default: 1337, help: "the data's seed" },
+    out: { kind: "string", value: "DIR", default: path.join(dataDir, "sft"), help: "where the three files go" },
+    context: { kind: "integer", value: "N", min: 1, default: 64, help: "every example must fit this many tokens with the chat template" },
+  },
+  async run(args, { out }) {
+    const dir = path.resolve(args.out);
+    const splits = makeSFTData(args.seed);
+    const chars = new Set(Array.from(await loadCorpus("moby-dick")));
+    for (const [name, list] of Object.entries(splits)) {
+      for (const ex of list as SFTExample[]) {
+        for (const m of ex.messages) {
+          for (const ch of m.content) if (!chars.has(ch)) throw new Error(`${name} ${ex.id}: character ${JSON.stringify(ch)} does not occur in Moby-Dick`);
+        }
+        const n = templateLength(ex);
+        if (n > args.context + 1) throw new Error(`${name} ${ex.id}: ${n} tokens with the template, more than the args.context + 1 (${args.context + 1})`);
+      }
+    }
+    for (const [name, list] of Object.entries(splits)) saveSFTData(path.join(dir, `${name}.jsonl`), list as SFTExample[]);
+    const count = (l: SFTExample[], k: string) => l.filter((e) => e.kind === k).length;
+    for (const [name, list] of Object.entries(splits) as Array<[string, SFTExample[]]>) {
+      out(`${projectPath(path.join(dir, name + ".jsonl"))}: ${list.length} examples (fact ${count(list, "fact")}, transform ${count(list, "transform")}, chat ${count(list, "chat")}), longest ${Math.max(...list.map(templateLength))} tokens`);
+    }
+  },
+};
+
+export const main = commandMain(MAKE);
+
+if (require.main === module) runAsScript(main);

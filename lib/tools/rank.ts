@@ -13,22 +13,29 @@
  * `npm run reward -- --prefs FILE`, or DPO with `npm run dpo -- --prefs FILE`.
  */
 import * as readline from "readline";
-import { initBackend } from "../backend";
 import { simulatedRanking } from "../labeller";
 import { appendPreference, readPreferences } from "../preferences";
 import { disposeParams } from "../pretrain";
 import { createRng } from "../random";
 import { loadChatModel, sampleResponses } from "../rlhf";
-import { ArgReader, loadPrompts, rel, rlhfDefaults, UsageError } from "./rlhfCli";
+import { Command, Env, loadOrFail, jsonOption, Options, optionParser, interactiveMain, runAsScript } from "./cli";
+import { loadPrompts, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 
-const D = rlhfDefaults();
-const USAGE = `Usage: rank [--checkpoint DIR] [--out FILE] [--k K] [--prompts N] [--name NAME] [--data FILE]
-            [--temperature T] [--max-new-tokens N] [--seed S] [--json]
-  Rank K sampled answers per question (best first, e.g. "2 1 3"); each ranking is appended to --out at once.
-  "s" skips a question, "q" or Ctrl-D stops. Defaults: --checkpoint ${rel(D.sft)}, --out ${rel(D.humanPreferences)}
-  (kept apart from the simulated labeller's ${rel(D.preferences)}; same format, rankedBy "human:NAME"),
-  --k 3, --prompts 20, --name $USER, --temperature 1, questions from ${rel(D.data)}.
-  --json: the last line of stdout is {ranked, skipped, file, records}. Then: npm run reward -- --prefs FILE.`;
+const RANK_OPTIONS: Options = {
+  checkpoint: RLHF_OPTIONS.checkpoint,
+  out: { kind: "string", value: "FILE", default: (env: Env) => rlhfDefaults(env).humanPreferences, help: "where rankings are appended (kept apart from the simulated labeller's; same format, rankedBy \"human:NAME\")" },
+  k: { kind: "integer", value: "K", min: 2, default: 3, help: "answers per question" },
+  prompts: { kind: "integer", value: "N", min: 1, default: 20, help: "questions to rank" },
+  name: {
+    kind: "string", value: "NAME", default: (env: Env) => env.USER || "anonymous", help: "who ranks",
+    check: (n: string, flag) => (/^\S+$/.test(n) ? undefined : `${flag} must be one word without spaces, got "${n}"`),
+  },
+  data: { ...RLHF_OPTIONS.data, help: "where the questions come from" },
+  temperature: { kind: "number", value: "T", min: 0, default: 1, help: "sampling temperature" },
+  "max-new-tokens": { ...RLHF_OPTIONS["max-new-tokens"], default: 32, defaultText: undefined },
+  seed: RLHF_OPTIONS.seed,
+  json: jsonOption("{ranked, skipped, file, records}"),
+};
 
 export interface RankArgs {
   checkpoint: string;
@@ -44,36 +51,7 @@ export interface RankArgs {
   help: boolean;
 }
 
-export function parseRankArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): RankArgs {
-  const d = rlhfDefaults(env);
-  const args: RankArgs = {
-    checkpoint: d.sft, out: d.humanPreferences, k: 3, prompts: 20, name: env.USER || "anonymous", data: d.data,
-    temperature: 1, maxNewTokens: 32, seed: 0, json: false, help: false,
-  };
-  const r = new ArgReader(argv);
-  for (let a = r.next(); a !== undefined; a = r.next()) {
-    switch (a) {
-      case "--checkpoint": args.checkpoint = r.value(a); break;
-      case "--out": args.out = r.value(a); break;
-      case "--k": args.k = r.int(a, 2); break;
-      case "--prompts": args.prompts = r.int(a, 1); break;
-      case "--name": {
-        const n = r.value(a);
-        if (!/^\S+$/.test(n)) throw new UsageError(`--name must be one word without spaces, got "${n}"`);
-        args.name = n;
-        break;
-      }
-      case "--data": args.data = r.value(a); break;
-      case "--temperature": args.temperature = r.num(a, 0); break;
-      case "--max-new-tokens": args.maxNewTokens = r.int(a, 1); break;
-      case "--seed": args.seed = r.int(a, 0); break;
-      case "--json": args.json = true; break;
-      case "-h": case "--help": args.help = true; break;
-      default: throw new UsageError(a.startsWith("-") ? `unknown option ${a}` : `unexpected argument "${a}"`);
-    }
-  }
-  return args;
-}
+export const parseRankArgs: (argv: readonly string[], env?: Env) => RankArgs = optionParser({ options: RANK_OPTIONS });
 
 /**
  * A typed ranking "2 1 3" (1-based, best first; spaces or commas) → 0-based indices, or an
@@ -92,85 +70,66 @@ export function parseRanking(line: string, k: number): number[] | string {
   return out;
 }
 
-export async function main(
-  argv: readonly string[],
-  input: NodeJS.ReadableStream = process.stdin,
-  write: (text: string) => void = (t) => process.stdout.write(t),
-  err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<number> {
-  let args: RankArgs;
-  try {
-    args = parseRankArgs(argv, env);
-  } catch (e) {
-    err(`rank: ${(e as Error).message} (see --help)`);
-    return 2;
-  }
-  if (args.help) {
-    write(USAGE + "\n");
-    return 0;
-  }
-  let model: ReturnType<typeof loadChatModel> | undefined;
-  let ranked = 0, skipped = 0;
-  try {
-    const info = await initBackend({ quiet: true });
-    err(info.line);
-    try {
-      model = loadChatModel(args.checkpoint);
-    } catch (e) {
-      err(`rank: cannot load the checkpoint: ${(e as Error).message}`);
-      return 2;
-    }
-    const { params, config, codec } = model;
-    const prompts = createRng(args.seed).shuffle([...loadPrompts(args.data).train]).slice(0, args.prompts);
-    const interactive = (input as NodeJS.ReadStream).isTTY === true;
-    const rl = readline.createInterface({ input, terminal: false });
-    const lines = rl[Symbol.asyncIterator]();
-    const readLine = async (): Promise<string | null> => {
-      if (interactive) write("> ");
-      const r = await lines.next();
-      return r.done ? null : r.value;
-    };
-    const rankedBy = `human:${args.name}`;
-    write(`Ranking answers of ${args.checkpoint} as ${rankedBy}; each ranking is appended to ${args.out}. "s" skips, "q" or Ctrl-D stops.\n`);
-    let stop = false;
-    for (let i = 0; i < prompts.length && !stop; i++) {
-      const p = prompts[i];
-      const responses = sampleResponses(params, config, codec, [p.prompt], {
-        k: args.k, maxNewTokens: args.maxNewTokens, temperature: args.temperature, seed: args.seed * 100003 + i,
-      })[0];
-      write(`\nQuestion ${i + 1}/${prompts.length}: ${p.prompt}\n`);
-      responses.forEach((r, j) => write(`  ${j + 1}. ${JSON.stringify(r)}\n`));
-      write(`Your ranking, best first (e.g. "${Array.from({ length: args.k }, (_, j) => j + 1).join(" ")}"):\n`);
-      for (;;) {
-        const line = await readLine();
-        if (line === null || /^\s*q(uit)?\s*$/i.test(line)) { stop = true; break; }
-        if (/^\s*s(kip)?\s*$/i.test(line)) { skipped++; break; }
-        const ranking = parseRanking(line, args.k);
-        if (typeof ranking === "string") { write(`  ${ranking}; try again ("s" skips, "q" stops)\n`); continue; }
-        const removed = appendPreference(args.out, {
-          prompt: p.prompt, responses, ranking, rankedBy, id: p.id, time: new Date().toISOString(), reference: p.reference,
-        });
-        if (removed > 0) err(`warning: removed ${removed} bytes of an interrupted earlier append from ${args.out}`);
-        ranked++;
-        const rule = simulatedRanking(p.prompt, responses, p.reference);
-        write(`  saved. (The simulated labeller would say ${rule.map((x) => x + 1).join(" ")}.)\n`);
-        break;
+/** The command reads the rankings from `input` (a terminal, or lines piped in by a test). */
+function rankCommand(input: NodeJS.ReadableStream): Command<RankArgs> {
+  return {
+    name: "rank",
+    summary: `Rank K sampled answers per question (best first, e.g. "2 1 3"); each ranking is appended to --out at once.
+"s" skips a question, "q" or Ctrl-D stops. Then: npm run reward -- --prefs FILE.`,
+    options: RANK_OPTIONS,
+    backend: "announce",
+    async run(args, { write, err }) {
+      const model = loadOrFail("the checkpoint", () => loadChatModel(args.checkpoint));
+      let ranked = 0, skipped = 0;
+      try {
+        const { params, config, codec } = model;
+        const prompts = createRng(args.seed).shuffle([...loadPrompts(args.data).train]).slice(0, args.prompts);
+        const interactive = (input as NodeJS.ReadStream).isTTY === true;
+        const rl = readline.createInterface({ input, terminal: false });
+        const lines = rl[Symbol.asyncIterator]();
+        const readLine = async (): Promise<string | null> => {
+          if (interactive) write("> ");
+          const r = await lines.next();
+          return r.done ? null : r.value;
+        };
+        const rankedBy = `human:${args.name}`;
+        write(`Ranking answers of ${args.checkpoint} as ${rankedBy}; each ranking is appended to ${args.out}. "s" skips, "q" or Ctrl-D stops.\n`);
+        let stop = false;
+        for (let i = 0; i < prompts.length && !stop; i++) {
+          const p = prompts[i];
+          const responses = sampleResponses(params, config, codec, [p.prompt], {
+            k: args.k, maxNewTokens: args.maxNewTokens, temperature: args.temperature, seed: args.seed * 100003 + i,
+          })[0];
+          write(`\nQuestion ${i + 1}/${prompts.length}: ${p.prompt}\n`);
+          responses.forEach((r, j) => write(`  ${j + 1}. ${JSON.stringify(r)}\n`));
+          write(`Your ranking, best first (e.g. "${Array.from({ length: args.k }, (_, j) => j + 1).join(" ")}"):\n`);
+          for (;;) {
+            const line = await readLine();
+            if (line === null || /^\s*q(uit)?\s*$/i.test(line)) { stop = true; break; }
+            if (/^\s*s(kip)?\s*$/i.test(line)) { skipped++; break; }
+            const ranking = parseRanking(line, args.k);
+            if (typeof ranking === "string") { write(`  ${ranking}; try again ("s" skips, "q" stops)\n`); continue; }
+            const removed = appendPreference(args.out, {
+              prompt: p.prompt, responses, ranking, rankedBy, id: p.id, time: new Date().toISOString(), reference: p.reference,
+            });
+            if (removed > 0) err(`warning: removed ${removed} bytes of an interrupted earlier append from ${args.out}`);
+            ranked++;
+            const rule = simulatedRanking(p.prompt, responses, p.reference);
+            write(`  saved. (The simulated labeller would say ${rule.map((x) => x + 1).join(" ")}.)\n`);
+            break;
+          }
+        }
+        rl.close();
+        const records = readPreferences(args.out).records.length;
+        write(`\n${ranked} ranked, ${skipped} skipped; ${records} rankings in ${args.out}\n`);
+        return { json: { ranked, skipped, file: args.out, records }, lines: [] };
+      } finally {
+        disposeParams(model.params);
       }
-    }
-    rl.close();
-    const records = readPreferences(args.out).records.length;
-    write(`\n${ranked} ranked, ${skipped} skipped; ${records} rankings in ${args.out}\n`);
-    if (args.json) write(JSON.stringify({ ranked, skipped, file: args.out, records }) + "\n");
-    return 0;
-  } catch (e) {
-    err(`rank: ${String((e as Error).message ?? e).split("\n")[0]}`);
-    return 1;
-  } finally {
-    if (model) disposeParams(model.params);
-  }
+    },
+  };
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => (process.exitCode = code));
-}
+export const main = interactiveMain(rankCommand);
+
+if (require.main === module) runAsScript(main);

@@ -1,19 +1,15 @@
 /**
- * What the RLHF command-line tools (rank, reward, ppo, dpo) share: option parsing in the
- * course's CLI style (a bad option is a UsageError: one line on stderr, exit code 2), the
+ * What the RLHF command-line tools (rank, reward, ppo, dpo) share besides the runner (cli.ts): the
  * prompts of the SFT data, and the default file locations (the artifacts folder, so the
  * notebooks and the tools chain: sft → preferences.jsonl → reward → ppo / dpo).
  */
 import * as path from "path";
 import { artifactPath, dataDir, projectPath } from "../paths";
-import { EVAL_SAMPLES, evaluatePolicy, PolicyEval, PolicyEvalOptions, rlhfPrompts, RLHFPrompt } from "../rlhf";
+import { EVAL_SAMPLES, evaluatePolicy, loadChatModel, PolicyEval, PolicyEvalOptions, rlhfPrompts, RLHFPrompt } from "../rlhf";
+import type { GPTParams } from "../gpt";
+import { disposeParams } from "../pretrain";
 import { loadSFTData, sftSplitFiles } from "../sft";
-
-export class UsageError extends Error {}
-
-export function rel(p: string): string {
-  return path.relative(process.cwd(), p) || ".";
-}
+import { Env, jsonOption, loadOrFail, OptionDef, smokeOr } from "./cli";
 
 /** Default locations (under COURSE_ARTIFACTS when set). */
 export function rlhfDefaults(env: NodeJS.ProcessEnv = process.env) {
@@ -28,31 +24,49 @@ export function rlhfDefaults(env: NodeJS.ProcessEnv = process.env) {
   };
 }
 
-/** A small argv reader: flags with values, typed numbers, one error message per mistake. */
-export class ArgReader {
-  i = 0;
-  constructor(readonly argv: readonly string[]) {}
-  next(): string | undefined {
-    return this.argv[this.i++];
+/** The options the RLHF tools share, declared once so their help and checks agree. */
+export const RLHF_OPTIONS = {
+  checkpoint: { kind: "string", value: "DIR", default: (env: Env) => rlhfDefaults(env).sft, help: "the SFT model" },
+  data: { kind: "string", value: "FILE", default: (env: Env) => rlhfDefaults(env).data, help: "training questions (held-out ones from test.jsonl beside it)" },
+  prefs: { kind: "string", value: "FILE", default: (env: Env) => rlhfDefaults(env).preferences, help: "the ranked answers (JSONL, lib/preferences.ts)" },
+  "max-new-tokens": { kind: "integer", value: "N", min: 1, default: smokeOr(6, 48), help: "longest sampled answer" },
+  "eval-prompts": { kind: "integer", value: "N", min: 1, defaultText: "all; smoke 6", help: "held-out questions to evaluate on" },
+  "eval-samples": { kind: "integer", value: "K", min: 1, default: smokeOr(1, EVAL_SAMPLES), help: "answers per held-out question and model (intervals count questions)" },
+  seed: { kind: "integer", value: "S", min: 0, default: 0, help: "random seed" },
+} satisfies Record<string, OptionDef>;
+
+/**
+ * ppo's and dpo's held-out evaluation (heldOutEvaluation), the seed of the whole run, and --json,
+ * whose summary starts with the evaluation's fields (evalSummary) and then has `moreFields`.
+ */
+export function policyEvalOptions(moreFields: string): Record<string, OptionDef> {
+  return {
+    "max-new-tokens": RLHF_OPTIONS["max-new-tokens"],
+    "eval-prompts": RLHF_OPTIONS["eval-prompts"],
+    "eval-samples": RLHF_OPTIONS["eval-samples"],
+    seed: RLHF_OPTIONS.seed,
+    json: jsonOption(`{winRate, winRateInterval, wins, ties, losses, meanKL, rewardScore, sftRewardScore, trueScore, sftTrueScore, ${moreFields}seconds, checkpoint, ...}`),
+  };
+}
+
+/**
+ * Runs `f`, which puts every set of weights it loads or makes in `held`: they are disposed
+ * of however it ends (ppo and dpo hold several models at once).
+ */
+export async function disposingAfter<T>(f: (held: GPTParams[]) => Promise<T>): Promise<T> {
+  const held: GPTParams[] = [];
+  try {
+    return await f(held);
+  } finally {
+    for (const p of held) disposeParams(p);
   }
-  value(flag: string): string {
-    const v = this.argv[this.i];
-    if (v === undefined || v.startsWith("--")) throw new UsageError(`${flag} needs a value`);
-    this.i++;
-    return v;
-  }
-  int(flag: string, min: number): number {
-    const v = this.value(flag);
-    const n = Number(v);
-    if (!/^\s*-?\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got "${v}"`);
-    return n;
-  }
-  num(flag: string, min: number, strict = false): number {
-    const v = this.value(flag);
-    const n = Number(v);
-    if (v.trim() === "" || !Number.isFinite(n) || n < min || (strict && n === min)) throw new UsageError(`${flag} must be a number ${strict ? ">" : ">="} ${min}, got "${v}"`);
-    return n;
-  }
+}
+
+/** The SFT model a policy starts from and is compared with (ppo, dpo), in `held` to be disposed of. */
+export function loadSFTPolicy(checkpoint: string, held: GPTParams[]): ReturnType<typeof loadChatModel> {
+  const sft = loadOrFail("the SFT checkpoint", () => loadChatModel(checkpoint));
+  held.push(sft.params);
+  return sft;
 }
 
 /** Training and held-out prompts: the train file's single-turn questions, and its sibling test.jsonl's. */
@@ -67,15 +81,15 @@ export function loadPrompts(trainFile: string): { train: RLHFPrompt[]; test: RLH
 
 /**
  * ppo's and dpo's held-out evaluation: the first --eval-prompts questions of test.jsonl (6 in
- * smoke mode, else all), each answered --eval-samples times (1 in smoke mode, else EVAL_SAMPLES),
+ * smoke mode, else all), each answered --eval-samples times,
  * seeded with --seed + 1; says on `err` what it evaluates.
  */
 export function heldOutEvaluation(
-  args: { evalPrompts?: number; evalSamples?: number; seed: number }, prompts: ReturnType<typeof loadPrompts>, smoke: boolean,
+  args: { evalPrompts?: number; evalSamples: number; seed: number }, prompts: ReturnType<typeof loadPrompts>, smoke: boolean,
   err: (line: string) => void, opts: Omit<PolicyEvalOptions, "prompts" | "samples" | "seed">,
 ): PolicyEval {
   const evalPrompts = prompts.test.slice(0, args.evalPrompts ?? (smoke ? 6 : Infinity));
-  const samples = args.evalSamples ?? (smoke ? 1 : EVAL_SAMPLES);
+  const samples = args.evalSamples;
   err(`evaluating on ${evalPrompts.length} held-out questions, ${samples} sampled answer${samples === 1 ? "" : "s"} each (${projectPath(prompts.files.test)})`);
   return evaluatePolicy({ ...opts, prompts: evalPrompts, samples, seed: args.seed + 1 });
 }

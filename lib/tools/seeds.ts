@@ -14,8 +14,8 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { parseArgs } from "util";
 import { projectPath, repoRoot } from "../paths";
+import { Command, fail, runAsScript, commandMain } from "./cli";
 
 export const STAGES = ["sft", "reward", "ppo", "dpo"] as const;
 type Stage = (typeof STAGES)[number];
@@ -89,50 +89,52 @@ export function markdownTable(f: ReturnType<typeof seedFigures>): string {
   return rows.join("\n");
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
-  const { values } = parseArgs({ args: [...argv], options: { seeds: { type: "string" }, out: { type: "string" }, markdown: { type: "boolean" }, help: { type: "boolean" } } });
-  if (values.help) {
-    process.stdout.write("Usage: seeds [--seeds 1,2,3] [--out build/seeds] [--markdown]\n  Run npm run sft, reward, ppo, dpo with each seed (lib/tools/seeds.ts) and print the figures over the seeds.\n");
-    return 0;
-  }
-  const seeds = (values.seeds ?? "1,2,3").split(",").map((s) => s.trim());
-  if (seeds.some((s) => !/^\d+$/.test(s))) {
-    process.stderr.write(`seeds: --seeds must be integers separated by commas, got "${values.seeds}"\n`);
-    return 2;
-  }
-  const out = path.resolve(values.out ?? path.join(repoRoot, "build", "seeds"));
-  const runs: Array<Record<Stage, Summary>> = [];
-  for (const seed of seeds) {
-    const dir = path.join(out, `seed-${seed}`);
-    fs.mkdirSync(dir, { recursive: true });
-    const run = {} as Record<Stage, Summary>;
-    for (const stage of STAGES) {
-      const file = path.join(dir, `${stage}.json`);
-      if (!fs.existsSync(file)) {
-        process.stderr.write(`seed ${seed}: npm run ${stage} -- --seed ${seed} --json (artifacts in ${projectPath(dir)})\n`);
-        const r = spawnSync(process.execPath, [path.join(__dirname, `${stage}.js`), "--seed", seed, "--json"], {
-          env: { ...process.env, COURSE_ARTIFACTS: dir }, stdio: ["ignore", "pipe", "inherit"], encoding: "utf8", maxBuffer: 64 << 20,
-        });
-        if (r.status !== 0) {
-          process.stderr.write(`seeds: ${stage} with seed ${seed} failed (exit ${r.status})\n`);
-          return 1;
-        }
-        const last = r.stdout.trim().split("\n").pop() ?? "";
-        fs.writeFileSync(file, last + "\n");
-      }
-      run[stage] = JSON.parse(fs.readFileSync(file, "utf8"));
-    }
-    runs.push(run);
-  }
-  const figures = seedFigures(runs);
-  fs.writeFileSync(path.join(out, "summary.json"), JSON.stringify({ date: new Date().toISOString().slice(0, 10), seeds, figures }, null, 2) + "\n");
-  process.stdout.write((values.markdown ? markdownTable(figures) : JSON.stringify(figures, null, 2)) + "\n");
-  return 0;
+interface SeedsArgs {
+  seeds: number[];
+  out: string;
+  markdown: boolean;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => process.exit(code), (e) => {
-    process.stderr.write(`seeds: ${(e as Error).message}\n`);
-    process.exit(1);
-  });
-}
+const SEEDS: Command<SeedsArgs> = {
+  name: "seeds",
+  summary: "Run npm run sft, reward, ppo, dpo with each seed and print the figures over the seeds (a stage already run is read back).",
+  options: {
+    seeds: { kind: "integer", value: "S", list: true, min: 0, default: [1, 2, 3], help: "the seeds" },
+    out: { kind: "string", value: "DIR", default: path.join(repoRoot, "build", "seeds"), help: "one folder of artifacts and summaries per seed" },
+    markdown: { kind: "boolean", help: "print the figures as a Markdown table instead of JSON" },
+  },
+  async run(args, { out, err }) {
+    // summary.json has always listed the seeds as strings, as they go on the stages' command lines.
+    const seeds = args.seeds.map(String);
+    const outDir = path.resolve(args.out);
+    const runs: Array<Record<Stage, Summary>> = [];
+    for (const seed of seeds) {
+      const dir = path.join(outDir, `seed-${seed}`);
+      fs.mkdirSync(dir, { recursive: true });
+      const run = {} as Record<Stage, Summary>;
+      for (const stage of STAGES) {
+        const file = path.join(dir, `${stage}.json`);
+        if (!fs.existsSync(file)) {
+          err(`seed ${seed}: npm run ${stage} -- --seed ${seed} --json (artifacts in ${projectPath(dir)})`);
+          const r = spawnSync(process.execPath, [path.join(__dirname, `${stage}.js`), "--seed", seed, "--json"], {
+            env: { ...process.env, COURSE_ARTIFACTS: dir }, stdio: ["ignore", "pipe", "inherit"], encoding: "utf8", maxBuffer: 64 << 20,
+          });
+          if (r.status !== 0) {
+            fail(`${stage} with seed ${seed} failed (exit ${r.status})`, 1);
+          }
+          const last = r.stdout.trim().split("\n").pop() ?? "";
+          fs.writeFileSync(file, last + "\n");
+        }
+        run[stage] = JSON.parse(fs.readFileSync(file, "utf8"));
+      }
+      runs.push(run);
+    }
+    const figures = seedFigures(runs);
+    fs.writeFileSync(path.join(outDir, "summary.json"), JSON.stringify({ date: new Date().toISOString().slice(0, 10), seeds, figures }, null, 2) + "\n");
+    out(args.markdown ? markdownTable(figures) : JSON.stringify(figures, null, 2));
+  },
+};
+
+export const main = commandMain(SEEDS);
+
+if (require.main === module) runAsScript(main, { exit: true });
