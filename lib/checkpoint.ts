@@ -32,7 +32,8 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import type { NamedTensors, OptimizerState, Params } from "./optim";
 import type { RngState } from "./random";
-import { Tokenizer, TokenizerJSON, tokenizerFromJSON, describeJSONValue } from "./tokenizer";
+import { Tokenizer, TokenizerJSON, describeJSONValue } from "./tokenizer";
+import { tokenizerFromJSON } from "./tokenizerFiles";
 
 export const CHECKPOINT_FORMAT = "llm-course-checkpoint";
 export const CHECKPOINT_VERSION = 1;

@@ -10,6 +10,7 @@ export * from "./corpus";
 export * from "./modelSize";
 export * from "./bigram";
 export * from "./tokenizer";
+export * from "./tokenizerFiles";
 export * from "./wordTokenizer";
 export * from "./charTokenizer";
 export * from "./bpe";

@@ -9,7 +9,7 @@ import { saveCheckpoint } from "../lib/checkpoint";
 import { gptConfig, initGPT } from "../lib/gpt";
 import { gpt2Tokenizer } from "../lib/gpt2Tokenizer";
 import { hfGpt2TensorList, importHfGpt2 } from "../lib/hfGpt2";
-import { loadTokenizer } from "../lib/tokenizer";
+import { loadTokenizer } from "../lib/tokenizerFiles";
 import { COURSE_TOKENIZER_FILE, gpt2TokenizerFiles, main } from "../lib/tools/export";
 
 describe("export CLI (Hugging Face GPT-2 layout)", () => {

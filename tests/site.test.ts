@@ -3,16 +3,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import type { Notebook } from "../lib/tools/notebook";
-import {
-  buildSite,
-  chapterFromNotebook,
-  cleanTerminalText,
-  firstHeadingAndParagraph,
-  renderIndexPage,
-  renderMarkdown,
-  renderNotebookPage,
-  rewriteUrl,
-} from "../lib/tools/site";
+import { chapterFromNotebook, cleanTerminalText, firstHeadingAndParagraph, renderMarkdown, rewriteUrl } from "../lib/tools/render";
+import { buildSite, renderIndexPage, renderNotebookPage } from "../lib/tools/site";
 
 // A 1×1 PNG.
 const PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";

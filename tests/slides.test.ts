@@ -5,7 +5,8 @@ import * as path from "path";
 import type { Cell, Notebook } from "../lib/tools/notebook";
 import { readNotebook } from "../lib/tools/notebook";
 import { chapterStructure, COLLAPSED_HEADING, countExercises, notebookPieces, solutionCollapseProblems, solutionMarker, splitMarkdown } from "../lib/tools/notebook-structure";
-import { buildSite, chapterFromNotebook, renderIndexPage, renderMarkdownBlocks, renderNotebookPage } from "../lib/tools/site";
+import { chapterFromNotebook, renderMarkdownBlocks } from "../lib/tools/render";
+import { buildSite, renderIndexPage, renderNotebookPage } from "../lib/tools/site";
 import { cellAsDiv, chapterUnits, firstSentence, isSlideVisual, listItemUnits, relocateUrls, renderSlideDeck, splitSlides, type SlideUnit } from "../lib/tools/slides";
 import { listDecks } from "../lib/tools/check-site";
 

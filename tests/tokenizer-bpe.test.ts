@@ -9,7 +9,7 @@ import {
   displayToBytes,
   trainBPE,
 } from "../lib/bpe";
-import { tokenizerFromJSON } from "../lib/tokenizer";
+import { tokenizerFromJSON } from "../lib/tokenizerFiles";
 import { mobyDickText } from "../lib/corpus";
 
 // ---------------------------------------------------------------------------------------------

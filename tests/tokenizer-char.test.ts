@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import seedrandom from "seedrandom";
 import { CharTokenizer } from "../lib/charTokenizer";
-import { tokenizerFromJSON } from "../lib/tokenizer";
+import { tokenizerFromJSON } from "../lib/tokenizerFiles";
 
 describe("CharTokenizer", () => {
   it("uses the sorted distinct characters of the corpus", () => {

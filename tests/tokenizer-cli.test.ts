@@ -5,7 +5,7 @@ import * as path from "path";
 import { main } from "../lib/tools/tokenize";
 import { CharTokenizer } from "../lib/charTokenizer";
 import { WordTokenizer } from "../lib/wordTokenizer";
-import { loadTokenizer } from "../lib/tokenizer";
+import { loadTokenizer } from "../lib/tokenizerFiles";
 import { mobyDickText } from "../lib/corpus";
 
 /** Run the CLI in-process; returns exit code, stdout lines, stderr lines. */

@@ -3,7 +3,7 @@ import seedrandom from "seedrandom";
 import { getEncoding } from "js-tiktoken";
 import { GPT2_PATTERN } from "../lib/bpe";
 import { GPT2_END_OF_TEXT_ID, gpt2Tokenizer, loadGPT2Ranks } from "../lib/gpt2Tokenizer";
-import { tokenizerFromJSON } from "../lib/tokenizer";
+import { tokenizerFromJSON } from "../lib/tokenizerFiles";
 import { mobyDickText } from "../lib/corpus";
 
 // js-tiktoken is the reference: our encoder (lib/bpe.ts, fed with merges recovered from the

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { WordTokenizer, splitWords } from "../lib/wordTokenizer";
-import { tokenizerFromJSON } from "../lib/tokenizer";
+import { tokenizerFromJSON } from "../lib/tokenizerFiles";
 
 // A tiny corpus where the table can be worked out by hand:
 //   learning ×3, "." ×3, i ×2, love ×2, machine ×2, deep ×1, fun ×1, is ×1

@@ -2,15 +2,8 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import {
-  Tokenizer,
-  appendSpecialTokens,
-  loadTokenizer,
-  saveTokenizer,
-  splitOnSpecialTokens,
-  tokenizerFromJSON,
-  tokenizerToJSON,
-} from "../lib/tokenizer";
+import { Tokenizer, appendSpecialTokens, splitOnSpecialTokens } from "../lib/tokenizer";
+import { loadTokenizer, saveTokenizer, tokenizerFromJSON, tokenizerToJSON } from "../lib/tokenizerFiles";
 import { WordTokenizer } from "../lib/wordTokenizer";
 import { CharTokenizer } from "../lib/charTokenizer";
 import { trainBPE } from "../lib/bpe";

@@ -27,7 +27,8 @@ import { ARTIFACT_MAKERS, baseModelChoice, repoRoot } from "../paths";
 import { readNotebook, type Notebook } from "./notebook";
 import { cellSource } from "./notebook-structure";
 import { executeNotebook, failedPath, kernelEnv } from "./run-notebooks";
-import { buildSite, DEFAULT_SITE_OPTIONS, firstHeadingAndParagraph } from "./site";
+import { DEFAULT_SITE_OPTIONS, firstHeadingAndParagraph } from "./render";
+import { buildSite } from "./site";
 
 // ---------------------------------------------------------------------------------------
 // Pure helpers (unit-tested)

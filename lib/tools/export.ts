@@ -13,7 +13,8 @@ import { BPETokenizer } from "../bpe";
 import { exportHfGpt2 } from "../hfGpt2";
 import { artifactPath } from "../paths";
 import { disposeParams, loadPretrained } from "../pretrain";
-import { Tokenizer, tokenizerToJSON } from "../tokenizer";
+import { Tokenizer } from "../tokenizer";
+import { tokenizerToJSON } from "../tokenizerFiles";
 import { Command, Env, loadOrFail, runAsScript, commandMain, UsageError } from "./cli";
 
 export const COURSE_TOKENIZER_FILE = "tokenizer.course.json";

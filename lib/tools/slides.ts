@@ -18,7 +18,7 @@ import type MarkdownIt from "markdown-it";
 import type { Cell, Output } from "./notebook";
 import { cellSource, isSolutionTitle, notebookPieces, type SolutionRef } from "./notebook-structure";
 import { PLOTLY_MIME } from "../plot";
-import { cellTags, escapeHtml, renderCell, renderCodeOutputs, renderMarkdownBlocks, renderMarkdownInline, renderMarkdownTokens, solutionDetails, type Chapter, type PageEnv, type SiteOptions } from "./site";
+import { cellTags, escapeHtml, renderCell, renderCodeOutputs, renderMarkdownBlocks, renderMarkdownInline, renderMarkdownTokens, solutionDetails, type Chapter, type PageEnv, type SiteOptions } from "./render";
 
 type Token = MarkdownIt.Token;
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import * as fs from "fs";
 import { loadCorpus, mobyDickText } from "../corpus";
-import { Tokenizer, loadTokenizer, saveTokenizer } from "../tokenizer";
+import { Tokenizer } from "../tokenizer";
+import { loadTokenizer, saveTokenizer } from "../tokenizerFiles";
 import { WordTokenizer } from "../wordTokenizer";
 import { CharTokenizer } from "../charTokenizer";
 import { trainBPE } from "../bpe";
