@@ -32,7 +32,12 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { writeFileAtomic } from "./atomic";
 import type { GPTConfig } from "./gpt";
-import { GPT2_END_OF_TEXT_ID, GPT2_VOCAB_SIZE } from "./gpt2Tokenizer";
+import type { BPETokenizer } from "./bpe";
+import { checkpointExists } from "./checkpoint";
+import { GPT2_END_OF_TEXT_ID, GPT2_VOCAB_SIZE, gpt2Tokenizer } from "./gpt2Tokenizer";
+import { disposeParams, loadPretrained, type PretrainedModel } from "./pretrain";
+import type { Tokenizer } from "./tokenizer";
+import { loadTokenizer, tokenizerToJSON } from "./tokenizerFiles";
 import { SafeTensor, SafeTensors, bf16ToNumber, decodeSafetensors, encodeSafetensors, f16ToNumber } from "./safetensors";
 
 /** The course's model config (lib/gpt.ts); the name says which side of the mapping it is. */
@@ -357,4 +362,58 @@ export function importHfGpt2(dir: string): ImportedHfGpt2 {
   const { tensors, metadata } = decodeSafetensors(bytes, weightsFile);
   const { params, config } = fromHfGpt2(tensors, hfConfig, weightsFile, configFile);
   return { params, config, hfConfig: hfConfig as Record<string, unknown>, metadata };
+}
+
+// ---------------------------------------------------------------------------------------
+// A model directory with its tokenizer
+
+/** A course tokenizer's file beside Hugging Face weights (it has no Hugging Face equivalent). */
+export const COURSE_TOKENIZER_FILE = "tokenizer.course.json";
+
+/**
+ * GPT-2's tokenizer files as Hugging Face's GPT2Tokenizer reads them: vocab.json maps each
+ * token's display string (bytes through GPT-2's byte→unicode table) to its id; merges.txt lists
+ * the merges in rank order, one "left right" pair per line after a version header.
+ */
+export function gpt2TokenizerFiles(tokenizer: BPETokenizer): Record<string, string> {
+  const vocab: Record<string, number> = {};
+  for (let id = 0; id < tokenizer.vocabSize; id++) vocab[tokenizer.idToToken(id)] = id;
+  const merges = tokenizer.merges.map(([a, b]) => `${tokenizer.idToToken(a)} ${tokenizer.idToToken(b)}`);
+  return {
+    "vocab.json": JSON.stringify(vocab),
+    "merges.txt": ["#version: 0.2", ...merges].join("\n") + "\n",
+  };
+}
+
+/**
+ * The tokenizer files to ship next to the weights: GPT-2's own (vocab.json, merges.txt) for the
+ * GPT-2 tokenizer, which Hugging Face's GPT2Tokenizer reads; the course's JSON
+ * (COURSE_TOKENIZER_FILE) for the course's tokenizers, which loadModelDir reads.
+ */
+export function hfTokenizerFiles(tokenizer: Tokenizer): Record<string, string> {
+  if (tokenizer.type === "gpt2") return gpt2TokenizerFiles(tokenizer as BPETokenizer);
+  return { [COURSE_TOKENIZER_FILE]: JSON.stringify(tokenizerToJSON(tokenizer)) + "\n" };
+}
+
+/**
+ * A course checkpoint (as pretrain writes), or a Hugging Face GPT-2 model directory
+ * (config.json + model.safetensors, e.g. GPT-2 small or what `npm run export` wrote) with
+ * its tokenizer: the course's tokenizer.course.json when present, else GPT-2's own BPE
+ * (the model must then have GPT-2's 50,257-token vocabulary).
+ */
+export function loadModelDir(dir: string): PretrainedModel {
+  if (checkpointExists(dir) || !fs.existsSync(path.join(dir, HF_CONFIG_FILE))) return loadPretrained(dir);
+  const { params, config } = importHfGpt2(dir);
+  try {
+    const courseTokenizer = path.join(dir, COURSE_TOKENIZER_FILE);
+    let tokenizer: Tokenizer;
+    if (fs.existsSync(courseTokenizer)) tokenizer = loadTokenizer(courseTokenizer);
+    else if (config.vocabSize === GPT2_VOCAB_SIZE) tokenizer = gpt2Tokenizer();
+    else throw new Error(`${dir}: no ${COURSE_TOKENIZER_FILE}, and the vocabulary (${config.vocabSize}) is not GPT-2's ${GPT2_VOCAB_SIZE}: which tokenizer goes with this model?`);
+    if (tokenizer.vocabSize > config.vocabSize) throw new Error(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocabSize}`);
+    return { params, config, tokenizer, step: 0, dir, backend: "hf-gpt2" };
+  } catch (e) {
+    disposeParams(params);
+    throw e;
+  }
 }

@@ -594,6 +594,16 @@ function evalGeneration(opts: Pick<PolicyEvalOptions, "maxNewTokens" | "temperat
 
 const EVAL_FILE = "evaluation.json";
 
+/** An evaluation as flat fields, the JSON summary of `npm run ppo|dpo` (its intervals as [lo, hi]). */
+export function policyEvalSummary(ev: PolicyEval) {
+  return {
+    winRate: ev.winRate.winRate, winRateInterval: ev.winRate.interval, wins: ev.winRate.wins, ties: ev.winRate.ties, losses: ev.winRate.losses, evalAnswers: ev.winRate.n,
+    meanKL: ev.meanKL, rewardScore: ev.rewardScore.policy, sftRewardScore: ev.rewardScore.baseline,
+    trueScore: ev.trueScore.policy, sftTrueScore: ev.trueScore.baseline, trueScoreDiffInterval: [ev.trueScoreDiff.lo, ev.trueScoreDiff.hi],
+    evalQuestions: ev.winRate.n / ev.samplesPerQuestion, evalSamples: ev.samplesPerQuestion, endedFraction: ev.endedFraction, meanLength: ev.meanLength,
+  };
+}
+
 /** Save an evaluation beside the checkpoint it measured (DIR/evaluation.json), so a later chapter can compare against it without sampling again. */
 export function savePolicyEval(dir: string, ev: PolicyEval): void {
   fs.mkdirSync(dir, { recursive: true });

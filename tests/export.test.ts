@@ -10,7 +10,8 @@ import { gptConfig, initGPT } from "../lib/gpt";
 import { gpt2Tokenizer } from "../lib/gpt2Tokenizer";
 import { hfGpt2TensorList, importHfGpt2 } from "../lib/hfGpt2";
 import { loadTokenizer } from "../lib/tokenizerFiles";
-import { COURSE_TOKENIZER_FILE, gpt2TokenizerFiles, main } from "../lib/tools/export";
+import { COURSE_TOKENIZER_FILE, gpt2TokenizerFiles } from "../lib/hfGpt2";
+import { main } from "../lib/tools/export";
 
 describe("export CLI (Hugging Face GPT-2 layout)", () => {
   let dir: string;

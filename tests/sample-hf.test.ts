@@ -9,8 +9,8 @@ import { GPT2_VOCAB_SIZE, gpt2Tokenizer } from "../lib/gpt2Tokenizer";
 import { exportHfGpt2 } from "../lib/hfGpt2";
 import { disposeParams } from "../lib/pretrain";
 import { textGenerate } from "../lib/sampling";
-import { tokenizerFiles } from "../lib/tools/export";
-import { loadModelDir, main } from "../lib/tools/sample";
+import { hfTokenizerFiles, loadModelDir } from "../lib/hfGpt2";
+import { main } from "../lib/tools/sample";
 
 async function runSample(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";
@@ -32,7 +32,7 @@ describe("sample CLI on a Hugging Face GPT-2 directory", function () {
     const config = gptConfig("gpt2", { nLayer: 1, nHead: 2, nEmbd: 8, blockSize: 32 });
     const params = initGPT(config, { seed: 4 });
     const out = path.join(dir, "gpt2-layout");
-    exportHfGpt2(out, params, config, { tokenizerFiles: tokenizerFiles(gpt2Tokenizer()) });
+    exportHfGpt2(out, params, config, { tokenizerFiles: hfTokenizerFiles(gpt2Tokenizer()) });
     const model = loadModelDir(out);
     assert.equal(model.tokenizer.type, "gpt2");
     assert.equal(model.config.vocabSize, GPT2_VOCAB_SIZE);
@@ -50,7 +50,7 @@ describe("sample CLI on a Hugging Face GPT-2 directory", function () {
     const config = gptConfig("tiny", { vocabSize: tok.vocabSize });
     const params = initGPT(config, { seed: 1 });
     const out = path.join(dir, "char");
-    exportHfGpt2(out, params, config, { tokenizerFiles: tokenizerFiles(tok) });
+    exportHfGpt2(out, params, config, { tokenizerFiles: hfTokenizerFiles(tok) });
     const r = await runSample(["--checkpoint", out, "--prompt", "abc", "--tokens", "3", "--temperature", "0"]);
     assert.equal(r.code, 0, r.err);
     assert.ok(r.out.startsWith("abc"));

@@ -15,9 +15,8 @@ import { projectPath } from "../paths";
 import type { GPTParams } from "../gpt";
 import { readPreferences } from "../preferences";
 import { loadPretrained } from "../pretrain";
-import { savePolicy, trainDPO } from "../rlhf";
+import { policyEvalSummary, savePolicy, trainDPO } from "../rlhf";
 import { formatSeconds } from "../trainer";
-import { evalSummary } from "./ppo";
 import { Command, Env, fail, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
 import { disposingAfter, heldOutEvaluation, loadSFTPolicy, loadPrompts, pct, policyEvalOptions, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 
@@ -82,7 +81,7 @@ true rule, KL to SFT, and the reward model's score when --reward names one that 
     const maxNewTokens = args.maxNewTokens;
     const ev = heldOutEvaluation(args, prompts, smoke, err, { policy: r.policy, baseline: sft.params, config, codec, reward: rm, maxNewTokens });
     const result = {
-      ...evalSummary(ev), valAccuracy: r.valAccuracy, valMargin: r.valMargin, trainPairs: r.trainPairs, valPairs: r.valPairs,
+      ...policyEvalSummary(ev), valAccuracy: r.valAccuracy, valMargin: r.valMargin, trainPairs: r.trainPairs, valPairs: r.valPairs,
       iterations: maxIters, beta: args.beta, seconds: seconds(), trainSeconds: r.seconds, checkpoint: projectPath(args.out), backend: backend.name,
     };
     return {

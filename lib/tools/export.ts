@@ -9,36 +9,10 @@
  * otherwise the course tokenizer's own file, tokenizer.course.json (load it with
  * `loadTokenizer` from @llm-course/lib; transformers has no class for it).
  */
-import { BPETokenizer } from "../bpe";
-import { exportHfGpt2 } from "../hfGpt2";
+import { exportHfGpt2, hfTokenizerFiles } from "../hfGpt2";
 import { artifactPath } from "../paths";
 import { disposeParams, loadPretrained } from "../pretrain";
-import { Tokenizer } from "../tokenizer";
-import { tokenizerToJSON } from "../tokenizerFiles";
 import { Command, Env, loadOrFail, runAsScript, commandMain, UsageError } from "./cli";
-
-export const COURSE_TOKENIZER_FILE = "tokenizer.course.json";
-
-/**
- * GPT-2's tokenizer files as Hugging Face's GPT2Tokenizer reads them: vocab.json maps each
- * token's display string (bytes through GPT-2's byte→unicode table) to its id; merges.txt lists
- * the merges in rank order, one "left right" pair per line after a version header.
- */
-export function gpt2TokenizerFiles(tokenizer: BPETokenizer): Record<string, string> {
-  const vocab: Record<string, number> = {};
-  for (let id = 0; id < tokenizer.vocabSize; id++) vocab[tokenizer.idToToken(id)] = id;
-  const merges = tokenizer.merges.map(([a, b]) => `${tokenizer.idToToken(a)} ${tokenizer.idToToken(b)}`);
-  return {
-    "vocab.json": JSON.stringify(vocab),
-    "merges.txt": ["#version: 0.2", ...merges].join("\n") + "\n",
-  };
-}
-
-/** The tokenizer files to ship next to the weights (see the header). */
-export function tokenizerFiles(tokenizer: Tokenizer): Record<string, string> {
-  if (tokenizer.type === "gpt2") return gpt2TokenizerFiles(tokenizer as BPETokenizer);
-  return { [COURSE_TOKENIZER_FILE]: JSON.stringify(tokenizerToJSON(tokenizer)) + "\n" };
-}
 
 interface ExportArgs {
   checkpoint: string;
@@ -61,7 +35,7 @@ const EXPORT: Command<ExportArgs> = {
   async run(args, { out }) {
     const model = loadOrFail("the checkpoint", () => loadPretrained(args.checkpoint));
     try {
-      const files = exportHfGpt2(args.out!, model.params, model.config, { tokenizerFiles: tokenizerFiles(model.tokenizer) });
+      const files = exportHfGpt2(args.out!, model.params, model.config, { tokenizerFiles: hfTokenizerFiles(model.tokenizer) });
       out(JSON.stringify({ format: args.format, checkpoint: model.dir, out: args.out, tokenizer: model.tokenizer.type, files }));
     } finally {
       disposeParams(model.params);

@@ -13,7 +13,7 @@
 import { projectPath } from "../paths";
 import { CriticMode, disposePPO } from "../ppo";
 import { loadPretrained } from "../pretrain";
-import { MISSING_END_PENALTY, PolicyEval, runPPO, savePolicy, SCORE_CLIP } from "../rlhf";
+import { MISSING_END_PENALTY, policyEvalSummary, runPPO, savePolicy, SCORE_CLIP } from "../rlhf";
 import { formatSeconds } from "../trainer";
 import { Command, Env, loadOrFail, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
 import { disposingAfter, heldOutEvaluation, loadSFTPolicy, loadPrompts, pct, policyEvalOptions, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
@@ -39,16 +39,6 @@ export interface PPOArgs {
   seed: number;
   json: boolean;
   help: boolean;
-}
-
-/** The evaluation fields every policy CLI prints (ppo, dpo). */
-export function evalSummary(ev: PolicyEval) {
-  return {
-    winRate: ev.winRate.winRate, winRateInterval: ev.winRate.interval, wins: ev.winRate.wins, ties: ev.winRate.ties, losses: ev.winRate.losses, evalAnswers: ev.winRate.n,
-    meanKL: ev.meanKL, rewardScore: ev.rewardScore.policy, sftRewardScore: ev.rewardScore.baseline,
-    trueScore: ev.trueScore.policy, sftTrueScore: ev.trueScore.baseline, trueScoreDiffInterval: [ev.trueScoreDiff.lo, ev.trueScoreDiff.hi],
-    evalQuestions: ev.winRate.n / ev.samplesPerQuestion, evalSamples: ev.samplesPerQuestion, endedFraction: ev.endedFraction, meanLength: ev.meanLength,
-  };
 }
 
 const PPO: Command<PPOArgs> = {
@@ -104,7 +94,7 @@ Then the held-out evaluation: win-rate against SFT by the labeller's true rule, 
     disposePPO(r.trainer);
     const last = r.history[r.history.length - 1];
     const result = {
-      ...evalSummary(ev), iterations, finalBeta: last.beta, trainMeanScore: last.meanScore, trainMeanKL: last.meanKL,
+      ...policyEvalSummary(ev), iterations, finalBeta: last.beta, trainMeanScore: last.meanScore, trainMeanKL: last.meanKL,
       seconds: seconds(), trainSeconds, checkpoint: projectPath(args.out), backend: backend.name,
     };
     return {

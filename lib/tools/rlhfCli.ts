@@ -37,7 +37,7 @@ export const RLHF_OPTIONS = {
 
 /**
  * ppo's and dpo's held-out evaluation (heldOutEvaluation), the seed of the whole run, and --json,
- * whose summary starts with the evaluation's fields (evalSummary) and then has `moreFields`.
+ * whose summary starts with the evaluation's fields (policyEvalSummary) and then has `moreFields`.
  */
 export function policyEvalOptions(moreFields: string): Record<string, OptionDef> {
   return {

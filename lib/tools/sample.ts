@@ -9,17 +9,10 @@
  * tokenizer from the tokens chapter.
  * The prompt and the continuation go to stdout; the speed (tokens/s) to stderr.
  */
-import * as fs from "fs";
-import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { checkpointExists } from "../checkpoint";
-import { GPT2_VOCAB_SIZE, gpt2Tokenizer } from "../gpt2Tokenizer";
-import { HF_CONFIG_FILE, importHfGpt2 } from "../hfGpt2";
-import { Tokenizer } from "../tokenizer";
-import { loadTokenizer } from "../tokenizerFiles";
-import { COURSE_TOKENIZER_FILE } from "./export";
+import { loadModelDir } from "../hfGpt2";
 import { artifactPath } from "../paths";
-import { disposeParams, loadPretrained, PretrainedModel } from "../pretrain";
+import { disposeParams } from "../pretrain";
 import { textGenerate } from "../sampling";
 import { Command, Env, fail, loadOrFail, Options, parseOptions, runAsScript, streamingMain, UsageError, smokeOr } from "./cli";
 
@@ -94,28 +87,5 @@ export function parseSampleArgs(argv: readonly string[], env: Env = process.env)
 }
 
 export const main = streamingMain(SAMPLE);
-
-/**
- * A course checkpoint (as pretrain writes), or a Hugging Face GPT-2 model directory
- * (config.json + model.safetensors, e.g. GPT-2 small or what `npm run export` wrote) with
- * its tokenizer: the course's tokenizer.course.json when present, else GPT-2's own BPE
- * (the model must then have GPT-2's 50,257-token vocabulary).
- */
-export function loadModelDir(dir: string): PretrainedModel {
-  if (checkpointExists(dir) || !fs.existsSync(path.join(dir, HF_CONFIG_FILE))) return loadPretrained(dir);
-  const { params, config } = importHfGpt2(dir);
-  try {
-    const courseTokenizer = path.join(dir, COURSE_TOKENIZER_FILE);
-    let tokenizer: Tokenizer;
-    if (fs.existsSync(courseTokenizer)) tokenizer = loadTokenizer(courseTokenizer);
-    else if (config.vocabSize === GPT2_VOCAB_SIZE) tokenizer = gpt2Tokenizer();
-    else throw new Error(`${dir}: no ${COURSE_TOKENIZER_FILE}, and the vocabulary (${config.vocabSize}) is not GPT-2's ${GPT2_VOCAB_SIZE}: which tokenizer goes with this model?`);
-    if (tokenizer.vocabSize > config.vocabSize) throw new Error(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocabSize}`);
-    return { params, config, tokenizer, step: 0, dir, backend: "hf-gpt2" };
-  } catch (e) {
-    disposeParams(params);
-    throw e;
-  }
-}
 
 if (require.main === module) runAsScript(main);
