@@ -212,6 +212,17 @@ export function initGPT(config: GPTConfig, opts: InitGPTOptions = {}): GPTParams
   return params;
 }
 
+/** Copies of a model's weights, trainable or frozen: SFT's copy to fine-tune, RLHF's policy and its frozen reference. */
+export function copyParams(params: GPTParams, trainable = true): GPTParams {
+  const out: GPTParams = {};
+  for (const [name, p] of Object.entries(params)) {
+    const c = p.clone();
+    out[name] = tf.variable(c, trainable, undefined, "float32");
+    c.dispose();
+  }
+  return out;
+}
+
 /** Check a parameter record has exactly the tensors the config needs, with the right shapes. */
 export function checkGPTParams(params: Record<string, tf.Tensor>, config: GPTConfig): void {
   for (const [name, shape] of gptParameterShapes(config)) {

@@ -30,7 +30,7 @@
  * Newer TRL trains a separate value model for the same reason.
  */
 import * as tf from "@tensorflow/tfjs";
-import { GPTConfig, GPTParams, gptForward, targetLogProbs } from "./gpt";
+import { copyParams, GPTConfig, GPTParams, gptForward, targetLogProbs } from "./gpt";
 import { AdamW, AdamWConfig, clipByGlobalNorm, NamedTensors } from "./optim";
 import { createRng, Rng } from "./random";
 import { liveLineChart, LiveLineChart } from "./plot";
@@ -238,13 +238,6 @@ export function entropy(logits: tf.Tensor): tf.Tensor {
 
 export const VALUE_WEIGHT = "value.weight";
 export const VALUE_BIAS = "value.bias";
-
-/** Copies of GPT parameters (trainable or frozen), e.g. the policy and the reference model from SFT. */
-export function copyParams(params: GPTParams, trainable = true): GPTParams {
-  const out: GPTParams = {};
-  for (const [name, p] of Object.entries(params)) out[name] = tf.variable(p.clone() as tf.Tensor, trainable, undefined, "float32");
-  return out;
-}
 
 /** The PPO policy: a copy of the SFT model plus a value head (fresh unless the source has one). */
 export function initPolicy(sftParams: GPTParams, config: GPTConfig, seed = 0): GPTParams {

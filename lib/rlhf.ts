@@ -22,11 +22,11 @@ import { writeFileAtomic } from "./atomic";
 import { LossHistory, saveCheckpoint } from "./checkpoint";
 import type { TensorBatch } from "./dataParallel";
 import { DPO_REF_PREFIX, dpoLossSpec, dpoPairLoss, dpoShardLoss, sequenceLogProbs } from "./dpo";
-import { GPTConfig, GPTParams } from "./gpt";
+import { copyParams, GPTConfig, GPTParams } from "./gpt";
 import { plainAnswer } from "./sftData";
 import { decidingCriterion, MeanInterval, pairedDifference, simulatedPreference, trueScore, winRate, WinRate } from "./labeller";
 import { appendPreference, PreferenceRecord, preferencePairs } from "./preferences";
-import { copyParams, createPPO, disposePPO, ppoLiveCharts, PPOOptions, ppoStep, PPOStepStats, PPOTrainer, RewardFn } from "./ppo";
+import { createPPO, disposePPO, ppoLiveCharts, PPOOptions, ppoStep, PPOStepStats, PPOTrainer, RewardFn } from "./ppo";
 import { loadPretrained, PretrainedModel } from "./pretrain";
 import { createRng } from "./random";
 import {

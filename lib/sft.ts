@@ -22,7 +22,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { saveCheckpoint, LossHistory } from "./checkpoint";
-import { countParameters, GPTConfig, GPTParams, gptLoss, isDecayed, validateConfig } from "./gpt";
+import { copyParams, countParameters, GPTConfig, GPTParams, gptLoss, isDecayed, validateConfig } from "./gpt";
 import { createLoRA, disposeLoRA, LoRA, LoRAOptions, loraWeights, mergeLoRA } from "./lora";
 import { cosineSchedule } from "./schedule";
 import { EvalInfo, ProgressMode, StepInfo, train as train_ } from "./trainer";
@@ -718,14 +718,4 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   } finally {
     if (lora) disposeLoRA(lora);
   }
-}
-
-function copyParams(params: GPTParams): GPTParams {
-  const out: GPTParams = {};
-  for (const [name, p] of Object.entries(params)) {
-    const c = p.clone();
-    out[name] = tf.variable(c, true, undefined, "float32");
-    c.dispose();
-  }
-  return out;
 }

@@ -5,11 +5,10 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { DataParallel, defaultThreads, shardSizes } from "../lib/dataParallel";
-import { gptConfig, gptLoss, initGPT } from "../lib/gpt";
+import { copyParams, gptConfig, gptLoss, initGPT } from "../lib/gpt";
 import { disposeParams } from "../lib/pretrain";
 import { initRewardModel, pairBatchRows, pairBatchTensors, rewardLossSpec, rewardPairLoss } from "../lib/rewardModel";
 import { DPO_REF_PREFIX, dpoLossSpec, dpoPairLoss } from "../lib/dpo";
-import { copyParams } from "../lib/ppo";
 import { createLoRA, disposeLoRA, loraWeights } from "../lib/lora";
 import { LORA_BASE_PREFIX, loraLossSpec, sftLoss } from "../lib/sft";
 
@@ -190,7 +189,9 @@ describe("dataParallel with frozen weights and the later chapters' losses (rewar
 
   it("DPO: the frozen reference reaches the workers once; 2 threads give the loss and gradients of one pass", async () => {
     const policy = initGPT(config, { seed: 6 });
-    const ref = copyParams(initGPT(config, { seed: 7 }), false);
+    const other = initGPT(config, { seed: 7 });
+    const ref = copyParams(other, false);
+    disposeParams(other);
     const frozen = Object.fromEntries(Object.entries(ref).map(([k, v]) => [DPO_REF_PREFIX + k, v]));
     const dp = await DataParallel.start(policy, { threads: 2, loss: dpoLossSpec(config, 0.5, 0), frozen });
     const b = pairBatchTensors(pairs);

@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { dpoLoss, dpoPairLoss, sequenceLogProbs } from "../lib/dpo";
-import { gptConfig, initGPT, tokenLogProbs } from "../lib/gpt";
+import { copyParams, gptConfig, initGPT, tokenLogProbs } from "../lib/gpt";
 import { AdamW } from "../lib/optim";
-import { copyParams } from "../lib/ppo";
 
 const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-6) => {
   assert.equal(a.length, b.length);

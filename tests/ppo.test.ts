@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
-import { gptConfig, initGPT } from "../lib/gpt";
+import { copyParams, gptConfig, initGPT } from "../lib/gpt";
 import {
-  AdaptiveKLController, copyParams, createPPO, initPolicy, rollout, disposePPO, entropy, FixedKLController, gae, gaeBatch, klPerToken, policyOutputs,
+  AdaptiveKLController, createPPO, initPolicy, rollout, disposePPO, entropy, FixedKLController, gae, gaeBatch, klPerToken, policyOutputs,
   ppoPolicyLoss, ppoRewards, ppoStep, ppoValueLoss, stopGradient, whiten,
 } from "../lib/ppo";
 import { generateBatch, responseBatch } from "../lib/rollout";
