@@ -73,6 +73,21 @@ export function shardLossOf(spec: ShardLossSpec): ShardLossFn {
   return fn as ShardLossFn;
 }
 
+/** A record's weights renamed `${prefix}${name}`, to go beside others in one record (DataParallelOptions.frozen). */
+export function withPrefix<T>(prefix: string, weights: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(weights).map(([k, v]) => [prefix + k, v]));
+}
+
+/** withPrefix undone: the weights named `${prefix}…` (prefix removed), and the others. */
+export function splitPrefix<T>(weights: Record<string, T>, prefix: string): { prefixed: Record<string, T>; rest: Record<string, T> } {
+  const prefixed: Record<string, T> = {}, rest: Record<string, T> = {};
+  for (const [k, v] of Object.entries(weights)) {
+    if (k.startsWith(prefix)) prefixed[k.slice(prefix.length)] = v;
+    else rest[k] = v;
+  }
+  return { prefixed, rest };
+}
+
 /**
  * The default number of threads: one per core up to 2 on the wasm and cpu backends (the
  * course's laptops have 2+ cores; more shards of a batch of 12 stop paying), 1 on the

@@ -16,7 +16,7 @@ import * as tf from "@tensorflow/tfjs";
 import { GPTConfig, GPTParams, tokenLogProbs } from "./gpt";
 import { responseBatch, rowsToTensor } from "./rollout";
 import { pairBatchRows } from "./rewardModel";
-import type { ShardLossFn, ShardLossSpec } from "./dataParallel";
+import { splitPrefix, type ShardLossFn, type ShardLossSpec } from "./dataParallel";
 
 export interface DPOLossResult {
   loss: tf.Scalar;
@@ -82,11 +82,7 @@ export const DPO_REF_PREFIX = "ref/";
  */
 export const dpoShardLoss: ShardLossFn = (params, batch, options) => {
   const { config, beta, padId } = options as { config: GPTConfig; beta: number; padId: number };
-  const policy: GPTParams = {}, ref: GPTParams = {};
-  for (const [k, v] of Object.entries(params)) {
-    if (k.startsWith(DPO_REF_PREFIX)) ref[k.slice(DPO_REF_PREFIX.length)] = v as tf.Variable;
-    else policy[k] = v as tf.Variable;
-  }
+  const { prefixed: ref, rest: policy } = splitPrefix(params as GPTParams, DPO_REF_PREFIX);
   const b = pairBatchRows(batch);
   return dpoPairLoss(policy, ref, config, b.prompts, b.chosen, b.rejected, beta, padId).loss;
 };

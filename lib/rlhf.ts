@@ -20,7 +20,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { writeFileAtomic } from "./atomic";
 import { LossHistory, saveCheckpoint } from "./checkpoint";
-import type { TensorBatch } from "./dataParallel";
+import { withPrefix, type TensorBatch } from "./dataParallel";
 import { DPO_REF_PREFIX, dpoLossSpec, dpoPairLoss, dpoShardLoss, sequenceLogProbs } from "./dpo";
 import { copyParams, GPTConfig, GPTParams } from "./gpt";
 import { plainAnswer } from "./sftData";
@@ -486,11 +486,12 @@ export async function trainDPO(opts: DPOTrainOptions): Promise<DPOTrainResult> {
   const ref = copyParams(opts.sft, false);
   // Each batch of pairs is split between threads (lib/dataParallel.ts); the workers copy the frozen reference once.
   const loss = dpoLossSpec(config, beta, codec.padId);
-  const frozen = Object.fromEntries(Object.entries(ref).map(([k, v]) => [DPO_REF_PREFIX + k, v]));
+  const frozen = withPrefix(DPO_REF_PREFIX, ref);
+  const lossParams = { ...policy, ...frozen };
   const batches = pairBatcher(split.train, split.val, opts.batchSize ?? 16);
   const summary = await train({
     params: policy,
-    lossFn: (b: TensorBatch, ctx) => dpoShardLoss({ ...policy, ...frozen }, b, loss.options, ctx),
+    lossFn: (b: TensorBatch, ctx) => dpoShardLoss(lossParams, b, loss.options, ctx),
     getBatch: (s, rng) => pairBatchTensors(batches(s, rng)), dataParallel: { threads: opts.threads, loss, frozen },
     optimizer: { lr: opts.lr ?? 5e-5, weightDecay: 0, beta1: 0.9, beta2: 0.95 },
     maxIters: opts.maxIters, evalInterval: opts.evalInterval, evalIters: opts.evalIters ?? 4, gradClip: 1, seed,

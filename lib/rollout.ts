@@ -20,7 +20,7 @@ import * as tf from "@tensorflow/tfjs";
 import { createKVCache, disposeKVCache, GPTConfig, GPTParams, gptLastLogits } from "./gpt";
 import { createRng, Rng, seedFor } from "./random";
 import { defaultThreads, shardSizes } from "./dataParallel";
-import { sampleShardsOnThreads } from "./samplingThreads";
+import { sampleShardsOnThreads, type SampleShard } from "./samplingThreads";
 import { sampleFromLogits, SamplingOptions } from "./sampling";
 
 export interface BatchGenerateOptions extends SamplingOptions {
@@ -74,10 +74,10 @@ export function generateBatch(params: GPTParams, config: GPTConfig, prompts: rea
   const rowSeeds = opts.streams === "row" ? prompts.map(() => seedFor(rng)) : undefined;
   const sizes = shardSizes(prompts.length, threads);
   if (sizes.length === 1) return generateRows(params, config, prompts, { ...opts, rng, rowSeeds });
-  const shards: { prompts: number[][]; rowSeeds?: number[] }[] = [];
+  const shards: SampleShard[] = [];
   let start = 0;
   for (const n of sizes) {
-    shards.push({ prompts: prompts.slice(start, start + n).map((p) => [...p]), rowSeeds: rowSeeds?.slice(start, start + n) });
+    shards.push({ prompts: prompts.slice(start, start + n), rowSeeds: rowSeeds?.slice(start, start + n) });
     start += n;
   }
   const { rng: _r, threads: _t, seed: _s, ...options } = opts;

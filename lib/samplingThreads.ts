@@ -30,7 +30,7 @@ export interface ShardJob {
   /** All weights, one after the other in `names` order. */
   weights: Float32Array;
   config: GPTConfig;
-  prompts: number[][];
+  prompts: readonly number[][];
   /** BatchGenerateOptions without rng and threads. */
   options: Record<string, unknown>;
   /** Seeds of the rows' random streams (none for greedy decoding). */
@@ -86,7 +86,7 @@ function startWorker(): SamplingWorker {
 
 /** One thread's share of a batch: its rows and, with per-row streams, their seeds. */
 export interface SampleShard {
-  prompts: number[][];
+  prompts: readonly number[][];
   rowSeeds?: number[];
 }
 

@@ -32,7 +32,7 @@ import { generateBatch } from "./rollout";
 import { normalizeAnswer } from "./sftData";
 import type { Tokenizer } from "./tokenizer";
 import type { Split } from "./batches";
-import type { ShardLossFn, ShardLossSpec } from "./dataParallel";
+import { splitPrefix, withPrefix, type ShardLossFn, type ShardLossSpec } from "./dataParallel";
 
 export * from "./sftData";
 
@@ -420,11 +420,7 @@ export const LORA_BASE_PREFIX = "base/";
  */
 export const loraShardLoss: ShardLossFn = (params, batch, options) => {
   const { config, lora } = options as { config: GPTConfig; lora: Omit<LoRA, "params"> };
-  const base: GPTParams = {}, adapters: Record<string, tf.Variable> = {};
-  for (const [k, v] of Object.entries(params)) {
-    if (k.startsWith(LORA_BASE_PREFIX)) base[k.slice(LORA_BASE_PREFIX.length)] = v as tf.Variable;
-    else adapters[k] = v as tf.Variable;
-  }
+  const { prefixed: base, rest: adapters } = splitPrefix(params as GPTParams, LORA_BASE_PREFIX);
   return sftLoss(loraWeights(base, { ...lora, params: adapters }), config, batch as unknown as SFTBatch);
 };
 
@@ -673,7 +669,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
       // workers copy the weights every step; LoRA's copy the frozen model once and the adapters every step.
       dataParallel: full
         ? { threads: opts.threads, loss: { builtin: "gpt", options: { config } } }
-        : { threads: opts.threads, loss: loraLossSpec(config, lora!), frozen: Object.fromEntries(Object.entries(model.params).map(([k, v]) => [LORA_BASE_PREFIX + k, v])) },
+        : { threads: opts.threads, loss: loraLossSpec(config, lora!), frozen: withPrefix(LORA_BASE_PREFIX, model.params) },
       getBatch,
       optimizer: { lr, beta1: 0.9, beta2: 0.99, weightDecay: opts.weightDecay ?? (lora ? 0 : 0.1), decay: isDecayed },
       schedule: cosineSchedule(lr, Math.max(1, maxIters), { warmupIters: Math.min(warmup, maxIters), minLr: lr / 10, decayIters: Math.max(1, maxIters) }),

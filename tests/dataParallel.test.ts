@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
-import { DataParallel, defaultThreads, shardSizes } from "../lib/dataParallel";
+import { DataParallel, defaultThreads, shardSizes, splitPrefix, withPrefix } from "../lib/dataParallel";
 import { copyParams, gptConfig, gptLoss, initGPT } from "../lib/gpt";
 import { disposeParams } from "../lib/pretrain";
 import { initRewardModel, pairBatchRows, pairBatchTensors, rewardLossSpec, rewardPairLoss } from "../lib/rewardModel";
@@ -26,6 +26,17 @@ function batch(rows: number, seed: number, withMask = false): Record<string, tf.
 
 function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+}
+
+/** The threads' loss and gradients of `batch` equal `want` (one pass of the same loss) to 1e-5; both are disposed. */
+async function expectOnePass(dp: DataParallel, batch: Record<string, tf.Tensor>, trained: Record<string, tf.Variable>, want: { value: tf.Scalar; grads: tf.NamedTensorMap }): Promise<void> {
+  const got = await dp.gradients(batch, { step: 0, training: true, seed: 1 });
+  try {
+    assert.ok(Math.abs(got.loss - want.value.dataSync()[0]) < 1e-5, `loss ${got.loss} vs ${want.value.dataSync()[0]}`);
+    for (const [n, v] of Object.entries(trained)) assert.ok(maxAbsDiff(got.grads[n], want.grads[v.name]) < 1e-5, `${n}: gradients differ`);
+  } finally {
+    tf.dispose([want.value, ...Object.values(want.grads), ...Object.values(got.grads)]);
+  }
 }
 
 describe("dataParallel", function () {
@@ -167,18 +178,20 @@ describe("dataParallel with frozen weights and the later chapters' losses (rewar
     tf.dispose([...Object.values(t), ...Object.values(shard)]);
   });
 
+  it("withPrefix and splitPrefix: frozen weights renamed to go beside the trained ones, and back", () => {
+    const both = { ...withPrefix("ref/", { a: 1, b: 2 }), a: 3 };
+    assert.deepEqual(both, { "ref/a": 1, "ref/b": 2, a: 3 });
+    assert.deepEqual(splitPrefix(both, "ref/"), { prefixed: { a: 1, b: 2 }, rest: { a: 3 } });
+  });
+
   it("reward model: 2 threads give the Bradley–Terry loss and gradients of one pass", async () => {
     const gpt = initGPT(config, { seed: 5 });
     const params = initRewardModel(gpt, config, 5);
     const dp = await DataParallel.start(params, { threads: 2, loss: rewardLossSpec(config, 0) });
     const b = pairBatchTensors(pairs);
     try {
-      const names = Object.keys(params);
-      const ref = tf.variableGrads(() => rewardPairLoss(params, config, pairs.prompts, pairs.chosen, pairs.rejected, 0).loss, names.map((n) => params[n]));
-      const got = await dp.gradients(b, { step: 0, training: true, seed: 1 });
-      assert.ok(Math.abs(got.loss - ref.value.dataSync()[0]) < 1e-5, `loss ${got.loss} vs ${ref.value.dataSync()[0]}`);
-      for (const n of names) assert.ok(maxAbsDiff(got.grads[n], ref.grads[params[n].name]) < 1e-5, n);
-      tf.dispose([ref.value, ...Object.values(ref.grads), ...Object.values(got.grads)]);
+      const want = tf.variableGrads(() => rewardPairLoss(params, config, pairs.prompts, pairs.chosen, pairs.rejected, 0).loss, Object.values(params));
+      await expectOnePass(dp, b, params, want);
     } finally {
       await dp.dispose();
       tf.dispose(Object.values(b));
@@ -192,18 +205,13 @@ describe("dataParallel with frozen weights and the later chapters' losses (rewar
     const other = initGPT(config, { seed: 7 });
     const ref = copyParams(other, false);
     disposeParams(other);
-    const frozen = Object.fromEntries(Object.entries(ref).map(([k, v]) => [DPO_REF_PREFIX + k, v]));
-    const dp = await DataParallel.start(policy, { threads: 2, loss: dpoLossSpec(config, 0.5, 0), frozen });
+    const dp = await DataParallel.start(policy, { threads: 2, loss: dpoLossSpec(config, 0.5, 0), frozen: withPrefix(DPO_REF_PREFIX, ref) });
     const b = pairBatchTensors(pairs);
     try {
-      const names = Object.keys(policy);
-      const want = tf.variableGrads(() => dpoPairLoss(policy, ref, config, pairs.prompts, pairs.chosen, pairs.rejected, 0.5, 0).loss, names.map((n) => policy[n]));
+      const want = tf.variableGrads(() => dpoPairLoss(policy, ref, config, pairs.prompts, pairs.chosen, pairs.rejected, 0.5, 0).loss, Object.values(policy));
       // Different policy and reference: a loss far from log 2, so a worker that ignored the reference would show.
       assert.ok(Math.abs(want.value.dataSync()[0] - Math.log(2)) > 1e-3);
-      const got = await dp.gradients(b, { step: 0, training: true, seed: 1 });
-      assert.ok(Math.abs(got.loss - want.value.dataSync()[0]) < 1e-5, `loss ${got.loss} vs ${want.value.dataSync()[0]}`);
-      for (const n of names) assert.ok(maxAbsDiff(got.grads[n], want.grads[policy[n].name]) < 1e-5, n);
-      tf.dispose([want.value, ...Object.values(want.grads), ...Object.values(got.grads)]);
+      await expectOnePass(dp, b, policy, want);
     } finally {
       await dp.dispose();
       tf.dispose(Object.values(b));
@@ -220,19 +228,14 @@ describe("dataParallel with frozen weights and the later chapters' losses (rewar
     const lora = createLoRA(base, config, { rank: 2, trainNewTokens: 2, seed: 8 });
     // B starts at zero (the adapters change nothing yet): move it so the gradients of A are not zero.
     tf.tidy(() => Object.entries(lora.params).forEach(([k, v]) => k.endsWith("lora_B") && v.assign(tf.randomNormal(v.shape, 0, 0.1, "float32", 9))));
-    const frozen = Object.fromEntries(Object.entries(base).map(([k, v]) => [LORA_BASE_PREFIX + k, v]));
-    const dp = await DataParallel.start(lora.params, { threads: 2, loss: loraLossSpec(config, lora), frozen });
+    const dp = await DataParallel.start(lora.params, { threads: 2, loss: loraLossSpec(config, lora), frozen: withPrefix(LORA_BASE_PREFIX, base) });
     const b = batch(5, 11, true);
     try {
-      const names = Object.keys(lora.params);
-      const want = tf.variableGrads(() => sftLoss(loraWeights(base, lora), config, b as never), names.map((n) => lora.params[n]));
-      const got = await dp.gradients(b, { step: 0, training: true, seed: 1 });
-      assert.ok(Math.abs(got.loss - want.value.dataSync()[0]) < 1e-5, `loss ${got.loss} vs ${want.value.dataSync()[0]}`);
-      for (const n of names) {
-        assert.ok(tf.tidy(() => tf.max(tf.abs(want.grads[lora.params[n].name])).dataSync()[0]) > 0, `${n}: a zero gradient tests nothing`);
-        assert.ok(maxAbsDiff(got.grads[n], want.grads[lora.params[n].name]) < 1e-5, n);
+      const want = tf.variableGrads(() => sftLoss(loraWeights(base, lora), config, b as never), Object.values(lora.params));
+      for (const [n, v] of Object.entries(lora.params)) {
+        assert.ok(tf.tidy(() => tf.max(tf.abs(want.grads[v.name])).dataSync()[0]) > 0, `${n}: a zero gradient tests nothing`);
       }
-      tf.dispose([want.value, ...Object.values(want.grads), ...Object.values(got.grads)]);
+      await expectOnePass(dp, b, lora.params, want);
     } finally {
       await dp.dispose();
       tf.dispose(Object.values(b));

@@ -399,12 +399,13 @@ export async function main(argv: string[]): Promise<number> {
   const t0 = Date.now();
   const timeWarnings: string[] = [];
   let failure: string | undefined;
-  let deps: Record<string, string[]>, chain: Record<string, number>, alone: Set<string>;
+  let deps: Record<string, string[]>, stated: Record<string, number | undefined>, chain: Record<string, number>, alone: Set<string>;
   try {
     const sources = new Map(selected.map((n) => [n, readNotebook(path.join(sourceDir, `${n}.ipynb`))]));
     const env = kernelEnv({ smoke: args.smoke });
     deps = notebookDependencies(selected, Object.fromEntries(selected.map((n) => [n, artifactsNamed(sources.get(n)!, env)])));
-    chain = chainMinutes(selected, deps, Object.fromEntries(selected.map((n) => [n, statedMinutes(sources.get(n)!) ?? 0.5])));
+    stated = Object.fromEntries(selected.map((n) => [n, statedMinutes(sources.get(n)!)]));
+    chain = chainMinutes(selected, deps, Object.fromEntries(selected.map((n) => [n, stated[n] ?? 0.5])));
     alone = new Set(selected.filter((n) => runsAlone(sources.get(n)!)));
   } catch (err) {
     process.stderr.write(`build-course: ${(err as Error).message.split("\n")[0]}\n`);
@@ -438,7 +439,7 @@ export async function main(argv: string[]): Promise<number> {
       run.ms = Date.now() - started;
       run.slowest = slowestCell(executedNb);
       done.add(run.name);
-      const warning = opts.smoke ? undefined : runTimeWarning(run.name, run.ms, statedMinutes(executedNb));
+      const warning = opts.smoke ? undefined : runTimeWarning(run.name, run.ms, stated[run.name]);
       if (warning) timeWarnings.push(warning);
       progress.log(`${label} — ok in ${formatDuration(run.ms)}`);
     } catch (err) {
