@@ -11,6 +11,7 @@
 import * as path from "path";
 import { parseArgs } from "util";
 import { BackendInfo, initBackend } from "../backend";
+import { projectPath } from "../paths";
 import { isSmoke } from "../smoke";
 
 /** A problem with the command line: one line on stderr, "(see --help)", exit code 2. */
@@ -135,10 +136,6 @@ function keyOf(name: string, def: OptionDef): string {
   return def.key ?? camel(name);
 }
 
-export function rel(p: string): string {
-  return path.relative(process.cwd(), p) || ".";
-}
-
 function defaultOf(def: OptionDef, env: Env): unknown {
   return typeof def.default === "function" ? (def.default as (env: Env) => unknown)(env) : def.default;
 }
@@ -224,9 +221,9 @@ export function parseOptions<A>(cmd: Pick<Command<A>, "options" | "positionals" 
   return args as A & Parsed;
 }
 
-/** A default as one would type it: paths relative to here, small numbers as 5e-5. */
+/** A default as one would type it: paths relative to the project, small numbers as 5e-5. */
 function showValue(v: unknown): string {
-  if (typeof v === "string" && path.isAbsolute(v)) return rel(v);
+  if (typeof v === "string" && path.isAbsolute(v)) return projectPath(v);
   if (typeof v === "number" && v !== 0 && Math.abs(v) < 1e-3) return v.toExponential();
   return String(v);
 }
