@@ -27,6 +27,7 @@
  * ops ("backend 'wasm' has not yet been initialized") until a backend has been awaited.
  */
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import * as tfWasm from "@tensorflow/tfjs-backend-wasm";
@@ -382,4 +383,26 @@ export function nvidiaGpuVisible(env: NodeJS.ProcessEnv = process.env): boolean 
     /* no driver info: look for the device node */
   }
   return fs.existsSync("/dev/nvidia0");
+}
+
+/**
+ * The default number of threads: one per core up to 2 on the wasm and cpu backends (the
+ * course's laptops have 2+ cores; more shards of a batch of 12 stop paying), 1 on the
+ * native backend, which already uses every core for each operation.
+ */
+export function defaultThreads(backend: string = backendInfo()?.name ?? tf.getBackend(), cores: number = availableCores()): number {
+  if (backend === "tensorflow") return 1;
+  return Math.max(1, Math.min(2, cores));
+}
+
+function availableCores(): number {
+  const o = os as unknown as { availableParallelism?: () => number };
+  return typeof o.availableParallelism === "function" ? o.availableParallelism() : os.cpus().length;
+}
+
+/** How many rows of a batch of `rows` each of `threads` shards gets: as equal as possible, the first ones larger. */
+export function shardSizes(rows: number, threads: number): number[] {
+  if (!Number.isInteger(rows) || rows < 1) throw new Error(`dataParallel: a batch needs at least one row, got ${rows}`);
+  const n = Math.min(threads, rows);
+  return Array.from({ length: n }, (_, i) => Math.floor(rows / n) + (i < rows % n ? 1 : 0));
 }

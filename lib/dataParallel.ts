@@ -22,11 +22,10 @@
  * and SFT) or `{ module, name }`: an absolute module path and the name of the loss function
  * it exports, with the ShardLossFn signature. The main thread calls the very same function.
  */
-import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { Worker } from "worker_threads";
-import { backendInfo } from "./backend";
+import { backendInfo, defaultThreads, shardSizes } from "./backend";
 import { MATMUL_ENGINE_NAMES } from "./kernels";
 import type { GPTConfig } from "./gpt";
 import { gptLoss } from "./gpt";
@@ -86,28 +85,6 @@ export function splitPrefix<T>(weights: Record<string, T>, prefix: string): { pr
     else rest[k] = v;
   }
   return { prefixed, rest };
-}
-
-/**
- * The default number of threads: one per core up to 2 on the wasm and cpu backends (the
- * course's laptops have 2+ cores; more shards of a batch of 12 stop paying), 1 on the
- * native backend, which already uses every core for each operation.
- */
-export function defaultThreads(backend: string = backendInfo()?.name ?? tf.getBackend(), cores: number = availableCores()): number {
-  if (backend === "tensorflow") return 1;
-  return Math.max(1, Math.min(2, cores));
-}
-
-function availableCores(): number {
-  const o = os as unknown as { availableParallelism?: () => number };
-  return typeof o.availableParallelism === "function" ? o.availableParallelism() : os.cpus().length;
-}
-
-/** How many rows of a batch of `rows` each of `threads` shards gets: as equal as possible, the first ones larger. */
-export function shardSizes(rows: number, threads: number): number[] {
-  if (!Number.isInteger(rows) || rows < 1) throw new Error(`dataParallel: a batch needs at least one row, got ${rows}`);
-  const n = Math.min(threads, rows);
-  return Array.from({ length: n }, (_, i) => Math.floor(rows / n) + (i < rows % n ? 1 : 0));
 }
 
 interface WireTensor {

@@ -22,7 +22,7 @@
  */
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { backendInfo } from "./backend";
+import { backendInfo, defaultThreads } from "./backend";
 import { batcher, splitTokens } from "./batches";
 import { trainBPE } from "./bpe";
 import { CharTokenizer } from "./charTokenizer";
@@ -32,7 +32,6 @@ import {
   checkGPTParams, countParameters, GPT_PRESETS, GPTConfig, gptConfig, gptLoss, GPTParams, GPTPresetName, initGPT,
   isDecayed, validateConfig,
 } from "./gpt";
-import { defaultThreads } from "./dataParallel";
 import { cosineSchedule } from "./schedule";
 import type { Tokenizer } from "./tokenizer";
 import { EvalInfo, ProgressMode, StepInfo, train } from "./trainer";

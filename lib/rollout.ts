@@ -19,7 +19,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { createKVCache, disposeKVCache, GPTConfig, GPTParams, gptLastLogits } from "./gpt";
 import { createRng, Rng, seedFor } from "./random";
-import { defaultThreads, shardSizes } from "./dataParallel";
+import { defaultThreads, shardSizes } from "./backend";
 import { sampleShardsOnThreads, type SampleShard } from "./samplingThreads";
 import { sampleFromLogits, SamplingOptions } from "./sampling";
 

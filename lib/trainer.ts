@@ -32,7 +32,8 @@ import type { Split } from "./batches";
 import type { Tokenizer, TokenizerJSON } from "./tokenizer";
 import { liveLineChart, LiveLineChart } from "./plot";
 import { inKernel } from "./display";
-import { DataParallel, defaultThreads, ShardLossSpec, TensorBatch } from "./dataParallel";
+import { defaultThreads } from "./backend";
+import { DataParallel, ShardLossSpec, TensorBatch } from "./dataParallel";
 
 /** What lossFn and evalLoss are told about the call. */
 export interface StepContext {

@@ -28,7 +28,7 @@ import { initBackend } from "../backend";
 import { Batch, getBatch } from "../batches";
 import { CharTokenizer } from "../charTokenizer";
 import { mobyDickText } from "../corpus";
-import { defaultThreads } from "../dataParallel";
+import { defaultThreads } from "../backend";
 import { flopsPerToken, gptConfig, gptLoss, GPT_PRESETS, GPTPresetName, initGPT, isDecayed } from "../gpt";
 import { repoRoot } from "../paths";
 import { disposeParams } from "../pretrain";
