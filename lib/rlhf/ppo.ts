@@ -1,0 +1,598 @@
+/**
+ * PPO for language models, as in Ziegler et al. 2019 ("Fine-Tuning Language Models from
+ * Human Preferences"), InstructGPT (Ouyang et al. 2022) and Hugging Face TRL's PPOTrainer.
+ *
+ * One iteration:
+ *   1. rollout: the policy answers B prompts (sampling, KV cache: lib/gpt/rollout)
+ *   2. score:   reward model → one score per answer; teacher-forced passes give per token
+ *               logp (policy, "old"), logp_ref (frozen SFT copy), value V (value head)
+ *   3. reward per response token t:  r_t = −β·KL_t  (+ score on the answer's last token)
+ *               KL_t = logp_t − logp_ref_t (k1): the penalty keeps the policy near the SFT
+ *               model, so it cannot drift into gibberish the reward model over-rates
+ *   4. GAE:     δ_t = r_t + γ·V_{t+1} − V_t,  A_t = δ_t + γλ·A_{t+1},  returns R_t = A_t + V_t
+ *               (V after the last token = 0: the episode ends there); advantages whitened
+ *   5. update:  several epochs of shuffled minibatches, each minimising
+ *                 policy loss  mean(max(−A·ρ, −A·clip(ρ, 1−ε, 1+ε))),  ρ = exp(logp − logp_old)
+ *                 + vfCoef · value loss  ½·mean(max((V−R)², (V_old + clip(V−V_old, ±c) − R)²))
+ *                 − entCoef · entropy
+ *               with AdamW and global-norm clipping. The clip stops any one update from
+ *               moving a token's probability far from where the rollout sampled it.
+ *   6. adapt β (optional, Ziegler's controller) towards a target KL.
+ *
+ * The value head (`value.weight` [C, 1], `value.bias` [1]) sits on the policy's own trunk,
+ * like TRL's AutoModelForCausalLMWithValueHead: one forward pass gives both. By default it
+ * reads the trunk's features without sending its gradient back into them (`critic:
+ * "detached"`): the value loss trains the head alone. With `critic: "shared"` (the older TRL
+ * design) the value loss also moves the transformer; its returns are on the reward's scale (up
+ * to ±10 here) while the policy loss is about 1, so after global-norm clipping most of each
+ * step serves the value guess, and the language model drifts: answers the SFT model got right
+ * come out wrong, even when PPO optimises the labeller's own rule instead of a reward model.
+ * Newer TRL trains a separate value model for the same reason.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { copyParams, GPTConfig, GPTParams, gptForward, targetLogProbs } from "../gpt/gpt";
+import { AdamW, AdamWConfig, clipByGlobalNorm, NamedTensors } from "../core/optim";
+import { createRng, Rng } from "../core/random";
+import { liveLineChart, LiveLineChart } from "../show/plot";
+import { initScalarHead, scalarHead } from "./rewardModel";
+import { BatchGenerateOptions, generateBatch, ResponseBatch, responseBatch, rowsToTensor } from "../gpt/rollout";
+
+// ---------------------------------------------------------------------------------------
+// Plain-number pieces: GAE, KL estimators, rewards, whitening
+
+export interface GAEResult {
+  advantages: number[];
+  returns: number[];
+}
+
+/**
+ * Generalised Advantage Estimation (Schulman et al. 2016) over ONE sequence of per-token
+ * rewards and values. Positions with mask 0 are skipped (advantage 0, return 0): the next
+ * value of a position is that of the next masked-in position, 0 after the last.
+ */
+export function gae(rewards: readonly number[], values: readonly number[], gamma: number, lambda: number, mask?: readonly number[]): GAEResult {
+  const n = rewards.length;
+  if (values.length !== n) throw new Error(`gae: ${n} rewards but ${values.length} values`);
+  if (mask !== undefined && mask.length !== n) throw new Error(`gae: ${n} rewards but ${mask.length} mask entries`);
+  if (!(gamma >= 0 && gamma <= 1) || !(lambda >= 0 && lambda <= 1)) throw new Error(`gae: gamma and lambda must be in [0, 1], got ${gamma}, ${lambda}`);
+  const advantages = new Array<number>(n).fill(0);
+  const returns = new Array<number>(n).fill(0);
+  let nextValue = 0;
+  let nextAdv = 0;
+  for (let t = n - 1; t >= 0; t--) {
+    if (mask !== undefined && mask[t] === 0) continue;
+    const delta = rewards[t] + gamma * nextValue - values[t];
+    nextAdv = delta + gamma * lambda * nextAdv;
+    advantages[t] = nextAdv;
+    returns[t] = nextAdv + values[t];
+    nextValue = values[t];
+  }
+  return { advantages, returns };
+}
+
+/**
+ * Estimators of KL(π ‖ π_ref) from a token sampled from π (Schulman, "Approximating KL
+ * Divergence", 2020), with log r = logp_ref − logp:
+ *   k1 = −log r = logp − logp_ref        unbiased, can be negative per token (PPO's reward uses it, as Ziegler/TRL)
+ *   k3 = (r − 1) − log r                 unbiased, always ≥ 0, lower variance (GRPO uses it)
+ *   k2 = ½ (log r)²                      biased but ≥ 0 (for reference)
+ */
+export type KLEstimator = "k1" | "k2" | "k3";
+
+export function klPerToken(logpPolicy: ArrayLike<number>, logpRef: ArrayLike<number>, estimator: KLEstimator = "k1"): number[] {
+  if (logpPolicy.length !== logpRef.length) throw new Error(`klPerToken: ${logpPolicy.length} policy log-probs but ${logpRef.length} reference ones`);
+  const out = new Array<number>(logpPolicy.length);
+  for (let i = 0; i < out.length; i++) {
+    const logr = logpRef[i] - logpPolicy[i];
+    out[i] = estimator === "k1" ? -logr : estimator === "k2" ? 0.5 * logr * logr : Math.expm1(logr) - logr;
+  }
+  return out;
+}
+
+export interface TokenRewards {
+  /** [B][T] per-token rewards (0 outside the response). */
+  rewards: number[][];
+  /** Per sequence: Σ_t KL_t over its response tokens. */
+  kl: number[];
+  /** Per sequence: Σ_t −β·KL_t (the "non-score" part of the reward). */
+  klReward: number[];
+}
+
+/**
+ * r_t = −β·KL_t on every response token, plus the score on the LAST response token
+ * (the reward model judges the whole answer, once it is complete).
+ */
+export function ppoRewards(
+  scores: readonly number[], logp: readonly number[][], logpRef: readonly number[][], mask: readonly number[][],
+  beta: number, estimator: KLEstimator = "k1",
+): TokenRewards {
+  const rewards: number[][] = [], kl: number[] = [], klReward: number[] = [];
+  scores.forEach((score, b) => {
+    const k = klPerToken(logp[b], logpRef[b], estimator);
+    const m = mask[b];
+    const r = k.map((x, t) => (m[t] ? -beta * x : 0));
+    let last = -1;
+    for (let t = 0; t < m.length; t++) if (m[t]) last = t;
+    if (last < 0) throw new Error(`ppoRewards: row ${b} has no response token`);
+    r[last] += score;
+    rewards.push(r);
+    kl.push(k.reduce((s, x, t) => s + (m[t] ? x : 0), 0));
+    klReward.push(-beta * kl[kl.length - 1]);
+  });
+  return { rewards, kl, klReward };
+}
+
+/** GAE of every row ([B][T] rewards, values, mask). */
+export function gaeBatch(rewards: readonly number[][], values: readonly number[][], mask: readonly number[][], gamma: number, lambda: number): { advantages: number[][]; returns: number[][] } {
+  const res = rewards.map((r, b) => gae(r, values[b], gamma, lambda, mask[b]));
+  return { advantages: res.map((x) => x.advantages), returns: res.map((x) => x.returns) };
+}
+
+/** (x − mean) / std over the masked-in entries (0 elsewhere); shiftMean false keeps the mean (TRL). */
+export function whiten(rows: readonly number[][], mask: readonly number[][], shiftMean = true): number[][] {
+  let n = 0, sum = 0, sq = 0;
+  rows.forEach((r, b) => r.forEach((x, t) => { if (mask[b][t]) { n++; sum += x; sq += x * x; } }));
+  if (n === 0) return rows.map((r) => r.map(() => 0));
+  const mean = sum / n;
+  const variance = n > 1 ? Math.max(0, (sq - n * mean * mean) / (n - 1)) : 0; // unbiased, as torch.var
+  const inv = 1 / Math.sqrt(variance + 1e-8);
+  return rows.map((r, b) => r.map((x, t) => (mask[b][t] ? (shiftMean ? (x - mean) * inv : (x - mean) * inv + mean) : 0)));
+}
+
+// ---------------------------------------------------------------------------------------
+// KL controllers
+
+export interface KLController {
+  /** Current β. */
+  readonly value: number;
+  /** Feed the KL measured on a rollout batch of nSteps sequences. */
+  update(currentKL: number, nSteps: number): void;
+}
+
+export class FixedKLController implements KLController {
+  constructor(readonly value: number) {
+    if (!(value >= 0)) throw new Error(`FixedKLController: beta must be >= 0, got ${value}`);
+  }
+  update(): void { /* fixed */ }
+}
+
+/**
+ * Ziegler et al. 2019 (§2.2): β ← β·(1 + clip(KL/target − 1, −0.2, 0.2)·nSteps/horizon).
+ * KL above target raises β (pull back to the reference), below lowers it; the clip and the
+ * horizon make the change gradual.
+ */
+export class AdaptiveKLController implements KLController {
+  value: number;
+  constructor(initBeta: number, readonly target: number, readonly horizon: number) {
+    if (!(initBeta >= 0)) throw new Error(`AdaptiveKLController: initial beta must be >= 0, got ${initBeta}`);
+    if (!(target > 0)) throw new Error(`AdaptiveKLController: target must be > 0, got ${target}`);
+    if (!(horizon > 0)) throw new Error(`AdaptiveKLController: horizon must be > 0, got ${horizon}`);
+    this.value = initBeta;
+  }
+  update(currentKL: number, nSteps: number): void {
+    const err = Math.min(0.2, Math.max(-0.2, currentKL / this.target - 1));
+    this.value *= 1 + (err * nSteps) / this.horizon;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tensor losses
+
+function maskedMean(x: tf.Tensor, mask: tf.Tensor): tf.Scalar {
+  return tf.div(tf.sum(tf.mul(x, mask)), tf.maximum(tf.sum(mask), 1)) as tf.Scalar;
+}
+
+export interface PolicyLossResult {
+  loss: tf.Scalar;
+  /** Fraction of response tokens where the clipped term was the active one. */
+  clipFraction: tf.Scalar;
+  /** ½·mean((logp − logp_old)²): how far this update has moved the policy (TRL's approxkl). */
+  approxKL: tf.Scalar;
+}
+
+/** PPO's clipped surrogate (to minimise), masked mean over response tokens. All inputs [B, T]. */
+export function ppoPolicyLoss(newLogp: tf.Tensor, oldLogp: tf.Tensor, advantages: tf.Tensor, mask: tf.Tensor, clipEps = 0.2): PolicyLossResult {
+  return tf.tidy(() => {
+    const diff = tf.sub(newLogp, oldLogp);
+    const ratio = tf.exp(diff); // ρ = π/π_old
+    const unclipped = tf.mul(tf.neg(advantages), ratio);
+    const clipped = tf.mul(tf.neg(advantages), tf.clipByValue(ratio, 1 - clipEps, 1 + clipEps));
+    const loss = maskedMean(tf.maximum(unclipped, clipped), mask);
+    const clipFraction = maskedMean(tf.cast(tf.greater(clipped, unclipped), "float32"), mask);
+    const approxKL = tf.mul(maskedMean(tf.square(diff), mask), 0.5) as tf.Scalar;
+    return { loss, clipFraction, approxKL };
+  });
+}
+
+export interface ValueLossResult {
+  loss: tf.Scalar;
+  /** Fraction of tokens where the clipped prediction gave the larger error. */
+  clipFraction: tf.Scalar;
+}
+
+/**
+ * Clipped value loss (PPO2 / TRL): the new value may not move more than clipRange from the
+ * rollout's value for free: ½·mean(max((V − R)², (V_old + clip(V − V_old, ±c) − R)²)).
+ */
+export function ppoValueLoss(newValues: tf.Tensor, oldValues: tf.Tensor, returns: tf.Tensor, mask: tf.Tensor, clipRange = 0.2): ValueLossResult {
+  return tf.tidy(() => {
+    const vClipped = tf.add(oldValues, tf.clipByValue(tf.sub(newValues, oldValues), -clipRange, clipRange));
+    const l1 = tf.square(tf.sub(newValues, returns));
+    const l2 = tf.square(tf.sub(vClipped, returns));
+    const loss = tf.mul(maskedMean(tf.maximum(l1, l2), mask), 0.5) as tf.Scalar;
+    const clipFraction = maskedMean(tf.cast(tf.greater(l2, l1), "float32"), mask);
+    return { loss, clipFraction };
+  });
+}
+
+/** Entropy −Σ p·log p of each position's next-token distribution: logits [..., V] → [...]. */
+export function entropy(logits: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const logp = tf.logSoftmax(logits);
+    return tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1));
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Policy with value head
+
+export const VALUE_WEIGHT = "value.weight";
+export const VALUE_BIAS = "value.bias";
+
+/** The PPO policy: a copy of the SFT model plus a value head (fresh unless the source has one). */
+export function initPolicy(sftParams: GPTParams, config: GPTConfig, seed = 0): GPTParams {
+  const params = copyParams(sftParams, true);
+  if (!(VALUE_WEIGHT in params)) Object.assign(params, initScalarHead("value", config, seed));
+  return params;
+}
+
+export interface PolicyOutputs {
+  /** [B, T] log π(target_t | inputs_≤t). */
+  logp: tf.Tensor2D;
+  /** [B, T] V(state after inputs_≤t). */
+  values: tf.Tensor2D;
+  /** [B, T] entropy of the next-token distribution. */
+  entropy: tf.Tensor2D;
+}
+
+/**
+ * One forward pass of the policy: log-probs of targets, values, entropies. Differentiable.
+ * No dropout, ever: the ratio π/π_old must compare the same function, not two random masks.
+ */
+export function policyOutputs(
+  params: GPTParams, config: GPTConfig, inputs: tf.Tensor2D, targets: tf.Tensor2D, critic: CriticMode = "detached",
+): PolicyOutputs {
+  const [b, t] = inputs.shape;
+  return tf.tidy(() => {
+    const { logits, hidden } = gptForward(params, config, inputs, { returnHidden: true }); // [B, T, V], [B, T, C]
+    const flat = logits.reshape([b * t, config.vocabSize]) as tf.Tensor2D;
+    const logp = targetLogProbs(flat, tf.cast(targets, "int32").reshape([b * t]) as tf.Tensor1D).reshape([b, t]) as tf.Tensor2D;
+    const values = scalarHead(params, "value", critic === "detached" ? stopGradient(hidden) : hidden); // [B, T]
+    return { logp, values, entropy: entropy(logits) as tf.Tensor2D };
+  });
+}
+
+/** Where the value loss's gradient goes: the value head only ("detached"), or also the policy's transformer ("shared"). */
+export type CriticMode = "detached" | "shared";
+
+/** x in the forward pass, no gradient in the backward pass (tfjs has no tf.stopGradient). */
+export const stopGradient = tf.customGrad(
+  ((x: tf.Tensor) => ({ value: tf.clone(x), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) })) as unknown as Parameters<typeof tf.customGrad>[0],
+) as <T extends tf.Tensor>(x: T) => T;
+
+/** log π_ref(targets) [B, T] of the frozen reference model (any GPT; no value head needed). */
+export function referenceLogProbs(params: GPTParams, config: GPTConfig, inputs: tf.Tensor2D, targets: tf.Tensor2D): tf.Tensor2D {
+  const [b, t] = inputs.shape;
+  return tf.tidy(() => {
+    const logits = gptForward(params, config, inputs); // [B, T, V]
+    return targetLogProbs(logits.reshape([b * t, config.vocabSize]) as tf.Tensor2D, tf.cast(targets, "int32").reshape([b * t]) as tf.Tensor1D).reshape([b, t]) as tf.Tensor2D;
+  });
+}
+
+const toRows = (t: tf.Tensor2D): number[][] => {
+  const [b, n] = t.shape;
+  const d = t.dataSync();
+  return Array.from({ length: b }, (_, i) => Array.from(d.subarray(i * n, (i + 1) * n)));
+};
+
+/** What the rollout recorded, as plain numbers (the per-token "old" quantities of PPO). */
+export interface ScoredRollout {
+  batch: ResponseBatch;
+  /** [B][T] policy log-probs at rollout time, reference log-probs, values. */
+  logp: number[][];
+  refLogp: number[][];
+  values: number[][];
+}
+
+/** Teacher-forced passes over a response batch: old logp, reference logp, values (no gradient). */
+export function scoreRollout(policy: GPTParams, ref: GPTParams, config: GPTConfig, batch: ResponseBatch): ScoredRollout {
+  const out = tf.tidy(() => {
+    const inputs = rowsToTensor(batch.inputs, "int32");
+    const targets = rowsToTensor(batch.targets, "int32");
+    const p = policyOutputs(policy, config, inputs, targets);
+    return [p.logp, p.values, referenceLogProbs(ref, config, inputs, targets)];
+  }) as tf.Tensor2D[];
+  const [logp, values, refLogp] = out.map(toRows);
+  tf.dispose(out);
+  return { batch, logp, refLogp, values };
+}
+
+export interface Rollout extends ScoredRollout {
+  /** Prompts as used (cropped to the context) and the sampled responses (stop token included). */
+  prompts: number[][];
+  responses: number[][];
+  /** Whether each response ended with the stop token. */
+  ended: boolean[];
+}
+
+/**
+ * Steps 1–2 of an iteration minus the reward: sample answers for all prompts at once (KV
+ * cache), then record per token the policy's logp, the reference's logp, the values and the
+ * response mask (teacher-forced passes over the same tokens, as TRL does).
+ */
+export function rollout(policy: GPTParams, ref: GPTParams, config: GPTConfig, prompts: readonly number[][], opts: BatchGenerateOptions): Rollout {
+  const gen = generateBatch(policy, config, prompts, opts);
+  const batch = responseBatch(gen.prompts, gen.responses, config.blockSize, opts.padId ?? 0);
+  return { ...scoreRollout(policy, ref, config, batch), prompts: gen.prompts, responses: gen.responses, ended: gen.ended };
+}
+
+// ---------------------------------------------------------------------------------------
+// The update
+
+export interface PPOHyper {
+  /** Policy ratio clip ε. Default 0.2. */
+  clipEps: number;
+  /** Value clip range. Default 0.2. */
+  valueClip: number;
+  /** Weight of the value loss. Default 0.1 (TRL). */
+  vfCoef: number;
+  /** Weight of the entropy bonus. Default 0. */
+  entCoef: number;
+  /** Discount γ. Default 1 (the episode is one short answer). */
+  gamma: number;
+  /** GAE λ. Default 0.95. */
+  lambda: number;
+  /** Passes over each rollout batch. Default 4. */
+  epochs: number;
+  /** Rows per minibatch. Default: the whole batch. */
+  minibatchSize: number;
+  /** Global-norm gradient clip (0 = off). Default 1. */
+  gradClip: number;
+  /** Whiten advantages over the batch. Default true. */
+  whitenAdvantages: boolean;
+  /** KL estimator inside the reward. Default "k1". */
+  klEstimator: KLEstimator;
+  /** Whether the value loss trains the head only (default "detached") or the transformer too ("shared"). */
+  critic: CriticMode;
+}
+
+export const DEFAULT_PPO_HYPER: Readonly<Omit<PPOHyper, "minibatchSize">> = {
+  clipEps: 0.2, valueClip: 0.2, vfCoef: 0.1, entCoef: 0, gamma: 1, lambda: 0.95, epochs: 4, gradClip: 1, whitenAdvantages: true, klEstimator: "k1", critic: "detached",
+};
+
+export interface PPOUpdateStats {
+  policyLoss: number;
+  valueLoss: number;
+  clipFraction: number;
+  valueClipFraction: number;
+  approxKL: number;
+  entropy: number;
+  /** Mean global gradient norm before clipping (NaN when gradClip is 0). */
+  gradNorm: number;
+  /** Optimizer steps done. */
+  steps: number;
+  /** Minibatches whose gradient norm was NaN/Inf: no step was taken. */
+  skippedSteps: number;
+}
+
+/**
+ * Several epochs of shuffled minibatches over one rollout batch: policy + value loss,
+ * gradient, clip, AdamW step. Returns the means over all minibatches. Everything tensor
+ * lives inside tidy / variableGrads: the tensor count is the same before and after.
+ */
+export function ppoUpdate(
+  params: GPTParams, config: GPTConfig, optimizer: AdamW, rollout: ScoredRollout,
+  advantages: number[][], returns: number[][], hyper: PPOHyper, rng: Rng,
+): PPOUpdateStats {
+  const { batch } = rollout;
+  const names = Object.keys(params).filter((k) => params[k].trainable);
+  const varList = names.map((k) => params[k]);
+  const nameOf = new Map(names.map((k) => [params[k].name, k]));
+  const mb = Math.max(1, Math.min(hyper.minibatchSize, batch.batch));
+  const sums = { policyLoss: 0, valueLoss: 0, clipFraction: 0, valueClipFraction: 0, approxKL: 0, entropy: 0, gradNorm: 0, steps: 0, skippedSteps: 0 };
+  const pick = <T>(rows: T[], ids: number[]) => ids.map((i) => rows[i]);
+  for (let epoch = 0; epoch < hyper.epochs; epoch++) {
+    const order = rng.shuffle(Array.from({ length: batch.batch }, (_, i) => i));
+    for (let start = 0; start < order.length; start += mb) {
+      const ids = order.slice(start, start + mb);
+      const stats: tf.Tensor[] = [];
+      tf.tidy(() => {
+        const inputs = rowsToTensor(pick(batch.inputs, ids), "int32");
+        const targets = rowsToTensor(pick(batch.targets, ids), "int32");
+        const mask = rowsToTensor(pick(batch.mask, ids), "float32");
+        const oldLogp = rowsToTensor(pick(rollout.logp, ids), "float32");
+        const oldValues = rowsToTensor(pick(rollout.values, ids), "float32");
+        const adv = rowsToTensor(pick(advantages, ids), "float32");
+        const ret = rowsToTensor(pick(returns, ids), "float32");
+        const { grads } = tf.variableGrads(() => {
+          const out = policyOutputs(params, config, inputs, targets, hyper.critic);
+          const pg = ppoPolicyLoss(out.logp, oldLogp, adv, mask, hyper.clipEps);
+          const vl = ppoValueLoss(out.values, oldValues, ret, mask, hyper.valueClip);
+          const ent = maskedMean(out.entropy, mask);
+          stats.push(...[pg.loss, vl.loss, pg.clipFraction, vl.clipFraction, pg.approxKL, ent].map((s) => tf.keep(s.clone())));
+          let loss = tf.add(pg.loss, tf.mul(vl.loss, hyper.vfCoef));
+          if (hyper.entCoef !== 0) loss = tf.sub(loss, tf.mul(ent, hyper.entCoef));
+          return loss as tf.Scalar;
+        }, varList);
+        const named: NamedTensors = {};
+        for (const [vn, g] of Object.entries(grads)) named[nameOf.get(vn) as string] = g;
+        let norm = NaN;
+        let use = named;
+        if (hyper.gradClip > 0) ({ grads: use, norm } = clipByGlobalNorm(named, hyper.gradClip));
+        if (Number.isFinite(norm) || hyper.gradClip === 0) optimizer.step(use);
+        else sums.skippedSteps++; // one bad minibatch must not wreck the policy
+        sums.gradNorm += norm;
+      });
+      const v = stats.map((s) => s.dataSync()[0]);
+      tf.dispose(stats);
+      sums.policyLoss += v[0]; sums.valueLoss += v[1]; sums.clipFraction += v[2];
+      sums.valueClipFraction += v[3]; sums.approxKL += v[4]; sums.entropy += v[5];
+      sums.steps++;
+    }
+  }
+  const n = Math.max(1, sums.steps);
+  return {
+    policyLoss: sums.policyLoss / n, valueLoss: sums.valueLoss / n, clipFraction: sums.clipFraction / n,
+    valueClipFraction: sums.valueClipFraction / n, approxKL: sums.approxKL / n, entropy: sums.entropy / n,
+    gradNorm: sums.gradNorm / n, steps: sums.steps, skippedSteps: sums.skippedSteps,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// The whole loop
+
+export interface PPOOptions extends Partial<PPOHyper> {
+  /** AdamW settings. Default lr 1e-4, weightDecay 0 (decay would pull away from SFT too), betas (0.9, 0.95). */
+  optimizer?: AdamWConfig;
+  /** Initial β of the KL penalty. Default 0.1. */
+  klCoef?: number;
+  /** Adaptive β: target KL (nats per answer) and horizon (answers). Default: fixed β. */
+  adaptiveKL?: { target: number; horizon: number };
+  /** Sampling of the rollouts (maxNewTokens, stopId, temperature…). */
+  generation: Omit<BatchGenerateOptions, "rng" | "seed">;
+  /** Seed of everything random (sampling, minibatch order, value head init). Default 0. */
+  seed?: number;
+  /** Pad id of the response batches. Default 0. */
+  padId?: number;
+}
+
+export interface PPOTrainer {
+  policy: GPTParams;
+  ref: GPTParams;
+  config: GPTConfig;
+  optimizer: AdamW;
+  kl: KLController;
+  hyper: PPOHyper;
+  generation: Omit<BatchGenerateOptions, "rng" | "seed">;
+  rng: Rng;
+  padId: number;
+  iteration: number;
+}
+
+/** Policy (SFT copy + value head, trainable) and reference (SFT copy, frozen), optimizer, β. */
+export function createPPO(sftParams: GPTParams, config: GPTConfig, opts: PPOOptions): PPOTrainer {
+  const seed = opts.seed ?? 0;
+  const policy = initPolicy(sftParams, config, seed);
+  const ref: GPTParams = {};
+  for (const [name, p] of Object.entries(sftParams)) if (name !== VALUE_WEIGHT && name !== VALUE_BIAS) ref[name] = tf.variable(p.clone() as tf.Tensor, false, undefined, "float32");
+  const optimizer = new AdamW(policy, { lr: 1e-4, weightDecay: 0, beta1: 0.9, beta2: 0.95, ...opts.optimizer });
+  const beta = opts.klCoef ?? 0.1;
+  const kl: KLController = opts.adaptiveKL ? new AdaptiveKLController(beta, opts.adaptiveKL.target, opts.adaptiveKL.horizon) : new FixedKLController(beta);
+  const hyper: PPOHyper = { ...DEFAULT_PPO_HYPER, minibatchSize: Number.MAX_SAFE_INTEGER, ...stripUndefined(opts) };
+  return { policy, ref, config, optimizer, kl, hyper, generation: opts.generation, rng: createRng(seed), padId: opts.padId ?? 0, iteration: 0 };
+}
+
+function stripUndefined(o: Partial<PPOHyper>): Partial<PPOHyper> {
+  const keys: Array<keyof PPOHyper> = ["clipEps", "valueClip", "vfCoef", "entCoef", "gamma", "lambda", "epochs", "minibatchSize", "gradClip", "whitenAdvantages", "klEstimator", "critic"];
+  const out: Partial<PPOHyper> = {};
+  for (const k of keys) if (o[k] !== undefined) (out as Record<string, unknown>)[k] = o[k];
+  return out;
+}
+
+export function disposePPO(trainer: PPOTrainer): void {
+  tf.dispose(Object.values(trainer.policy));
+  tf.dispose(Object.values(trainer.ref));
+  trainer.optimizer.dispose();
+}
+
+/** Scores of answers: the reward model (or, to debug, the labeller's true rule). */
+export type RewardFn = (prompts: number[][], responses: number[][], ended: boolean[]) => number[];
+
+export interface PPOStepStats extends PPOUpdateStats {
+  iteration: number;
+  /** Mean reward-model score of the rollout's answers. */
+  meanScore: number;
+  /** Mean Σ_t KL_t per answer (nats), against the reference. */
+  meanKL: number;
+  /** Mean total reward per answer (score − β·KL). */
+  meanReward: number;
+  /** β used for this batch (before the controller's update). */
+  beta: number;
+  meanResponseLength: number;
+  /** Fraction of answers that ended with the stop token. */
+  endedFraction: number;
+  seconds: number;
+}
+
+export interface PPOStepResult {
+  stats: PPOStepStats;
+  prompts: number[][];
+  responses: number[][];
+  scores: number[];
+}
+
+/** One PPO iteration on a batch of prompts (see the top of the file). */
+export function ppoStep(trainer: PPOTrainer, prompts: number[][], reward: RewardFn): PPOStepResult {
+  const t0 = performance.now();
+  const { policy, ref, config, hyper } = trainer;
+  const gen = rollout(policy, ref, config, prompts, { ...trainer.generation, padId: trainer.padId, rng: trainer.rng });
+  const scores = reward(gen.prompts, gen.responses, gen.ended);
+  if (scores.length !== prompts.length || scores.some((s) => !Number.isFinite(s))) {
+    throw new Error(`ppoStep: the reward function must return ${prompts.length} finite numbers, got [${scores.slice(0, 5).join(", ")}${scores.length > 5 ? ", …" : ""}]`);
+  }
+  const { batch } = gen;
+  const beta = trainer.kl.value;
+  const { rewards, kl } = ppoRewards(scores, gen.logp, gen.refLogp, batch.mask, beta, hyper.klEstimator);
+  const g = gaeBatch(rewards, gen.values, batch.mask, hyper.gamma, hyper.lambda);
+  const advantages = hyper.whitenAdvantages ? whiten(g.advantages, batch.mask) : g.advantages;
+  const update = ppoUpdate(policy, config, trainer.optimizer, gen, advantages, g.returns, hyper, trainer.rng);
+  const meanKL = mean(kl);
+  trainer.kl.update(meanKL, prompts.length);
+  trainer.iteration++;
+  const stats: PPOStepStats = {
+    ...update, iteration: trainer.iteration, meanScore: mean(scores), meanKL,
+    meanReward: mean(scores.map((s, i) => s - beta * kl[i])), beta,
+    meanResponseLength: mean(gen.responses.map((r) => r.length)),
+    endedFraction: mean(gen.ended.map((e) => (e ? 1 : 0))),
+    seconds: (performance.now() - t0) / 1000,
+  };
+  return { stats, prompts: gen.prompts, responses: gen.responses, scores };
+}
+
+const mean = (xs: readonly number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+// ---------------------------------------------------------------------------------------
+// Watching it train
+
+export interface PPOCharts {
+  /** Add one iteration's stats to the four charts. */
+  push(stats: PPOStepStats): void;
+  close(): void;
+  charts: LiveLineChart[];
+}
+
+/**
+ * Four live charts for a notebook (nothing is drawn outside a kernel): reward (score and
+ * score − β·KL), KL to the reference (and β), clip fraction, entropy.
+ */
+export function ppoLiveCharts(title = "PPO"): PPOCharts {
+  const reward = liveLineChart({ title: `${title}: mean reward per answer`, xTitle: "iteration", height: 300 });
+  const kl = liveLineChart({ title: `${title}: KL to the reference (nats per answer)`, xTitle: "iteration", height: 300 });
+  const clip = liveLineChart({ title: `${title}: clip fraction`, xTitle: "iteration", height: 300 });
+  const ent = liveLineChart({ title: `${title}: entropy (nats per token)`, xTitle: "iteration", height: 300 });
+  return {
+    charts: [reward, kl, clip, ent],
+    push(st) {
+      reward.push("reward-model score", st.iteration, st.meanScore);
+      reward.push("score − β·KL", st.iteration, st.meanReward);
+      kl.push("KL", st.iteration, st.meanKL);
+      kl.push("β", st.iteration, st.beta);
+      clip.push("policy clip fraction", st.iteration, st.clipFraction);
+      clip.push("value clip fraction", st.iteration, st.valueClipFraction);
+      ent.push("entropy", st.iteration, st.entropy);
+    },
+    close() {
+      for (const c of [reward, kl, clip, ent]) c.close();
+    },
+  };
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+/**
+ * Export a course checkpoint in Hugging Face's GPT-2 layout, the way out to the PyTorch stack:
+ *
+ *   node lib/dist/tools/cli/export.js --checkpoint build/artifacts/pretrained --out build/hf-gpt2 --format hf-gpt2
+ *
+ * Writes config.json + model.safetensors (GPT2LMHeadModel names, Conv1D orientation, tied head)
+ * and the tokenizer: GPT-2's vocab.json + merges.txt when the model uses GPT-2's tokenizer,
+ * otherwise the course tokenizer's own file, tokenizer.course.json (load it with
+ * `loadTokenizer` from @llm-course/lib; transformers has no class for it).
+ */
+import { exportHfGpt2, hfTokenizerFiles } from "../../pretrain/hfGpt2";
+import { artifactPath } from "../../core/paths";
+import { disposeParams, loadPretrained } from "../../pretrain/pretrain";
+import { Command, Env, loadOrFail, runAsScript, commandMain, UsageError } from "./cli";
+
+interface ExportArgs {
+  checkpoint: string;
+  out?: string;
+  format: "hf-gpt2";
+}
+
+const EXPORT: Command<ExportArgs> = {
+  name: "export",
+  summary: "Write a checkpoint to DIR as Hugging Face GPT-2: config.json, model.safetensors and the tokenizer files. Prints the written files as JSON.",
+  options: {
+    out: { kind: "string", value: "DIR", help: "where to write (required)" },
+    checkpoint: { kind: "string", value: "DIR", default: (env: Env) => artifactPath("pretrained", env), help: "the course checkpoint" },
+    format: { kind: "choice", choices: ["hf-gpt2"], default: "hf-gpt2", help: "the layout" },
+  },
+  validate(args) {
+    if (args.out === undefined) throw new UsageError("missing --out DIR");
+  },
+  backend: "quiet",
+  async run(args, { out }) {
+    const model = loadOrFail("the checkpoint", () => loadPretrained(args.checkpoint));
+    try {
+      const files = exportHfGpt2(args.out!, model.params, model.config, { tokenizerFiles: hfTokenizerFiles(model.tokenizer) });
+      out(JSON.stringify({ format: args.format, checkpoint: model.dir, out: args.out, tokenizer: model.tokenizer.type, files }));
+    } finally {
+      disposeParams(model.params);
+    }
+  },
+};
+
+export const main = commandMain(EXPORT);
+
+if (require.main === module) runAsScript(main, { exit: true });

@@ -1,0 +1,397 @@
+/**
+ * Execute course notebooks top to bottom against the tslab kernel, with nothing but Node:
+ * no Jupyter server, no Python. Used by `npm run test:notebooks` and by the course builder.
+ *
+ *   node lib/dist/tools/course/runNotebooks.js [--smoke] [--out-dir DIR] [--cell-timeout S] [--timeout S] notebooks/*.ipynb
+ *
+ * What it does, per notebook (what nbclient does for Python kernels, adapted to tslab):
+ *   1. read + validate the .ipynb, insist on the tslab kernel, clear old outputs;
+ *   2. start a kernel in the notebook's folder (tslab's rootDir), COURSE_SMOKE=1 in smoke mode;
+ *   3. run each code cell, turning iopub messages into nbformat outputs;
+ *   4. stop at the first failing cell with ONE clear line naming notebook, cell and error;
+ *   5. on success write the executed notebook atomically; on failure leave nothing at that path.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { parseArgs } from "util";
+import { repoRoot } from "../../core/paths";
+import { isSmoke } from "../../core/smoke";
+import { JupyterMessage, KernelDiedError, KernelTimeoutError, TslabKernel } from "./kernel";
+import { clearOutputs, CodeCell, Notebook, Output, readNotebook, writeNotebook } from "./notebook";
+
+export interface RunOptions {
+  /** COURSE_SMOKE=1 in the kernel (tiny sizes). Default: whatever COURSE_SMOKE already says. */
+  smoke?: boolean;
+  /**
+   * Where to write the executed notebook (atomic, only on success). Any file there is removed
+   * first; a failed run writes its partial notebook to x.failed.ipynb beside it instead.
+   * May be the input itself (run in place): then a failure leaves the input untouched.
+   */
+  outputPath?: string;
+  cellTimeoutMs?: number;
+  notebookTimeoutMs?: number;
+  /** Extra environment variables for the kernel. */
+  env?: Record<string, string>;
+  /** Called before each code cell; `index` is the 0-based position in `nb.cells`, `total` is `nb.cells.length`. */
+  onCell?: (info: { index: number; total: number; source: string }) => void;
+  /** Streamed stdout/stderr text of the cells, as it arrives. */
+  onOutput?: (text: string) => void;
+}
+
+export const DEFAULT_CELL_TIMEOUT_MS = 15 * 60_000;
+export const DEFAULT_NOTEBOOK_TIMEOUT_MS = 60 * 60_000;
+
+/** A notebook that could not be run. The first line of `message` says it all. */
+export class NotebookRunError extends Error {
+  constructor(
+    message: string,
+    readonly notebook: string,
+    /** 0-based index into the notebook's cells; the message says "cell <index + 1>". */
+    readonly cellIndex?: number,
+  ) {
+    super(message);
+    this.name = "NotebookRunError";
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// iopub messages → nbformat outputs
+
+/** display_id → every output that showed it (in any cell), so updates land in all of them. */
+export type DisplayMap = Map<string, Output[]>;
+
+/**
+ * Apply one iopub message to a cell's outputs (in place), as Jupyter front ends do:
+ * consecutive chunks of the same stream are merged; display_data keeps every MIME type
+ * of the bundle and its metadata; update_display_data rewrites earlier outputs with the
+ * same transient display_id and adds nothing. Returns the stream text, if any.
+ */
+export function applyIopubMessage(outputs: Output[], msg: JupyterMessage, displays: DisplayMap): string | undefined {
+  const c = msg.content ?? {};
+  const displayId: string | undefined = c.transient?.display_id;
+  switch (msg.header.msg_type) {
+    case "stream": {
+      const last = outputs[outputs.length - 1];
+      if (last?.output_type === "stream" && last.name === c.name) last.text += c.text;
+      else outputs.push({ output_type: "stream", name: c.name, text: c.text });
+      return c.text;
+    }
+    case "display_data":
+    case "execute_result": {
+      const out: Output =
+        msg.header.msg_type === "display_data"
+          ? { output_type: "display_data", data: { ...c.data }, metadata: { ...(c.metadata ?? {}) } }
+          : { output_type: "execute_result", execution_count: c.execution_count ?? null, data: { ...c.data }, metadata: { ...(c.metadata ?? {}) } };
+      outputs.push(out);
+      if (displayId) displays.set(displayId, [...(displays.get(displayId) ?? []), out]);
+      return undefined;
+    }
+    case "update_display_data": {
+      for (const out of displayId ? displays.get(displayId) ?? [] : []) {
+        if (out.output_type === "display_data" || out.output_type === "execute_result") {
+          out.data = { ...c.data };
+          out.metadata = { ...(c.metadata ?? {}) };
+        }
+      }
+      return undefined;
+    }
+    case "clear_output":
+      // Rare (IPython's clear_output); tslab never sends it. Good enough: drop what we have.
+      outputs.length = 0;
+      return undefined;
+    case "error":
+      outputs.push({ output_type: "error", ename: c.ename, evalue: c.evalue, traceback: c.traceback ?? [] });
+      return undefined;
+    default:
+      return undefined; // execute_input, comm_*, … carry no output
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Error messages
+
+/** How the notebook is named in messages: relative to the current folder when inside it. */
+function displayName(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : file;
+}
+
+/** The first ~80 characters of a cell's source on one line, for error messages. */
+export function sourceSnippet(source: string, max = 80): string {
+  const flat = source.replace(/\s+/g, " ").trim();
+  return flat.length > max ? flat.slice(0, max - 1) + "…" : flat;
+}
+
+/**
+ * The line of the cell's stderr that names the error. tslab prints compile errors as
+ * "3:5 - Type 'x' is not …" and runtime errors with console.error(err) in one write, which
+ * may start with Node's "evalmachine.<anonymous>:2 / source / ^" excerpt; earlier stderr
+ * (library warnings, e.g. tfjs's banner) is noise.
+ */
+export function errorSummary(stderrChunks: string[]): string {
+  const lines = (s: string) => s.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const diagnostic = lines(stderrChunks.join("")).find((l) => /^(\S+ )?\d+:\d+ - /.test(l));
+  if (diagnostic) return diagnostic;
+  const last = lines(stderrChunks[stderrChunks.length - 1] ?? "");
+  return last.find((l) => /^(Uncaught )?[\w$.]*(Error|Exception)\b/.test(l)) ?? last[0] ?? "the kernel reported an error (no error text on stderr)";
+}
+
+// ---------------------------------------------------------------------------------------
+// Running one notebook
+
+/** The kernel's environment: ours, plus the caller's extras, plus smoke-mode settings. */
+export function kernelEnv(opts: Pick<RunOptions, "smoke" | "env">, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base, ...opts.env };
+  if (opts.smoke ?? isSmoke(env)) {
+    env.COURSE_SMOKE = "1";
+    // Smoke runs leave their tiny checkpoints apart, never over the real ones.
+    env.COURSE_ARTIFACTS ??= path.join(repoRoot, "build", "artifacts-smoke");
+  } else {
+    delete env.COURSE_SMOKE; // explicitly full mode
+  }
+  return env;
+}
+
+/** Where a failed run leaves its partial notebook: x.ipynb → x.failed.ipynb. */
+export function failedPath(outputPath: string): string {
+  return outputPath.replace(/(\.ipynb)?$/, ".failed.ipynb");
+}
+
+function checkKernelspec(nb: Notebook, name: string): void {
+  const spec = nb.metadata.kernelspec;
+  if (spec?.name !== "tslab") {
+    const got = spec === undefined ? "missing" : `${JSON.stringify(spec?.name)}`;
+    throw new NotebookRunError(`${name}: metadata.kernelspec.name is ${got}; expected "tslab" (the TypeScript kernel)`, name);
+  }
+}
+
+/**
+ * Execute a notebook top to bottom in a fresh tslab kernel and return it with its outputs.
+ * Throws NotebookRunError at the first failing cell, on timeout, or if the kernel dies.
+ */
+export async function executeNotebook(inputPath: string, opts: RunOptions = {}): Promise<Notebook> {
+  const file = path.resolve(inputPath);
+  const name = displayName(file);
+  const out = opts.outputPath === undefined ? undefined : path.resolve(opts.outputPath);
+  const cellTimeout = opts.cellTimeoutMs ?? DEFAULT_CELL_TIMEOUT_MS;
+  const notebookTimeout = opts.notebookTimeoutMs ?? DEFAULT_NOTEBOOK_TIMEOUT_MS;
+
+  // Whatever happens next, nothing from an earlier run may stay at the output paths
+  // (unless we are asked to execute in place: never delete the source notebook).
+  if (out !== undefined && out !== file) fs.rmSync(out, { force: true });
+  if (out !== undefined) fs.rmSync(failedPath(out), { force: true });
+
+  let nb: Notebook;
+  try {
+    nb = readNotebook(file);
+  } catch (err) {
+    throw new NotebookRunError((err as Error).message.replace(file, name), name);
+  }
+  checkKernelspec(nb, name);
+  clearOutputs(nb);
+
+  const fail = (message: string, cellIndex?: number): NotebookRunError => {
+    // The partial run, for debugging; not when running in place, where it would sit among the
+    // sources and be picked up by the next `notebooks/*.ipynb`.
+    if (out !== undefined && out !== file) {
+      try {
+        writeNotebook(failedPath(out), nb);
+      } catch (err) {
+        message += `\n(could not write ${failedPath(out)}: ${(err as Error).message})`;
+      }
+    }
+    return new NotebookRunError(message, name, cellIndex);
+  };
+
+  let kernel: TslabKernel;
+  try {
+    kernel = await TslabKernel.start({ cwd: path.dirname(file), env: kernelEnv(opts) });
+  } catch (err) {
+    const tail = err instanceof KernelDiedError && err.stderrTail.trim() ? "\n" + err.stderrTail : "";
+    throw fail(`${name}: the tslab kernel did not start: ${(err as Error).message}${tail}`);
+  }
+  const started = Date.now(); // the notebook clock starts once the kernel is up
+  try {
+    // As nbclient does: the notebook records the language the kernel says it runs.
+    if (kernel.info.language_info) nb.metadata.language_info = kernel.info.language_info as Record<string, unknown>;
+    const displays: DisplayMap = new Map();
+    for (let index = 0; index < nb.cells.length; index++) {
+      const cell = nb.cells[index];
+      if (cell.cell_type !== "code" || cell.source.trim() === "") continue; // as nbclient: empty cells are not run
+      opts.onCell?.({ index, total: nb.cells.length, source: cell.source });
+      const where = `${name}: cell ${index + 1}`;
+      const snippet = ` | source: ${sourceSnippet(cell.source)}`;
+      const stderr: string[] = [];
+
+      const notebookLeft = notebookTimeout - (Date.now() - started);
+      const notebookHit = `hit the notebook timeout of ${seconds(notebookTimeout)}`;
+      if (notebookLeft <= 0) throw fail(`${where} ${notebookHit}${snippet}`, index);
+      const timeoutMs = Math.min(cellTimeout, notebookLeft);
+      let reply;
+      const startedAt = new Date();
+      try {
+        reply = await kernel.execute(cell.source, {
+          timeoutMs,
+          onIopub: (msg) => {
+            const text = applyIopubMessage((cell as CodeCell).outputs, msg, displays);
+            if (text === undefined) return;
+            if (msg.content.name === "stderr") stderr.push(text);
+            opts.onOutput?.(text);
+          },
+        });
+      } catch (err) {
+        if (err instanceof KernelTimeoutError) {
+          kernel.kill(); // a cell stuck in a loop cannot be interrupted politely
+          const which = timeoutMs === cellTimeout ? `timed out after ${seconds(cellTimeout)} (cell timeout)` : notebookHit;
+          throw fail(`${where} ${which}${snippet}`, index);
+        }
+        if (err instanceof KernelDiedError) {
+          const tail = [stderr.join(""), err.stderrTail].filter((s) => s.trim()).join("\n");
+          throw fail(`${where}: ${err.message} while running the cell${snippet}${tail ? "\n" + tail : ""}`, index);
+        }
+        throw fail(`${where}: ${(err as Error).message}${snippet}`, index);
+      }
+      cell.execution_count = typeof reply.execution_count === "number" ? reply.execution_count : null;
+      // Timing as nbclient records it (JupyterLab's execute-time display reads these); the build
+      // reads them to say where a notebook spends its time.
+      cell.metadata.execution = {
+        "shell.execute_reply.started": startedAt.toISOString(),
+        "shell.execute_reply": new Date().toISOString(),
+      };
+      if (reply.status !== "ok") {
+        const why = reply.status === "abort" ? "was aborted by the kernel" : `failed: ${errorSummary(stderr)}`;
+        throw fail(`${where} ${why}${snippet}${stderr.length ? "\n" + stderr.join("") : ""}`, index);
+      }
+    }
+  } finally {
+    await kernel.shutdown();
+  }
+
+  if (out !== undefined) writeNotebook(out, nb);
+  return nb;
+}
+
+function seconds(ms: number): string {
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Command line
+
+const USAGE = `usage: node lib/dist/tools/course/runNotebooks.js [--smoke] [--out-dir DIR] [--cell-timeout SECONDS] [--timeout SECONDS] NOTEBOOK.ipynb...
+
+Runs each notebook top to bottom in a fresh tslab kernel and stops at the first failure.
+  --smoke                 COURSE_SMOKE=1: tiny sizes (artifacts go to build/artifacts-smoke)
+  --out-dir DIR           write the executed notebooks to DIR (default: write nothing, only check)
+  --cell-timeout SECONDS  per-cell limit (default ${DEFAULT_CELL_TIMEOUT_MS / 1000})
+  --timeout SECONDS       per-notebook limit (default ${DEFAULT_NOTEBOOK_TIMEOUT_MS / 1000})`;
+
+export interface CliArgs {
+  smoke: boolean;
+  outDir?: string;
+  cellTimeoutMs: number;
+  notebookTimeoutMs: number;
+  notebooks: string[];
+}
+
+/** Parse the command line; throws a one-line Error for anything unexpected. */
+export function parseCli(argv: string[]): CliArgs | "help" {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      smoke: { type: "boolean" },
+      "out-dir": { type: "string" },
+      "cell-timeout": { type: "string" },
+      timeout: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return "help";
+  const secondsFlag = (flag: string, v: string | undefined, dflt: number): number => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag} is "${v}"; expected a positive number of seconds`);
+    return n * 1000;
+  };
+  if (positionals.length === 0) throw new Error("no notebooks given");
+  const bad = positionals.find((p) => !p.endsWith(".ipynb"));
+  if (bad) throw new Error(`"${bad}" is not an .ipynb file`);
+  const outDir = values["out-dir"];
+  if (outDir !== undefined) {
+    // Two inputs with the same file name would overwrite each other in DIR.
+    const seen = new Map<string, string>();
+    for (const p of positionals) {
+      const base = path.basename(p);
+      if (seen.has(base)) throw new Error(`--out-dir: "${seen.get(base)}" and "${p}" would both be written to ${path.join(outDir, base)}`);
+      seen.set(base, p);
+    }
+  }
+  return {
+    smoke: values.smoke ?? false,
+    outDir,
+    cellTimeoutMs: secondsFlag("cell-timeout", values["cell-timeout"], DEFAULT_CELL_TIMEOUT_MS),
+    notebookTimeoutMs: secondsFlag("timeout", values.timeout, DEFAULT_NOTEBOOK_TIMEOUT_MS),
+    notebooks: positionals,
+  };
+}
+
+/**
+ * Where the CLI writes a notebook's result: --out-dir, else nowhere (a check only).
+ * Never in place: notebooks are committed without outputs; executed copies are build products.
+ */
+export function cliOutputPath(args: CliArgs, notebook: string): string | undefined {
+  return args.outDir !== undefined ? path.join(args.outDir, path.basename(notebook)) : undefined;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let args: CliArgs | "help";
+  try {
+    args = parseCli(argv);
+  } catch (err) {
+    process.stderr.write(`run-notebooks: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (args === "help") {
+    process.stdout.write(USAGE + "\n");
+    return 0;
+  }
+  const tty = process.stdout.isTTY === true;
+  const n = args.notebooks.length;
+  for (const [i, notebook] of args.notebooks.entries()) {
+    const label = `[${i + 1}/${n}] ${notebook} …`;
+    const t0 = Date.now();
+    const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    // On a terminal the line shows which cell is running; in logs it is written once.
+    process.stdout.write(tty ? label : label + " ");
+    try {
+      await executeNotebook(notebook, {
+        smoke: args.smoke,
+        outputPath: cliOutputPath(args, notebook),
+        cellTimeoutMs: args.cellTimeoutMs,
+        notebookTimeoutMs: args.notebookTimeoutMs,
+        onCell: tty ? ({ index, total }) => process.stdout.write(`\r\x1b[K${label} cell ${index + 1}/${total}`) : undefined,
+      });
+      process.stdout.write(`${tty ? `\r\x1b[K${label} ` : ""}ok (${elapsed()})\n`);
+    } catch (err) {
+      process.stdout.write(`${tty ? `\r\x1b[K${label} ` : ""}FAILED (${elapsed()})\n`);
+      process.stderr.write(`${(err as Error).message}\n`);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.stderr.write(`run-notebooks: ${(err as Error).stack ?? err}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../../../lib/core/backend";
+import { readPreferences } from "../../../lib/rlhf/preferences";
+import { loadPretrained } from "../../../lib/pretrain/pretrain";
+import { main as dpoMain, parseDPOArgs } from "../../../lib/tools/cli/dpo";
+import { main as ppoMain, parsePPOArgs } from "../../../lib/tools/cli/ppo";
+import { main as rewardMain, parseRewardArgs } from "../../../lib/tools/cli/reward";
+import { makeTinyChatModel } from "../../rlhf/rlhfFixture";
+
+// The CLIs must chain (reward → ppo, dpo), print their JSON summary last and save checkpoints,
+// on a tiny untrained chat model: nothing needs build/artifacts.
+
+describe("reward, ppo and dpo CLIs", function () {
+  this.timeout(180000);
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  let ckpt: string;
+  let data: string;
+  before(async () => {
+    await initBackend({ quiet: true });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rlhf-cli-"));
+    env = { COURSE_SMOKE: "1", COURSE_ARTIFACTS: path.join(dir, "artifacts") };
+    ({ ckpt, data } = makeTinyChatModel(dir));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  type Main = (argv: string[], out: (l: string) => void, err: (l: string) => void, env: NodeJS.ProcessEnv) => Promise<number>;
+  async function run(main: Main, ...argv: string[]) {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(argv, (l) => out.push(l), (l) => err.push(l), env);
+    return { code, out, err, json: code === 0 && out.length ? JSON.parse(out[out.length - 1]) : undefined };
+  }
+
+  it("defaults chain through the artifacts folder", () => {
+    const e = { COURSE_ARTIFACTS: "/x" };
+    const r = parseRewardArgs([], e);
+    assert.equal(r.checkpoint, path.join("/x", "sft"));
+    assert.equal(r.prefs, path.join("/x", "preferences.jsonl"));
+    assert.equal(r.out, path.join("/x", "reward"));
+    const p = parsePPOArgs([], e);
+    assert.equal(p.reward, path.join("/x", "reward"));
+    assert.equal(p.out, path.join("/x", "ppo"));
+    assert.equal(parsePPOArgs(["--adaptive-kl", "2"], e).adaptiveKL, 2);
+    const d = parseDPOArgs([], e);
+    assert.equal(d.prefs, path.join("/x", "preferences.jsonl"));
+    assert.equal(d.out, path.join("/x", "dpo"));
+    assert.throws(() => parsePPOArgs(["--beta", "x"]), /--beta must be a number/);
+    assert.equal(parsePPOArgs(["--critic", "shared", "--eval-samples", "2"]).critic, "shared");
+    assert.equal(parsePPOArgs([]).critic, undefined); // the library's default, detached
+    assert.throws(() => parsePPOArgs(["--critic", "both"]), /--critic must be detached or shared, got "both"/);
+    assert.throws(() => parseDPOArgs(["--eval-samples", "0"]), /--eval-samples/);
+    assert.throws(() => parseRewardArgs(["--val-fraction", "1"]), /--val-fraction/);
+    assert.throws(() => parseDPOArgs(["--bogus"]), /unknown option --bogus/);
+  });
+
+  it("reward → ppo → dpo: JSON summaries last, checkpoints saved and loadable", async () => {
+    const prefs = path.join(dir, "prefs.jsonl");
+    const rm = await run(rewardMain, "--checkpoint", ckpt, "--data", data, "--prefs", prefs, "--simulate", "8", "--k", "3",
+      "--max-iters", "3", "--max-new-tokens", "6", "--out", path.join(dir, "reward"), "--json");
+    assert.equal(rm.code, 0, rm.err.join("\n"));
+    for (const k of ["accuracy", "trainAccuracy", "accuracyBefore", "valPairs", "trainPairs", "records", "seconds", "checkpoint"]) assert.ok(k in rm.json, k);
+    assert.equal(rm.json.records, 8);
+    assert.ok(rm.json.accuracy >= 0 && rm.json.accuracy <= 1);
+    assert.equal(readPreferences(prefs).records.length, 8);
+    assert.ok(readPreferences(prefs).records.every((r) => r.rankedBy.startsWith("simulated:") && r.responses.length === 3));
+    const rmModel = loadPretrained(path.join(dir, "reward"));
+    assert.ok("score.weight" in rmModel.params);
+    tf.dispose(Object.values(rmModel.params));
+
+    const ppo = await run(ppoMain, "--checkpoint", ckpt, "--data", data, "--reward", path.join(dir, "reward"), "--iters", "2",
+      "--batch-size", "4", "--max-new-tokens", "6", "--eval-prompts", "4", "--eval-samples", "2", "--out", path.join(dir, "ppo"), "--json");
+    assert.equal(ppo.code, 0, ppo.err.join("\n"));
+    for (const k of ["winRate", "wins", "ties", "losses", "meanKL", "rewardScore", "sftRewardScore", "trueScore", "sftTrueScore", "seconds", "checkpoint"]) assert.ok(k in ppo.json, k);
+    assert.equal(ppo.json.evalAnswers, 8);
+    assert.equal(ppo.json.evalQuestions, 4);
+    assert.ok(ppo.json.trueScoreDiffInterval[0] <= ppo.json.trueScore - ppo.json.sftTrueScore + 1e-12);
+    assert.ok(ppo.json.winRate >= 0 && ppo.json.winRate <= 1 && Number.isFinite(ppo.json.meanKL));
+    assert.ok(ppo.err.some((l) => /^iteration 2\/2: score/.test(l)), "progress on stderr");
+    const pol = loadPretrained(path.join(dir, "ppo"));
+    assert.ok("value.weight" in pol.params);
+    tf.dispose(Object.values(pol.params));
+
+    const dpo = await run(dpoMain, "--checkpoint", ckpt, "--data", data, "--prefs", prefs, "--reward", path.join(dir, "reward"),
+      "--max-iters", "2", "--batch-size", "4", "--max-new-tokens", "6", "--eval-prompts", "4", "--out", path.join(dir, "dpo"), "--json");
+    assert.equal(dpo.code, 0, dpo.err.join("\n"));
+    for (const k of ["winRate", "meanKL", "rewardScore", "trueScore", "sftTrueScore", "valAccuracy", "seconds", "checkpoint"]) assert.ok(k in dpo.json, k);
+    assert.ok(Number.isFinite(dpo.json.rewardScore));
+    assert.ok(fs.existsSync(path.join(dir, "dpo", "model.json")));
+  });
+
+  it("errors: a missing checkpoint or reward model is one line and exit code 2", async () => {
+    const r = await run(ppoMain, "--checkpoint", path.join(dir, "nope"), "--data", data);
+    assert.equal(r.code, 2);
+    assert.match(r.err[r.err.length - 1], /^ppo: cannot load the SFT checkpoint/);
+    const r2 = await run(ppoMain, "--checkpoint", ckpt, "--data", data, "--reward", path.join(dir, "nope"));
+    assert.equal(r2.code, 2);
+    assert.match(r2.err[r2.err.length - 1], /^ppo: cannot load the reward model/);
+    const r3 = await run(dpoMain, "--checkpoint", ckpt, "--data", data, "--prefs", path.join(dir, "empty.jsonl"));
+    assert.equal(r3.code, 2);
+    assert.match(r3.err[r3.err.length - 1], /no rankings/);
+  });
+
+  it("as a process: usage error → exit 2, JSON on the last stdout line", () => {
+    const script = path.join(__dirname, "..", "..", "..", "lib", "tools", "cli", "dpo.ts");
+    const proc = (...argv: string[]) =>
+      spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", script, ...argv], {
+        env: { ...process.env, ...env }, encoding: "utf8", cwd: path.join(__dirname, "..", "..", ".."),
+      });
+    const bad = proc("--beta");
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr.trim(), /^dpo: --beta needs a value \(see --help\)$/);
+    const ok = proc("--checkpoint", ckpt, "--data", data, "--prefs", path.join(dir, "prefs.jsonl"), "--max-iters", "1", "--batch-size", "2",
+      "--eval-prompts", "2", "--max-new-tokens", "4", "--out", path.join(dir, "dpo2"), "--json");
+    assert.equal(ok.status, 0, ok.stderr);
+    const lines = ok.stdout.trim().split("\n");
+    assert.equal(JSON.parse(lines[lines.length - 1]).iterations, 1);
+  });
+});

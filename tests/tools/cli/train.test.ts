@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { main as trainMain, parseTrainArgs } from "../../../lib/tools/cli/train";
+import { main as sampleMain } from "../../../lib/tools/cli/sample";
+
+const CORPUS = "It was the best of times, it was the worst of times, it was the age of wisdom. ".repeat(40);
+
+describe("train and sample CLIs", function () {
+  this.timeout(120000);
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  let corpus: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "train-cli-"));
+    corpus = path.join(dir, "corpus.txt");
+    fs.writeFileSync(corpus, CORPUS);
+    env = { COURSE_SMOKE: "1", COURSE_ARTIFACTS: path.join(dir, "artifacts") };
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  async function train(...argv: string[]) {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await trainMain(argv, (l) => out.push(l), (l) => err.push(l), env);
+    return { code, out, err };
+  }
+  async function sample(...argv: string[]) {
+    let out = "";
+    const err: string[] = [];
+    const code = await sampleMain(argv, (t) => (out += t), (l) => err.push(l), env);
+    return { code, out, err };
+  }
+
+  it("defaults: moby-dick, char, nanogpt-cpu (tiny in smoke mode), out = artifactPath(\"pretrained\")", () => {
+    const full = parseTrainArgs([], { COURSE_ARTIFACTS: "/x" });
+    assert.equal(full.data, "moby-dick");
+    assert.equal(full.tokenizer, "char");
+    assert.equal(full.preset, "nanogpt-cpu");
+    assert.equal(full.out, path.join("/x", "pretrained"));
+    assert.equal(parseTrainArgs([], { COURSE_SMOKE: "1" }).preset, "tiny");
+  });
+
+  it("trains in smoke mode, prints a JSON summary last, and saves a checkpoint", async () => {
+    const r = await train("--data", corpus, "--json");
+    assert.equal(r.code, 0, r.err.join("\n"));
+    const s = JSON.parse(r.out[r.out.length - 1]);
+    for (const k of ["trainLoss", "valLoss", "iterations", "seconds", "msPerStep", "backend", "checkpoint"]) assert.ok(k in s, k);
+    assert.equal(s.iterations, 20);
+    assert.equal(s.backend, "wasm");
+    assert.equal(s.checkpoint, path.join(dir, "artifacts", "pretrained"));
+    assert.ok(s.valLoss < Math.log(s.vocabSize), `val loss ${s.valLoss} should be below ln V`);
+    assert.ok(fs.existsSync(path.join(s.checkpoint, "model.json")));
+    assert.match(r.err[0], /^backend: /);
+    assert.ok(r.err.some((l) => /^step 20\/20: loss/.test(l)), "progress lines on stderr");
+  });
+
+  it("--resume continues from the checkpoint", async () => {
+    const out = path.join(dir, "seg");
+    const a = await train("--data", corpus, "--max-iters", "10", "--out", out, "--json");
+    assert.equal(a.code, 0, a.err.join("\n"));
+    const b = await train("--data", corpus, "--max-iters", "14", "--out", out, "--resume", "--json");
+    assert.equal(b.code, 0, b.err.join("\n"));
+    const s = JSON.parse(b.out[b.out.length - 1]);
+    assert.equal(s.iterations, 14);
+    assert.equal(s.itersThisRun, 4);
+    assert.equal(s.resumedFrom, out);
+    assert.ok(b.err.some((l) => l.startsWith(`resumed from ${out} at step 10`)));
+  });
+
+  it("samples from the checkpoint, streaming text and reporting tokens/s", async () => {
+    const ck = path.join(dir, "artifacts", "pretrained");
+    const r = await sample("--checkpoint", ck, "--prompt", "it was", "--tokens", "15", "--seed", "1");
+    assert.equal(r.code, 0, r.err.join("\n"));
+    assert.ok(r.out.startsWith("it was"));
+    assert.equal(r.out.length, "it was".length + 15 + 1); // char model: one character per token, then "\n"
+    assert.match(r.err[r.err.length - 1], /^sample: 15 tokens in [\d.]+ s \([\d.]+ tokens\/s\) on wasm/);
+    const again = await sample("--checkpoint", ck, "--prompt", "it was", "--tokens", "15", "--seed", "1");
+    assert.equal(again.out, r.out, "same seed, same text");
+    const greedy = await sample("--prompt", "it was", "--tokens", "5", "--temperature", "0", "--top-k", "3");
+    assert.equal(greedy.code, 0, greedy.err.join("\n")); // default checkpoint: artifactPath("pretrained")
+  });
+
+  it("bad flags: one-line usage error, exit code 2", async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [["--max-iters", "x"], /^train: --max-iters must be an integer >= 0, got "x"/],
+      [["--batch-size", "0"], /^train: --batch-size must be an integer >= 1/],
+      [["--tokenizer", "word"], /^train: --tokenizer must be char or bpe, got "word"/],
+      [["--preset", "huge"], /^train: --preset must be one of gpt2, nanogpt-cpu, course-base, tiny, got "huge"/],
+      [["--out"], /^train: --out needs a value/],
+      [["--frobnicate"], /^train: unknown option --frobnicate/],
+      [["extra"], /^train: unexpected argument "extra"/],
+    ];
+    for (const [argv, expected] of cases) {
+      const r = await train(...argv);
+      assert.equal(r.code, 2, argv.join(" "));
+      assert.equal(r.err.length, 1, r.err.join("\n"));
+      assert.match(r.err[0], expected);
+    }
+    const missing = await train("--data", path.join(dir, "nope.txt"));
+    assert.equal(missing.code, 1);
+    assert.match(missing.err[missing.err.length - 1], /^train: loadCorpus: .*nope\.txt: no such file/);
+  });
+
+  it("sample: clear one-line errors, exit code 2", async () => {
+    const ck = path.join(dir, "artifacts", "pretrained");
+    const trunc = path.join(dir, "trunc");
+    fs.cpSync(ck, trunc, { recursive: true });
+    const w = path.join(trunc, "weights.bin");
+    fs.truncateSync(w, fs.statSync(w).size - 8);
+    const cases: Array<[string[], RegExp]> = [
+      [["--checkpoint", ck], /^sample: missing --prompt "TEXT"/],
+      [["--checkpoint", path.join(dir, "none"), "--prompt", "it"], /^sample: cannot load the checkpoint: .*none: no checkpoint here/],
+      [["--checkpoint", trunc, "--prompt", "it"], /^sample: cannot load the checkpoint: .*weights\.bin/],
+      [["--checkpoint", ck, "--prompt", "it was ☃"], /^sample: the prompt cannot be encoded with the checkpoint's char tokenizer: .*"☃"/],
+      [["--checkpoint", ck, "--prompt", "it", "--top-p", "2"], /^sample: --top-p must be a number in \(0, 1\], got "2"/],
+      [["--checkpoint", ck, "--prompt", "it", "--tokens", "-1"], /^sample: --tokens must be an integer >= 1/],
+      [["--bogus"], /^sample: unknown option --bogus/],
+    ];
+    for (const [argv, expected] of cases) {
+      const r = await sample(...argv);
+      assert.equal(r.code, 2, argv.join(" "));
+      assert.equal(r.err.length, 1, r.err.join("\n"));
+      assert.match(r.err[0], expected);
+    }
+  });
+
+  it("as a process: the last stdout line is the JSON summary; bad flags exit 2", () => {
+    const script = path.join(__dirname, "..", "..", "..", "lib", "tools", "cli", "train.ts");
+    const run = (...argv: string[]) =>
+      spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", script, ...argv], {
+        env: { ...process.env, ...env }, encoding: "utf8", cwd: path.join(__dirname, "..", "..", ".."),
+      });
+    const ok = run("--data", corpus, "--max-iters", "3", "--out", path.join(dir, "proc"), "--json");
+    assert.equal(ok.status, 0, ok.stderr);
+    const lines = ok.stdout.trim().split("\n");
+    assert.equal(JSON.parse(lines[lines.length - 1]).iterations, 3);
+    const bad = run("--max-iters");
+    assert.equal(bad.status, 2);
+    assert.equal(bad.stderr.trim().split("\n").length, 1);
+  });
+});
