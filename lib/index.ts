@@ -1,49 +1,13 @@
-// The course library: one module per concept of the lesson. Notebooks import from here:
+// The course library, one folder per stage of the lesson, in lesson order; a stage imports
+// only the stages before it (tests/imports.test.ts checks). Notebooks import from here:
 //   import { ... } from "@llm-course/lib";
-// Each line below is one module; keep one export line per module.
-export * from "./core/smoke";
-export * from "./core/atomic";
-export * from "./core/paths";
-export * from "./show/display";
-export * from "./show/plot";
-export * from "./tokens/corpus";
-export * from "./gpt/modelSize";
-export * from "./embeddings/bigram";
-export * from "./tokens/tokenizer";
-export * from "./tokens/tokenizerFiles";
-export * from "./tokens/wordTokenizer";
-export * from "./tokens/charTokenizer";
-export * from "./tokens/bpe";
-export * from "./tokens/gpt2Tokenizer";
-export * from "./core/backend";
-export * from "./core/kernels";
-export * from "./core/random";
-export * from "./core/linalg";
-export * from "./attention/positional";
-export * from "./attention/attention";
-export * from "./embeddings/embedding";
-export * from "./gpt/contextualEmbeddings";
-export * from "./embeddings/word2vec";
-export * from "./embeddings/projector";
-export * from "./embeddings/pretrainedEmbeddings";
-export * from "./core/optim";
-export * from "./core/schedule";
-export * from "./pretrain/batches";
-export * from "./pretrain/checkpoint";
-export * from "./pretrain/trainer";
-export * from "./pretrain/dataParallel";
-export * from "./gpt/gpt";
-export * from "./gpt/decoder";
-export * from "./gpt/sampling";
-export * from "./core/safetensors";
-export * from "./pretrain/hfGpt2";
-export * from "./pretrain/pretrain";
-export * from "./finetune/lora";
-export * from "./finetune/sft";
-export * from "./rlhf/preferences";
-export * from "./rlhf/labeller";
-export * from "./gpt/rollout";
-export * from "./rlhf/rewardModel";
-export * from "./rlhf/ppo";
-export * from "./rlhf/dpo";
-export * from "./rlhf/rlhf";
+// The command-line tools and the course builder (tools/) are not part of it.
+export * from "./core";
+export * from "./show";
+export * from "./tokens";
+export * from "./embeddings";
+export * from "./attention";
+export * from "./gpt";
+export * from "./pretrain";
+export * from "./finetune";
+export * from "./rlhf";

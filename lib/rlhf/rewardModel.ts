@@ -32,12 +32,17 @@
  * adding a constant to every reward changes nothing (PPO later whitens anyway).
  */
 import * as tf from "@tensorflow/tfjs";
-import { GPTConfig, GPTParams, gptForward, targetLogProbs } from "../gpt/gpt";
+import { GPTConfig, gptForward, GPTParams, targetLogProbs } from "../gpt/gpt";
 import type { Split } from "../pretrain/batches";
-import type { TextPair } from "./preferences";
+import { preferencePairs, type PreferenceRecord, type TextPair } from "./preferences";
 import { createRng, Rng, seedFor } from "../core/random";
 import { responseBatch, rowsToTensor } from "../gpt/rollout";
 import type { ShardLossFn, ShardLossSpec, TensorBatch } from "../pretrain/dataParallel";
+import { type LossHistory, saveCheckpoint } from "../pretrain/checkpoint";
+import { decidingCriterion, trueScore } from "./labeller";
+import { loadPretrained } from "../pretrain/pretrain";
+import { type ProgressMode, train } from "../pretrain/trainer";
+import type { ChatCodec } from "./chat";
 
 export const SCORE_WEIGHT = "score.weight";
 export const SCORE_BIAS = "score.bias";
@@ -286,4 +291,152 @@ export function evaluateRewardModel(params: GPTParams, config: GPTConfig, pairs:
   const n = pairs.length;
   const mean = (f: (i: number) => number) => (n === 0 ? NaN : c.reduce((s, _, i) => s + f(i), 0) / n);
   return { accuracy: pairwiseAccuracy(c, r), loss: mean((i) => soft(r[i] - c[i])), meanMargin: mean((i) => c[i] - r[i]), n, margins: c.map((x, i) => x - r[i]) };
+}
+
+// ---------------------------------------------------------------------------------------
+// Training on rankings (notebook 07, npm run reward)
+
+/**
+ * Every pair of every ranking, tokenized. Dropped: pairs of two identical texts, and (dropTies,
+ * default true) pairs of a SIMULATED ranking whose two answers have the same true score. A
+ * ranking is a strict order, so ties had to be ordered somehow (the labeller keeps their
+ * sampling order): such pairs say nothing about preference and would only teach the reward
+ * model noise (and cap its measured accuracy). Human rankings keep every pair.
+ */
+export function encodePreferencePairs(records: readonly PreferenceRecord[], codec: ChatCodec, opts: { dropTies?: boolean } = {}): EncodedPair[] {
+  const dropTies = opts.dropTies ?? true;
+  const text = preferencePairs(records).filter((p) => {
+    if (p.chosen === p.rejected) return false;
+    const rec = records[p.record];
+    if (!dropTies || !rec.rankedBy.startsWith("simulated:")) return true;
+    return Math.abs(trueScore(rec.prompt, p.chosen, rec.reference) - trueScore(rec.prompt, p.rejected, rec.reference)) > 1e-9;
+  });
+  return encodePairs(text, codec.encodePrompt, codec.encodeResponse);
+}
+
+/** Train/validation pairs, split by record (all pairs of a ranking on one side). An empty validation side reuses training. */
+export function splitPreferencePairs(pairs: readonly EncodedPair[], valFraction: number, seed = 0): { train: EncodedPair[]; val: EncodedPair[]; valIsTrain: boolean } {
+  const s = splitPairsByRecord(pairs, valFraction, seed);
+  if (s.train.length === 0) throw new Error(`no training pairs: ${pairs.length} pairs in all (need rankings of at least two different responses)`);
+  return s.val.length === 0 ? { train: s.train, val: s.train, valIsTrain: true } : { ...s, valIsTrain: false };
+}
+
+
+export interface RewardTrainOptions {
+  /** The SFT model the reward model starts from (copied, not changed). */
+  sft: GPTParams;
+  config: GPTConfig;
+  codec: ChatCodec;
+  records: readonly PreferenceRecord[];
+  maxIters: number;
+  /** Pairs per step. Default 16. */
+  batchSize?: number;
+  /** Threads that compute each step (lib/pretrain/dataParallel.ts). Default: defaultThreads() (2 on a 2-core machine). */
+  threads?: number;
+  /** AdamW learning rate (constant). Default 1e-4. */
+  lr?: number;
+  /** Fraction of RECORDS held out. Default 0.2. */
+  valFraction?: number;
+  evalInterval?: number;
+  evalIters?: number;
+  seed?: number;
+  chart?: boolean;
+  chartTitle?: string;
+  progress?: ProgressMode;
+  log?: (line: string) => void;
+  /** Save the reward model here (loadPretrained reads it; the head rides along as score.*). */
+  outDir?: string;
+  /** Also measure pairwise accuracy (train sample and held-out) at every evaluation, for a plot. Default false. */
+  trackAccuracy?: boolean;
+}
+
+/** Training pairs the reward model's training accuracy is measured on (a fixed sample). */
+export const TRAIN_ACCURACY_SAMPLE = 256;
+
+export interface RewardTrainResult {
+  params: GPTParams;
+  /** Accuracy, loss, margin on a fixed sample of TRAIN_ACCURACY_SAMPLE training pairs (train.n says how many). */
+  train: RewardEval;
+  /** The same on every held-out pair. */
+  val: RewardEval;
+  /** Held-out accuracy before training (the fresh head: about chance). */
+  valBefore: RewardEval;
+  trainPairs: number;
+  valPairs: number;
+  /** True when there were too few records to hold any out (val = train). */
+  valIsTrain: boolean;
+  history: LossHistory;
+  /** [step, training-pair accuracy, held-out accuracy] at each evaluation (trackAccuracy). */
+  accuracyHistory: [number, number, number][];
+  /** Held-out accuracy by the labeller's deciding criterion (accuracyByCriterion). */
+  valByCriterion: Record<string, { n: number; accuracy: number }>;
+  seconds: number;
+}
+
+/**
+ * Pairwise accuracy split by the criterion that decided each pair under the labeller's rule
+ * (decidingCriterion): does the reward model order correctly the pairs that correctness
+ * decides, or only those that length or finishing decides? `margins[i]` is r_c − r_r of pairs[i].
+ */
+export function accuracyByCriterion(
+  records: readonly PreferenceRecord[], pairs: readonly EncodedPair[], margins: readonly number[], codec: ChatCodec,
+): Record<string, { n: number; accuracy: number }> {
+  const counts: Record<string, { n: number; right: number }> = {};
+  pairs.forEach((p, i) => {
+    const rec = records[p.record];
+    const key = decidingCriterion(rec.prompt, codec.decodeResponse(p.chosen), codec.decodeResponse(p.rejected), rec.reference);
+    const g = (counts[key] ??= { n: 0, right: 0 });
+    g.n++;
+    if (margins[i] > 0) g.right++;
+  });
+  return Object.fromEntries(Object.entries(counts).map(([k, g]) => [k, { n: g.n, accuracy: g.right / g.n }]));
+}
+
+export async function trainRewardModel(opts: RewardTrainOptions): Promise<RewardTrainResult> {
+  const t0 = performance.now();
+  const { config, codec } = opts;
+  const seed = opts.seed ?? 0;
+  const split = splitPreferencePairs(encodePreferencePairs(opts.records, codec), opts.valFraction ?? 0.2, seed);
+  const params = initRewardModel(opts.sft, config, seed);
+  // Pairwise accuracy is the expensive part of evaluating (both answers of every pair, forward):
+  // it runs once per state of the weights, at the trainer's evaluations. The first gives the
+  // "before training" figure, the last the final ones; the training side uses a fixed sample.
+  const trainSample = createRng(seed + 1).shuffle([...split.train]).slice(0, Math.max(Math.min(split.val.length, TRAIN_ACCURACY_SAMPLE), 32));
+  const accuracyHistory: [number, number, number][] = [];
+  let valBefore: RewardEval | undefined;
+  let final: { val: RewardEval; train: RewardEval } | undefined;
+  // Each batch of pairs is split between threads (lib/pretrain/dataParallel.ts), as in pretraining and SFT.
+  const loss = rewardLossSpec(config, codec.padId);
+  const batches = pairBatcher(split.train, split.val, opts.batchSize ?? 16);
+  const summary = await train({
+    params, lossFn: (b: TensorBatch, ctx) => rewardShardLoss(params, b, loss.options, ctx),
+    getBatch: (s, rng) => pairBatchTensors(batches(s, rng)), dataParallel: { threads: opts.threads, loss },
+    optimizer: { lr: opts.lr ?? 1e-4, weightDecay: 0, beta1: 0.9, beta2: 0.95 },
+    maxIters: opts.maxIters, evalInterval: opts.evalInterval, evalIters: opts.evalIters ?? 4, gradClip: 1, seed,
+    chart: opts.chart ?? false, chartTitle: opts.chartTitle ?? "Reward model: Bradley–Terry loss", progress: opts.progress ?? "none", log: opts.log,
+    onEval: (ev) => {
+      const first = valBefore === undefined;
+      const last = ev.step >= opts.maxIters; // the trainer always ends with an evaluation at maxIters
+      if (!first && !last && !opts.trackAccuracy) return;
+      const val = evaluateRewardModel(params, config, split.val, 32, codec.padId);
+      const trainAcc = opts.trackAccuracy || last ? evaluateRewardModel(params, config, trainSample, 32, codec.padId) : undefined;
+      if (first) valBefore = val;
+      if (last) final = { val, train: trainAcc! };
+      if (opts.trackAccuracy) accuracyHistory.push([ev.step, trainAcc!.accuracy, val.accuracy]);
+    },
+  });
+  if (valBefore === undefined || final === undefined) throw new Error("trainRewardModel: the trainer skipped its first or last evaluation");
+  const { val } = final;
+  const result: RewardTrainResult = {
+    params, train: final.train, val, valBefore, trainPairs: split.train.length, valPairs: split.val.length, valIsTrain: split.valIsTrain,
+    history: summary.history, accuracyHistory, valByCriterion: accuracyByCriterion(opts.records, split.val, val.margins, codec), seconds: 0,
+  };
+  result.seconds = (performance.now() - t0) / 1000;
+  if (opts.outDir !== undefined) {
+    saveCheckpoint(opts.outDir, {
+      params, config, tokenizer: codec.tokenizer, step: summary.step, losses: summary.history,
+      extra: { reward: { valAccuracy: result.val.accuracy, valByCriterion: result.valByCriterion, trainAccuracy: result.train.accuracy, trainPairs: result.trainPairs, valPairs: result.valPairs, records: opts.records.length, seed, seconds: result.seconds } },
+    });
+  }
+  return result;
 }

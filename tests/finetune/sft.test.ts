@@ -12,7 +12,7 @@ import {
   sftBatcher, sftLoss, SFTExample, answer, packRows,
 } from "../../lib/finetune/sft";
 import { createRng } from "../../lib/core/random";
-import { rlhfPrompts } from "../../lib/rlhf/rlhf";
+import { rlhfPrompts } from "../../lib/rlhf/chat";
 import { plainAnswer, politeAnswer, POLITE_CLOSINGS } from "../../lib/finetune/sftData";
 import { loadCorpus } from "../../lib/tokens/corpus";
 

@@ -15,7 +15,9 @@ import { projectPath } from "../../core/paths";
 import type { GPTParams } from "../../gpt/gpt";
 import { readPreferences } from "../../rlhf/preferences";
 import { loadPretrained } from "../../pretrain/pretrain";
-import { policyEvalSummary, savePolicy, trainDPO } from "../../rlhf/rlhf";
+import { policyEvalSummary } from "../../rlhf/evaluate";
+import { savePolicy } from "../../rlhf/chat";
+import { trainDPO } from "../../rlhf/dpo";
 import { formatSeconds } from "../../pretrain/trainer";
 import { Command, Env, fail, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
 import { disposingAfter, heldOutEvaluation, loadSFTPolicy, loadPrompts, pct, policyEvalOptions, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
@@ -40,7 +42,7 @@ export interface DPOArgs {
 
 const DPO: Command<DPOArgs> = {
   name: "dpo",
-  summary: `Direct Preference Optimization on ranked answers (lib/rlhf/dpo.ts, lib/rlhf/rlhf.ts): no reward model and no sampling, the DPO
+  summary: `Direct Preference Optimization on ranked answers (lib/rlhf/dpo.ts): no reward model and no sampling, the DPO
 loss against a frozen copy of the SFT model. Then ppo's held-out evaluation (win-rate against SFT by the labeller's
 true rule, KL to SFT, and the reward model's score when --reward names one that exists).`,
   options: {

@@ -13,7 +13,9 @@
 import { projectPath } from "../../core/paths";
 import { CriticMode, disposePPO } from "../../rlhf/ppo";
 import { loadPretrained } from "../../pretrain/pretrain";
-import { MISSING_END_PENALTY, policyEvalSummary, runPPO, savePolicy, SCORE_CLIP } from "../../rlhf/rlhf";
+import { MISSING_END_PENALTY, runPPO, SCORE_CLIP } from "../../rlhf/ppo";
+import { policyEvalSummary } from "../../rlhf/evaluate";
+import { savePolicy } from "../../rlhf/chat";
 import { formatSeconds } from "../../pretrain/trainer";
 import { Command, Env, loadOrFail, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
 import { disposingAfter, heldOutEvaluation, loadSFTPolicy, loadPrompts, pct, policyEvalOptions, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
@@ -43,7 +45,7 @@ export interface PPOArgs {
 
 const PPO: Command<PPOArgs> = {
   name: "ppo",
-  summary: `Optimise the SFT policy against the reward model with PPO (lib/rlhf/ppo.ts, lib/rlhf/rlhf.ts): β fixed (--adaptive-kl T:
+  summary: `Optimise the SFT policy against the reward model with PPO (lib/rlhf/ppo.ts): β fixed (--adaptive-kl T:
 Ziegler's controller aiming at T nats per answer), AdamW; rewards from the SFT model's greedy answer's score as zero,
 clipped to ±--score-clip, minus --missing-end-penalty for an answer that did not end.
 Then the held-out evaluation: win-rate against SFT by the labeller's true rule, reward-model scores, KL to SFT.`,

@@ -17,7 +17,7 @@ import { simulatedRanking } from "../../rlhf/labeller";
 import { appendPreference, readPreferences } from "../../rlhf/preferences";
 import { disposeParams } from "../../pretrain/pretrain";
 import { createRng } from "../../core/random";
-import { loadChatModel, sampleResponses } from "../../rlhf/rlhf";
+import { loadChatModel, sampleResponses } from "../../rlhf/chat";
 import { Command, Env, loadOrFail, jsonOption, Options, optionParser, interactiveMain, runAsScript } from "./cli";
 import { loadPrompts, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 

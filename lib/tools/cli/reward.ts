@@ -13,7 +13,8 @@
 import { projectPath } from "../../core/paths";
 import { disposeParams } from "../../pretrain/pretrain";
 import { readPreferences } from "../../rlhf/preferences";
-import { collectSimulatedPreferences, loadChatModel, trainRewardModel } from "../../rlhf/rlhf";
+import { collectSimulatedPreferences, loadChatModel } from "../../rlhf/chat";
+import { trainRewardModel } from "../../rlhf/rewardModel";
 import { createRng } from "../../core/random";
 import { formatSeconds } from "../../pretrain/trainer";
 import { Command, Env, loadOrFail, jsonOption, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
@@ -38,7 +39,7 @@ export interface RewardArgs {
 
 const REWARD: Command<RewardArgs> = {
   name: "reward",
-  summary: `Train a reward model on ranked answers (lib/rlhf/rewardModel.ts, lib/rlhf/rlhf.ts): the SFT model with a scalar head learns
+  summary: `Train a reward model on ranked answers (lib/rlhf/rewardModel.ts): the SFT model with a scalar head learns
 the rankings (Bradley–Terry over every pair). When the preference file does not exist, or with --simulate N, first
 --k answers to N training questions are sampled from the SFT model and ranked by the simulated labeller (lib/rlhf/labeller.ts),
 appended to --prefs. Human rankings (npm run rank) work the same way: --prefs build/artifacts/preferences-human.jsonl.`,

@@ -5,7 +5,8 @@
  */
 import * as path from "path";
 import { artifactPath, dataDir, projectPath } from "../../core/paths";
-import { EVAL_SAMPLES, evaluatePolicy, loadChatModel, PolicyEval, PolicyEvalOptions, rlhfPrompts, RLHFPrompt } from "../../rlhf/rlhf";
+import { EVAL_SAMPLES, evaluatePolicy, PolicyEval, PolicyEvalOptions } from "../../rlhf/evaluate";
+import { loadChatModel, rlhfPrompts, RLHFPrompt } from "../../rlhf/chat";
 import type { GPTParams } from "../../gpt/gpt";
 import { disposeParams } from "../../pretrain/pretrain";
 import { loadSFTData, sftSplitFiles } from "../../finetune/sft";

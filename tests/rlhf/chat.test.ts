@@ -8,15 +8,15 @@ import { simulatedPreference } from "../../lib/rlhf/labeller";
 import { PreferenceRecord } from "../../lib/rlhf/preferences";
 import { disposePPO } from "../../lib/rlhf/ppo";
 import { disposeParams } from "../../lib/pretrain/pretrain";
-import {
-  accuracyByCriterion, checkpointNotes, collectSimulatedPreferences, encodePreferencePairs, evaluatePolicy, evaluationMatches, loadChatModel, loadPolicyEval, savePolicyEval, MISSING_END_PENALTY, rewardModelReward, rlhfPrompts,
-  runPPO, sampleResponses, savePolicy, SCORE_CLIP, splitPreferencePairs, TRAIN_ACCURACY_SAMPLE, trainRewardModel,
-} from "../../lib/rlhf/rlhf";
+import { accuracyByCriterion, encodePreferencePairs, splitPreferencePairs, TRAIN_ACCURACY_SAMPLE, trainRewardModel } from "../../lib/rlhf/rewardModel";
+import { checkpointNotes, collectSimulatedPreferences, loadChatModel, rlhfPrompts, sampleResponses, savePolicy } from "../../lib/rlhf/chat";
+import { evaluatePolicy, evaluationMatches, loadPolicyEval, savePolicyEval } from "../../lib/rlhf/evaluate";
+import { MISSING_END_PENALTY, rewardModelReward, runPPO, SCORE_CLIP } from "../../lib/rlhf/ppo";
 import { initRewardModel, scoreResponses } from "../../lib/rlhf/rewardModel";
 import { generateBatch } from "../../lib/gpt/rollout";
 import { TINY_EXAMPLES, makeTinyChatModel } from "./rlhfFixture";
 
-describe("rlhf helpers (lib/rlhf/rlhf.ts)", function () {
+describe("RLHF in the chat format: prompts, rankings, the training loops, the evaluation (lib/rlhf/chat.ts and the methods' files)", function () {
   this.timeout(120000);
   let dir: string;
   let model: ReturnType<typeof loadChatModel>;

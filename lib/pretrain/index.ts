@@ -1,0 +1,7 @@
+// Chapter 05, pretraining: batches, the training loop on every core, checkpoints, the course's base model, Hugging Face's GPT-2 format.
+export * from "./batches";
+export * from "./checkpoint";
+export * from "./dataParallel";
+export * from "./trainer";
+export * from "./pretrain";
+export * from "./hfGpt2";

@@ -1,0 +1,3 @@
+// Showing results in a notebook: tables, markdown, live charts.
+export * from "./display";
+export * from "./plot";
