@@ -22,8 +22,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { parseArgs } from "util";
-import { ARTIFACT_MAKERS, baseModelChoice, repoRoot } from "../../core/paths";
+import { ARTIFACT_MAKERS, baseModelChoice, projectPath, repoRoot } from "../../core/paths";
+import { type Command, commandMain, optionParser, runAsScript, UsageError } from "../cli/cli";
 import { readNotebook, type Notebook } from "./notebook";
 import { cellSource } from "./notebookStructure";
 import { executeNotebook, failedPath, kernelEnv } from "./runNotebooks";
@@ -170,60 +170,59 @@ export interface BuildArgs {
   buildDir: string;
 }
 
-const USAGE = `usage: node lib/dist/tools/course/buildCourse.js [--smoke] [--only PREFIX[,PREFIX]] [--from PREFIX] [--jobs N] [--skip-exec] [--slides] [--verbose]
+interface BuildOptions {
+  smoke: boolean;
+  only: string[];
+  from?: string;
+  jobs: number;
+  skipExec: boolean;
+  slides: boolean;
+  verbose: boolean;
+  notebooks: string;
+  buildDir: string;
+}
 
-Executes notebooks/*.ipynb (a notebook after those whose artifacts it reads), writes the executed copies to build/notebooks/ and renders
-the static site to build/site/ (open build/site/index.html).
-  --smoke        tiny sizes; writes build/notebooks-smoke/ and build/site-smoke/ instead
-  --only 03      execute only the notebooks whose name starts with 03 (repeatable, or 03,04)
-  --from 05      execute 05 and every notebook after it (earlier ones keep their executed copies)
-  --jobs N       notebooks executed at once (default 2; 1 runs them one after the other in course order)
-  --skip-exec    execute nothing, just re-render the site from the executed copies
-  --slides       list the chapters' slide decks to open (build/site/slides/<name>.html, presenter
-                 mode: → or space next, Esc overview, S speaker view; always built with the site)
-  --verbose      also print the notebooks' own output
-  --notebooks DIR  source notebooks (default notebooks/)
-  --build-dir DIR  output folder (default build/); artifacts still follow COURSE_ARTIFACTS`;
+const BUILD: Command<BuildOptions> = {
+  name: "build-course",
+  summary: `Executes notebooks/*.ipynb (a notebook after those whose artifacts it reads), writes the executed copies to build/notebooks/
+and renders the static site to build/site/ (open build/site/index.html) with a slide deck per chapter.`,
+  options: {
+    smoke: { kind: "boolean", help: "tiny sizes; writes build/notebooks-smoke/ and build/site-smoke/ instead" },
+    only: { kind: "string", value: "PREFIX", multiple: true, help: "execute only the notebooks whose name starts with PREFIX (repeatable, or 03,04)" },
+    from: { kind: "string", value: "PREFIX", help: "execute PREFIX and every notebook after it (earlier ones keep their executed copies)" },
+    jobs: { kind: "integer", value: "N", min: 1, default: 2, expected: "a whole number >= 1", help: "notebooks executed at once (1 runs them one after the other in course order)" },
+    "skip-exec": { kind: "boolean", help: "execute nothing, just re-render the site from the executed copies" },
+    slides: { kind: "boolean", help: "list the chapters' slide decks to open (build/site/slides/<name>.html, presenter mode: → or space next, Esc overview, S speaker view; always built with the site)" },
+    verbose: { kind: "boolean", help: "also print the notebooks' own output" },
+    notebooks: { kind: "string", value: "DIR", default: path.join(repoRoot, "notebooks"), help: "source notebooks" },
+    "build-dir": { kind: "string", value: "DIR", default: path.join(repoRoot, "build"), help: "output folder; artifacts still follow COURSE_ARTIFACTS" },
+  },
+  strayHint: "(notebooks are picked with --only or --from)",
+  validate: (a) => {
+    const only = onlyPrefixes(a.only);
+    if (a.only.length && only.length === 0) throw new UsageError("--only needs a notebook name prefix, e.g. --only 03");
+    if (only.length && a.from !== undefined) throw new UsageError("use --only or --from, not both");
+    if (a.from !== undefined && a.from.trim() === "") throw new UsageError("--from needs a notebook name prefix, e.g. --from 05");
+    if (a.skipExec && (only.length || a.from !== undefined)) throw new UsageError("--skip-exec executes nothing; it can't be combined with --only or --from");
+  },
+  run: (a, io) => build(toBuildArgs(a), io.err),
+};
 
-/** Parse the command line; throws a one-line Error for anything unexpected. */
-export function parseBuildArgs(argv: string[]): BuildArgs | "help" {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      smoke: { type: "boolean" },
-      only: { type: "string", multiple: true },
-      from: { type: "string" },
-      jobs: { type: "string", short: "j" },
-      "skip-exec": { type: "boolean" },
-      slides: { type: "boolean" },
-      verbose: { type: "boolean", short: "v" },
-      notebooks: { type: "string" },
-      "build-dir": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) return "help";
-  if (positionals.length) throw new Error(`unexpected argument "${positionals[0]}" (notebooks are picked with --only or --from)`);
-  const only = (values.only ?? []).flatMap((o) => o.split(",")).map((o) => o.trim()).filter((o) => o !== "");
-  if (values.only && only.length === 0) throw new Error("--only needs a notebook name prefix, e.g. --only 03");
-  if (only.length && values.from !== undefined) throw new Error("use --only or --from, not both");
-  if (values.from !== undefined && values.from.trim() === "") throw new Error("--from needs a notebook name prefix, e.g. --from 05");
-  const jobs = values.jobs === undefined ? 2 : Number(values.jobs);
-  if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs must be a whole number >= 1, got "${values.jobs}"`);
-  if (values["skip-exec"] && (only.length || values.from !== undefined)) throw new Error("--skip-exec executes nothing; it can't be combined with --only or --from");
+const onlyPrefixes = (only: readonly string[]) => only.flatMap((o) => o.split(",")).map((o) => o.trim()).filter((o) => o !== "");
+
+function toBuildArgs(a: BuildOptions): BuildArgs {
   return {
-    smoke: values.smoke ?? false,
-    only,
-    from: values.from?.trim(),
-    skipExec: values["skip-exec"] ?? false,
-    jobs,
-    slides: values.slides ?? false,
-    verbose: values.verbose ?? false,
-    notebooksDir: path.resolve(values.notebooks ?? path.join(repoRoot, "notebooks")),
-    buildDir: path.resolve(values["build-dir"] ?? path.join(repoRoot, "build")),
+    smoke: a.smoke, only: onlyPrefixes(a.only), from: a.from?.trim(), skipExec: a.skipExec, jobs: a.jobs, slides: a.slides, verbose: a.verbose,
+    notebooksDir: path.resolve(a.notebooks), buildDir: path.resolve(a.buildDir),
   };
+}
+
+/** Parse the command line (the checks of `npm start`); throws a one-line UsageError for anything unexpected. */
+export function parseBuildArgs(argv: string[]): BuildArgs | "help" {
+  const a = optionParser<BuildOptions>(BUILD)(argv);
+  if (a.help) return "help";
+  BUILD.validate!(a);
+  return toBuildArgs(a);
 }
 
 /** Notebook names (no extension) to execute, in course order. Throws if a prefix matches nothing. */
@@ -362,36 +361,23 @@ function renderSite(notebookDir: string, siteDir: string, names: string[], smoke
   return { pages: res.pages.length, decks: res.decks, warnings: res.warnings };
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let args: BuildArgs | "help";
-  try {
-    args = parseBuildArgs(argv);
-  } catch (err) {
-    process.stderr.write(`build-course: ${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (args === "help") {
-    process.stdout.write(USAGE + "\n");
-    return 0;
-  }
-  const opts: BuildArgs = args; // (closures below do not keep the narrowing)
+export const main = commandMain(BUILD);
+
+/** The build itself: execute, render, report on `err`; the exit code. */
+async function build(args: BuildArgs, err: (line: string) => void): Promise<number> {
   const sourceDir = args.notebooksDir;
   const buildDir = args.buildDir;
   const notebookDir = path.join(buildDir, args.smoke ? "notebooks-smoke" : "notebooks");
   const siteDir = path.join(buildDir, args.smoke ? "site-smoke" : "site");
-  const rel = (p: string) => path.relative(process.cwd(), p) || ".";
+  const rel = projectPath;
 
   const all = listNotebooks(sourceDir);
-  if (all.length === 0) {
-    process.stderr.write(`build-course: no notebooks in ${rel(sourceDir)}\n`);
-    return 1;
-  }
+  if (all.length === 0) throw new Error(`no notebooks in ${rel(sourceDir)}`);
   let selected: string[];
   try {
     selected = selectNotebooks(all, args);
-  } catch (err) {
-    process.stderr.write(`build-course: ${(err as Error).message}\n`);
-    return 2;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
 
   const progress = new Progress();
@@ -407,9 +393,8 @@ export async function main(argv: string[]): Promise<number> {
     stated = Object.fromEntries(selected.map((n) => [n, statedMinutes(sources.get(n)!)]));
     chain = chainMinutes(selected, deps, Object.fromEntries(selected.map((n) => [n, stated[n] ?? 0.5])));
     alone = new Set(selected.filter((n) => runsAlone(sources.get(n)!)));
-  } catch (err) {
-    process.stderr.write(`build-course: ${(err as Error).message.split("\n")[0]}\n`);
-    return 1;
+  } catch (e) {
+    throw new Error((e as Error).message.split("\n")[0]);
   }
   const pending = [...selected];
   const done = new Set<string>();
@@ -426,20 +411,20 @@ export async function main(argv: string[]): Promise<number> {
     const label = `notebook ${numberOf(run.name)} of ${runs.length}: ${run.name}`;
     try {
       const executedNb = await executeNotebook(path.join(sourceDir, `${run.name}.ipynb`), {
-        smoke: opts.smoke,
+        smoke: args.smoke,
         outputPath: path.join(notebookDir, `${run.name}.ipynb`),
         onCell: ({ index, total }) => {
           state.cell = index + 1;
           state.cells = total;
           progress.show(render);
         },
-        onOutput: opts.verbose ? (text) => progress.log((opts.jobs > 1 ? `[${run.name}] ` : "") + text.replace(/\n$/, "")) : undefined,
+        onOutput: args.verbose ? (text) => progress.log((args.jobs > 1 ? `[${run.name}] ` : "") + text.replace(/\n$/, "")) : undefined,
       });
       run.status = "ok";
       run.ms = Date.now() - started;
       run.slowest = slowestCell(executedNb);
       done.add(run.name);
-      const warning = opts.smoke ? undefined : runTimeWarning(run.name, run.ms, stated[run.name]);
+      const warning = args.smoke ? undefined : runTimeWarning(run.name, run.ms, stated[run.name]);
       if (warning) timeWarnings.push(warning);
       progress.log(`${label} — ok in ${formatDuration(run.ms)}`);
     } catch (err) {
@@ -462,9 +447,9 @@ export async function main(argv: string[]): Promise<number> {
   // Up to --jobs notebooks at once; after a failure nothing new starts (later chapters need its artifacts).
   await new Promise<void>((resolve) => {
     const startMore = (): void => {
-      while (failure === undefined && running.size < opts.jobs) {
+      while (failure === undefined && running.size < args.jobs) {
         // One job: course order, as a reader runs them. More: the longest chain first.
-        const name = opts.jobs === 1 ? pending[0] : nextNotebook(pending, done, deps, chain, new Set(running.keys()), alone);
+        const name = args.jobs === 1 ? pending[0] : nextNotebook(pending, done, deps, chain, new Set(running.keys()), alone);
         if (name === undefined) break;
         pending.splice(pending.indexOf(name), 1);
         void runOne(runs.find((r) => r.name === name)!).then(startMore);
@@ -500,18 +485,8 @@ export async function main(argv: string[]): Promise<number> {
   else if (!siteError) lines.push("site: not rendered (no executed notebooks)");
   if (siteError) lines.push(`build-course: site: ${siteError}`);
   if (failure) lines.push(`build-course: ${failure}`);
-  process.stderr.write(lines.join("\n") + "\n");
+  lines.forEach((l) => err(l));
   return failure || siteError || !site ? 1 : 0;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err) => {
-      process.stderr.write(`build-course: ${(err as Error).stack ?? err}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runAsScript(main);

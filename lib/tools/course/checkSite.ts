@@ -22,9 +22,9 @@ import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
 import { pathToFileURL } from "url";
-import { parseArgs } from "util";
 import type { BrowserContext, Page } from "playwright-core";
-import { repoRoot } from "../../core/paths";
+import { projectPath, repoRoot } from "../../core/paths";
+import { type Command, commandMain, optionParser, type Parsed, runAsScript, UsageError } from "../cli/cli";
 
 // Without the networking flags Chromium's background services fail loudly on a closed network.
 export const CHROMIUM_ARGS = [
@@ -371,13 +371,32 @@ export interface CheckArgs {
   screenshotsDir: string;
 }
 
-const USAGE = `usage: node lib/dist/tools/course/checkSite.js [SITE_DIR] [--mode http|file|both] [--screenshots DIR]
+interface CheckOptions {
+  mode: "http" | "file" | "both";
+  screenshots?: string;
+}
 
-Opens every page and slide deck (slides/*.html) of the site (default build/site) in headless Chromium (CHROMIUM_PATH, default
-/usr/bin/chromium) and fails on console errors, page errors, failed or external requests, plotly
-figures that did not draw (solutions are opened; every slide is stepped through), content cut off
-on a slide, fonts that failed and broken links. Screenshots go to
-build/screenshots/ (for build/site) or DIR.`;
+const CHECK_SITE: Command<CheckOptions> = {
+  name: "check-site",
+  summary: `Opens every page and slide deck (slides/*.html) of the site (default build/site) in headless Chromium (CHROMIUM_PATH, default
+/usr/bin/chromium) and fails on console errors, page errors, failed or external requests, plotly figures that did not draw
+(solutions are opened; every slide is stepped through), content cut off on a slide, fonts that failed and broken links.`,
+  positionals: "[SITE_DIR]",
+  options: {
+    mode: { kind: "choice", choices: ["http", "file", "both"], value: "MODE", default: "both", help: "how the pages are opened: from a local server, as files, or both" },
+    screenshots: { kind: "string", value: "DIR", defaultText: "build/screenshots for build/site, else SITE_DIR-screenshots", help: "where the screenshots go" },
+  },
+  validate: (a) => {
+    const p = (a as CheckOptions & Parsed).positionals;
+    if (p.length > 1) throw new UsageError(`expected one site folder, got ${p.length}: ${p.join(" ")}`);
+  },
+  run: (a) => checkSite(toCheckArgs(a as CheckOptions & Parsed)),
+};
+
+function toCheckArgs(a: CheckOptions & Parsed): CheckArgs {
+  const siteDir = path.resolve(a.positionals[0] ?? path.join(repoRoot, "build", "site"));
+  return { siteDir, modes: a.mode === "both" ? ["http", "file"] : [a.mode], screenshotsDir: path.resolve(a.screenshots ?? defaultScreenshotsDir(siteDir)) };
+}
 
 /** build/site → build/screenshots; anything/else → anything/else-screenshots. */
 export function defaultScreenshotsDir(siteDir: string): string {
@@ -387,22 +406,10 @@ export function defaultScreenshotsDir(siteDir: string): string {
 }
 
 export function parseCheckArgs(argv: string[]): CheckArgs | "help" {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: { mode: { type: "string" }, screenshots: { type: "string" }, help: { type: "boolean", short: "h" } },
-  });
-  if (values.help) return "help";
-  if (positionals.length > 1) throw new Error(`expected one site folder, got ${positionals.length}: ${positionals.join(" ")}`);
-  const mode = values.mode ?? "both";
-  if (mode !== "http" && mode !== "file" && mode !== "both") throw new Error(`--mode is "${mode}"; expected http, file or both`);
-  const siteDir = path.resolve(positionals[0] ?? path.join(repoRoot, "build", "site"));
-  return {
-    siteDir,
-    modes: mode === "both" ? ["http", "file"] : [mode],
-    screenshotsDir: path.resolve(values.screenshots ?? defaultScreenshotsDir(siteDir)),
-  };
+  const a = optionParser<CheckOptions>(CHECK_SITE)(argv);
+  if (a.help) return "help";
+  CHECK_SITE.validate!(a);
+  return toCheckArgs(a);
 }
 
 function formatResult(r: PageResult): string {
@@ -416,31 +423,20 @@ function formatResult(r: PageResult): string {
   return `FAIL  ${where}\n${r.problems.map((p) => `        ${p}`).join("\n")}`;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let args: CheckArgs | "help";
-  try {
-    args = parseCheckArgs(argv);
-  } catch (err) {
-    process.stderr.write(`check-site: ${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (args === "help") {
-    process.stdout.write(USAGE + "\n");
-    return 0;
-  }
+export const main = commandMain(CHECK_SITE);
+
+async function checkSite(args: CheckArgs): Promise<number> {
   const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
   if (!fs.existsSync(chromiumPath)) {
     process.stdout.write(`check-site: skipped: Chromium not found at ${chromiumPath} (install it, or set CHROMIUM_PATH)\n`);
     return 0;
   }
   if (!fs.existsSync(args.siteDir) || !fs.statSync(args.siteDir).isDirectory()) {
-    process.stderr.write(`check-site: ${args.siteDir}: no such folder (build the site first: npm start)\n`);
-    return 1;
+    throw new Error(`${projectPath(args.siteDir)}: no such folder (build the site first: npm start)`);
   }
   const pages = listPages(args.siteDir);
   if (pages.length === 0) {
-    process.stderr.write(`check-site: ${args.siteDir}: no .html pages\n`);
-    return 1;
+    throw new Error(`${projectPath(args.siteDir)}: no .html pages`);
   }
 
   // Loaded here, not at the top: importing the site helpers must not need playwright.
@@ -478,18 +474,8 @@ export async function main(argv: string[]): Promise<number> {
     await browser.close();
     await server?.close();
   }
-  process.stdout.write(`${passed} passed, ${failed} failed (screenshots: ${path.relative(process.cwd(), args.screenshotsDir) || "."})\n`);
+  process.stdout.write(`${passed} passed, ${failed} failed (screenshots: ${projectPath(args.screenshotsDir)})\n`);
   return failed === 0 ? 0 : 1;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err) => {
-      process.stderr.write(`check-site: ${(err as Error).message}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runAsScript(main);

@@ -13,11 +13,11 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { parseArgs } from "util";
 import { repoRoot } from "../../core/paths";
 import { isSmoke } from "../../core/smoke";
 import { JupyterMessage, KernelDiedError, KernelTimeoutError, TslabKernel } from "./kernel";
 import { clearOutputs, CodeCell, Notebook, Output, readNotebook, writeNotebook } from "./notebook";
+import { type Command, commandMain, optionParser, type Parsed, runAsScript, UsageError } from "../cli/cli";
 
 export interface RunOptions {
   /** COURSE_SMOKE=1 in the kernel (tiny sizes). Default: whatever COURSE_SMOKE already says. */
@@ -279,14 +279,6 @@ function seconds(ms: number): string {
 // ---------------------------------------------------------------------------------------
 // Command line
 
-const USAGE = `usage: node lib/dist/tools/course/runNotebooks.js [--smoke] [--out-dir DIR] [--cell-timeout SECONDS] [--timeout SECONDS] NOTEBOOK.ipynb...
-
-Runs each notebook top to bottom in a fresh tslab kernel and stops at the first failure.
-  --smoke                 COURSE_SMOKE=1: tiny sizes (artifacts go to build/artifacts-smoke)
-  --out-dir DIR           write the executed notebooks to DIR (default: write nothing, only check)
-  --cell-timeout SECONDS  per-cell limit (default ${DEFAULT_CELL_TIMEOUT_MS / 1000})
-  --timeout SECONDS       per-notebook limit (default ${DEFAULT_NOTEBOOK_TIMEOUT_MS / 1000})`;
-
 export interface CliArgs {
   smoke: boolean;
   outDir?: string;
@@ -295,47 +287,54 @@ export interface CliArgs {
   notebooks: string[];
 }
 
-/** Parse the command line; throws a one-line Error for anything unexpected. */
-export function parseCli(argv: string[]): CliArgs | "help" {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      smoke: { type: "boolean" },
-      "out-dir": { type: "string" },
-      "cell-timeout": { type: "string" },
-      timeout: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) return "help";
-  const secondsFlag = (flag: string, v: string | undefined, dflt: number): number => {
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag} is "${v}"; expected a positive number of seconds`);
-    return n * 1000;
-  };
-  if (positionals.length === 0) throw new Error("no notebooks given");
-  const bad = positionals.find((p) => !p.endsWith(".ipynb"));
-  if (bad) throw new Error(`"${bad}" is not an .ipynb file`);
-  const outDir = values["out-dir"];
-  if (outDir !== undefined) {
-    // Two inputs with the same file name would overwrite each other in DIR.
-    const seen = new Map<string, string>();
-    for (const p of positionals) {
-      const base = path.basename(p);
-      if (seen.has(base)) throw new Error(`--out-dir: "${seen.get(base)}" and "${p}" would both be written to ${path.join(outDir, base)}`);
-      seen.set(base, p);
+interface NotebookCliOptions {
+  smoke: boolean;
+  outDir?: string;
+  cellTimeout: number;
+  timeout: number;
+}
+
+const secondsOption = (help: string, dflt: number) =>
+  ({ kind: "number", value: "SECONDS", min: 0, minExclusive: true, default: dflt / 1000, expected: "a positive number of seconds", help }) as const;
+
+const RUN_NOTEBOOKS: Command<NotebookCliOptions> = {
+  name: "run-notebooks",
+  summary: "Runs each notebook top to bottom in a fresh tslab kernel and stops at the first failure.",
+  positionals: "NOTEBOOK.ipynb...",
+  options: {
+    smoke: { kind: "boolean", help: "COURSE_SMOKE=1: tiny sizes (artifacts go to build/artifacts-smoke)" },
+    "out-dir": { kind: "string", value: "DIR", defaultText: "write nothing, only check", help: "write the executed notebooks to DIR" },
+    "cell-timeout": secondsOption("per-cell limit", DEFAULT_CELL_TIMEOUT_MS),
+    timeout: secondsOption("per-notebook limit", DEFAULT_NOTEBOOK_TIMEOUT_MS),
+  },
+  validate: (a) => {
+    const notebooks = (a as NotebookCliOptions & Parsed).positionals;
+    if (notebooks.length === 0) throw new UsageError("no notebooks given");
+    const bad = notebooks.find((p) => !p.endsWith(".ipynb"));
+    if (bad) throw new UsageError(`"${bad}" is not an .ipynb file`);
+    if (a.outDir !== undefined) {
+      // Two inputs with the same file name would overwrite each other in DIR.
+      const seen = new Map<string, string>();
+      for (const p of notebooks) {
+        const base = path.basename(p);
+        if (seen.has(base)) throw new UsageError(`--out-dir: "${seen.get(base)}" and "${p}" would both be written to ${path.join(a.outDir, base)}`);
+        seen.set(base, p);
+      }
     }
-  }
-  return {
-    smoke: values.smoke ?? false,
-    outDir,
-    cellTimeoutMs: secondsFlag("cell-timeout", values["cell-timeout"], DEFAULT_CELL_TIMEOUT_MS),
-    notebookTimeoutMs: secondsFlag("timeout", values.timeout, DEFAULT_NOTEBOOK_TIMEOUT_MS),
-    notebooks: positionals,
-  };
+  },
+  run: (a) => runNotebooks(toCliArgs(a as NotebookCliOptions & Parsed)),
+};
+
+function toCliArgs(a: NotebookCliOptions & Parsed): CliArgs {
+  return { smoke: a.smoke, outDir: a.outDir, cellTimeoutMs: a.cellTimeout * 1000, notebookTimeoutMs: a.timeout * 1000, notebooks: a.positionals };
+}
+
+/** Parse the command line; throws a one-line UsageError for anything unexpected. */
+export function parseCli(argv: string[]): CliArgs | "help" {
+  const a = optionParser<NotebookCliOptions>(RUN_NOTEBOOKS)(argv);
+  if (a.help) return "help";
+  RUN_NOTEBOOKS.validate!(a);
+  return toCliArgs(a);
 }
 
 /**
@@ -346,18 +345,9 @@ export function cliOutputPath(args: CliArgs, notebook: string): string | undefin
   return args.outDir !== undefined ? path.join(args.outDir, path.basename(notebook)) : undefined;
 }
 
-async function main(argv: string[]): Promise<number> {
-  let args: CliArgs | "help";
-  try {
-    args = parseCli(argv);
-  } catch (err) {
-    process.stderr.write(`run-notebooks: ${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (args === "help") {
-    process.stdout.write(USAGE + "\n");
-    return 0;
-  }
+export const main = commandMain(RUN_NOTEBOOKS);
+
+async function runNotebooks(args: CliArgs): Promise<number> {
   const tty = process.stdout.isTTY === true;
   const n = args.notebooks.length;
   for (const [i, notebook] of args.notebooks.entries()) {
@@ -384,14 +374,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err) => {
-      process.stderr.write(`run-notebooks: ${(err as Error).stack ?? err}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runAsScript(main);

@@ -71,7 +71,7 @@ describe("check-site: helpers", () => {
     const b = parseCheckArgs(["/tmp/site"]);
     assert.ok(b !== "help");
     assert.deepEqual(b.modes, ["http", "file"]);
-    assert.throws(() => parseCheckArgs(["--mode", "ftp"]), /^Error: --mode is "ftp"; expected http, file or both$/);
+    assert.throws(() => parseCheckArgs(["--mode", "ftp"]), /^Error: --mode must be one of http, file, both, got "ftp"$/);
     assert.throws(() => parseCheckArgs(["a", "b"]), /expected one site folder/);
   });
 });
