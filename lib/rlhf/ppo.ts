@@ -30,7 +30,7 @@
  * Newer TRL trains a separate value model for the same reason.
  */
 import * as tf from "@tensorflow/tfjs";
-import { copyParams, GPTConfig, gptForward, GPTParams, targetLogProbs } from "../gpt/gpt";
+import { copyParams, GPTConfig, gptForward, gptLoss, GPTParams, targetLogProbs } from "../gpt/gpt";
 import { AdamW, AdamWConfig, clipByGlobalNorm, NamedTensors } from "../core/optim";
 import { createRng, Rng } from "../core/random";
 import { LiveLineChart, liveLineChart } from "../show/plot";
@@ -38,6 +38,7 @@ import { initScalarHead, scalarHead, scoreResponses } from "./rewardModel";
 import { BatchGenerateOptions, generateBatch, responseBatch, ResponseBatch, rowsToTensor } from "../gpt/rollout";
 import { trueScore } from "./labeller";
 import type { ChatCodec, RLHFPrompt } from "./chat";
+import { encodeSFTData, type SFTExample, sftBatch } from "../finetune/sft";
 
 // ---------------------------------------------------------------------------------------
 // Plain-number pieces: GAE, KL estimators, rewards, whitening
@@ -372,8 +373,23 @@ export const DEFAULT_PPO_HYPER: Readonly<Omit<PPOHyper, "minibatchSize">> = {
   clipEps: 0.2, valueClip: 0.2, vfCoef: 0.1, entCoef: 0, gamma: 1, lambda: 0.95, epochs: 4, gradClip: 1, whitenAdvantages: true, klEstimator: "k1", critic: "detached",
 };
 
+/**
+ * PPO-ptx (InstructGPT, section 3.5): supervised batches whose log-likelihood joins PPO's
+ * objective, loss += coef · (masked cross-entropy of `next()`'s targets). Optimising a reward
+ * model on a few thousand answers also moves everything else the model knows; InstructGPT
+ * called what is lost the "alignment tax" and paid less of it by mixing in pretraining data.
+ * Here the batches are SFT examples (ptxSource in this file, PTX_COEF).
+ */
+export interface PtxSource {
+  coef: number;
+  /** A fresh batch: inputs, targets, and 1 where a target counts ([B, T] each); disposed by the caller. */
+  next: () => { x: tf.Tensor2D; y: tf.Tensor2D; mask: tf.Tensor2D };
+}
+
 export interface PPOUpdateStats {
   policyLoss: number;
+  /** Mean cross-entropy of the ptx batches (only with ptx). */
+  ptxLoss?: number;
   valueLoss: number;
   clipFraction: number;
   valueClipFraction: number;
@@ -394,14 +410,14 @@ export interface PPOUpdateStats {
  */
 export function ppoUpdate(
   params: GPTParams, config: GPTConfig, optimizer: AdamW, rollout: ScoredRollout,
-  advantages: number[][], returns: number[][], hyper: PPOHyper, rng: Rng,
+  advantages: number[][], returns: number[][], hyper: PPOHyper, rng: Rng, ptx?: PtxSource,
 ): PPOUpdateStats {
   const { batch } = rollout;
   const names = Object.keys(params).filter((k) => params[k].trainable);
   const varList = names.map((k) => params[k]);
   const nameOf = new Map(names.map((k) => [params[k].name, k]));
   const mb = Math.max(1, Math.min(hyper.minibatchSize, batch.batch));
-  const sums = { policyLoss: 0, valueLoss: 0, clipFraction: 0, valueClipFraction: 0, approxKL: 0, entropy: 0, gradNorm: 0, steps: 0, skippedSteps: 0 };
+  const sums = { policyLoss: 0, ptxLoss: 0, valueLoss: 0, clipFraction: 0, valueClipFraction: 0, approxKL: 0, entropy: 0, gradNorm: 0, steps: 0, skippedSteps: 0 };
   const pick = <T>(rows: T[], ids: number[]) => ids.map((i) => rows[i]);
   for (let epoch = 0; epoch < hyper.epochs; epoch++) {
     const order = rng.shuffle(Array.from({ length: batch.batch }, (_, i) => i));
@@ -424,6 +440,12 @@ export function ppoUpdate(
           stats.push(...[pg.loss, vl.loss, pg.clipFraction, vl.clipFraction, pg.approxKL, ent].map((s) => tf.keep(s.clone())));
           let loss = tf.add(pg.loss, tf.mul(vl.loss, hyper.vfCoef));
           if (hyper.entCoef !== 0) loss = tf.sub(loss, tf.mul(ent, hyper.entCoef));
+          if (ptx !== undefined) {
+            const b = ptx.next();
+            const ce = gptLoss(params, config, b.x, b.y, { mask: b.mask });
+            stats.push(tf.keep(ce.clone()));
+            loss = tf.add(loss, tf.mul(ce, ptx.coef));
+          }
           return loss as tf.Scalar;
         }, varList);
         const named: NamedTensors = {};
@@ -438,13 +460,13 @@ export function ppoUpdate(
       const v = stats.map((s) => s.dataSync()[0]);
       tf.dispose(stats);
       sums.policyLoss += v[0]; sums.valueLoss += v[1]; sums.clipFraction += v[2];
-      sums.valueClipFraction += v[3]; sums.approxKL += v[4]; sums.entropy += v[5];
+      sums.valueClipFraction += v[3]; sums.approxKL += v[4]; sums.entropy += v[5]; if (ptx) sums.ptxLoss += v[6];
       sums.steps++;
     }
   }
   const n = Math.max(1, sums.steps);
   return {
-    policyLoss: sums.policyLoss / n, valueLoss: sums.valueLoss / n, clipFraction: sums.clipFraction / n,
+    ...(ptx ? { ptxLoss: sums.ptxLoss / n } : {}), policyLoss: sums.policyLoss / n, valueLoss: sums.valueLoss / n, clipFraction: sums.clipFraction / n,
     valueClipFraction: sums.valueClipFraction / n, approxKL: sums.approxKL / n, entropy: sums.entropy / n,
     gradNorm: sums.gradNorm / n, steps: sums.steps, skippedSteps: sums.skippedSteps,
   };
@@ -466,6 +488,8 @@ export interface PPOOptions extends Partial<PPOHyper> {
   seed?: number;
   /** Pad id of the response batches. Default 0. */
   padId?: number;
+  /** Supervised batches mixed into every update (PPO-ptx). Default none. */
+  ptx?: PtxSource;
 }
 
 export interface PPOTrainer {
@@ -478,6 +502,7 @@ export interface PPOTrainer {
   generation: Omit<BatchGenerateOptions, "rng" | "seed">;
   rng: Rng;
   padId: number;
+  ptx?: PtxSource;
   iteration: number;
 }
 
@@ -491,7 +516,7 @@ export function createPPO(sftParams: GPTParams, config: GPTConfig, opts: PPOOpti
   const beta = opts.klCoef ?? 0.1;
   const kl: KLController = opts.adaptiveKL ? new AdaptiveKLController(beta, opts.adaptiveKL.target, opts.adaptiveKL.horizon) : new FixedKLController(beta);
   const hyper: PPOHyper = { ...DEFAULT_PPO_HYPER, minibatchSize: Number.MAX_SAFE_INTEGER, ...stripUndefined(opts) };
-  return { policy, ref, config, optimizer, kl, hyper, generation: opts.generation, rng: createRng(seed), padId: opts.padId ?? 0, iteration: 0 };
+  return { policy, ref, config, optimizer, kl, hyper, generation: opts.generation, rng: createRng(seed), padId: opts.padId ?? 0, ptx: opts.ptx, iteration: 0 };
 }
 
 function stripUndefined(o: Partial<PPOHyper>): Partial<PPOHyper> {
@@ -507,16 +532,22 @@ export function disposePPO(trainer: PPOTrainer): void {
   trainer.optimizer.dispose();
 }
 
-/** Scores of answers: the reward model (or, to debug, the labeller's true rule). */
-export type RewardFn = (prompts: number[][], responses: number[][], ended: boolean[]) => number[];
+/** A reward function's answer: the rewards PPO optimises, and the scores they came from before any zero point was subtracted (for the charts). */
+export interface Rewards {
+  rewards: number[];
+  scores: number[];
+}
+
+/** Scores of answers: the reward model (or, to debug, the labeller's true rule); plain numbers are both rewards and scores. */
+export type RewardFn = (prompts: number[][], responses: number[][], ended: boolean[]) => number[] | Rewards;
 
 export interface PPOStepStats extends PPOUpdateStats {
   iteration: number;
-  /** Mean reward-model score of the rollout's answers. */
+  /** Mean score of the rollout's answers, before any zero point (the reward model's own scale). */
   meanScore: number;
   /** Mean Σ_t KL_t per answer (nats), against the reference. */
   meanKL: number;
-  /** Mean total reward per answer (score − β·KL). */
+  /** Mean total reward per answer (reward − β·KL, the reward after its zero point). */
   meanReward: number;
   /** β used for this batch (before the controller's update). */
   beta: number;
@@ -530,7 +561,9 @@ export interface PPOStepResult {
   stats: PPOStepStats;
   prompts: number[][];
   responses: number[][];
+  /** Each answer's score (Rewards.scores) and reward (Rewards.rewards). */
   scores: number[];
+  rewards: number[];
 }
 
 /** One PPO iteration on a batch of prompts (see the top of the file). */
@@ -538,27 +571,30 @@ export function ppoStep(trainer: PPOTrainer, prompts: number[][], reward: Reward
   const t0 = performance.now();
   const { policy, ref, config, hyper } = trainer;
   const gen = rollout(policy, ref, config, prompts, { ...trainer.generation, padId: trainer.padId, rng: trainer.rng });
-  const scores = reward(gen.prompts, gen.responses, gen.ended);
-  if (scores.length !== prompts.length || scores.some((s) => !Number.isFinite(s))) {
-    throw new Error(`ppoStep: the reward function must return ${prompts.length} finite numbers, got [${scores.slice(0, 5).join(", ")}${scores.length > 5 ? ", …" : ""}]`);
+  const r = reward(gen.prompts, gen.responses, gen.ended);
+  const { rewards: answerRewards, scores } = Array.isArray(r) ? { rewards: r, scores: r } : r;
+  for (const xs of [answerRewards, scores]) {
+    if (xs.length !== prompts.length || xs.some((s) => !Number.isFinite(s))) {
+      throw new Error(`ppoStep: the reward function must return ${prompts.length} finite numbers, got [${xs.slice(0, 5).join(", ")}${xs.length > 5 ? ", …" : ""}]`);
+    }
   }
   const { batch } = gen;
   const beta = trainer.kl.value;
-  const { rewards, kl } = ppoRewards(scores, gen.logp, gen.refLogp, batch.mask, beta, hyper.klEstimator);
+  const { rewards, kl } = ppoRewards(answerRewards, gen.logp, gen.refLogp, batch.mask, beta, hyper.klEstimator);
   const g = gaeBatch(rewards, gen.values, batch.mask, hyper.gamma, hyper.lambda);
   const advantages = hyper.whitenAdvantages ? whiten(g.advantages, batch.mask) : g.advantages;
-  const update = ppoUpdate(policy, config, trainer.optimizer, gen, advantages, g.returns, hyper, trainer.rng);
+  const update = ppoUpdate(policy, config, trainer.optimizer, gen, advantages, g.returns, hyper, trainer.rng, trainer.ptx);
   const meanKL = mean(kl);
   trainer.kl.update(meanKL, prompts.length);
   trainer.iteration++;
   const stats: PPOStepStats = {
     ...update, iteration: trainer.iteration, meanScore: mean(scores), meanKL,
-    meanReward: mean(scores.map((s, i) => s - beta * kl[i])), beta,
+    meanReward: mean(answerRewards.map((s, i) => s - beta * kl[i])), beta,
     meanResponseLength: mean(gen.responses.map((r) => r.length)),
     endedFraction: mean(gen.ended.map((e) => (e ? 1 : 0))),
     seconds: (performance.now() - t0) / 1000,
   };
-  return { stats, prompts: gen.prompts, responses: gen.responses, scores };
+  return { stats, prompts: gen.prompts, responses: gen.responses, scores, rewards: answerRewards };
 }
 
 const mean = (xs: readonly number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
@@ -586,7 +622,7 @@ export function ppoLiveCharts(title = "PPO"): PPOCharts {
     charts: [reward, kl, clip, ent],
     push(st) {
       reward.push("reward-model score", st.iteration, st.meanScore);
-      reward.push("score − β·KL", st.iteration, st.meanReward);
+      reward.push("score − β·KL", st.iteration, st.meanScore - st.beta * st.meanKL);
       kl.push("KL", st.iteration, st.meanKL);
       kl.push("β", st.iteration, st.beta);
       clip.push("policy clip fraction", st.iteration, st.clipFraction);
@@ -602,7 +638,7 @@ export function ppoLiveCharts(title = "PPO"): PPOCharts {
 // ---------------------------------------------------------------------------------------
 // Steps 4–9: PPO
 
-export interface RunPPOOptions extends Omit<PPOOptions, "generation" | "padId"> {
+export interface RunPPOOptions extends Omit<PPOOptions, "generation" | "padId" | "ptx"> {
   sft: GPTParams;
   config: GPTConfig;
   codec: ChatCodec;
@@ -611,8 +647,21 @@ export interface RunPPOOptions extends Omit<PPOOptions, "generation" | "padId"> 
   /** Training prompts (drawn in shuffled order, batchSize per iteration). */
   prompts: readonly RLHFPrompt[];
   iterations: number;
-  /** Prompts (rollouts) per iteration. Default 16. */
+  /** Prompts per iteration. Default 16. */
   batchSize?: number;
+  /**
+   * Answers sampled per prompt (rollouts per iteration: batchSize × samplesPerPrompt). Default 1:
+   * each answer's reward is measured from the SFT model's greedy answer to its prompt. With 2 or
+   * more, from the mean score of the other answers to the same prompt (rewardModelReward's
+   * `zero: "siblings"`; the course uses SAMPLES_PER_PROMPT).
+   */
+  samplesPerPrompt?: number;
+  /**
+   * PPO-ptx: every update also minimises coef × the SFT loss on batchSize (default 8) random SFT
+   * examples, so that optimising the reward model does not unlearn what SFT taught (PtxSource;
+   * the course uses PTX_COEF). Default none.
+   */
+  ptx?: { examples: readonly SFTExample[]; coef: number; batchSize?: number };
   maxNewTokens: number;
   temperature?: number;
   /** Subtracted from the reward-model score of an answer that did not end (rewardModelReward). Default MISSING_END_PENALTY. */
@@ -650,6 +699,52 @@ export const MISSING_END_PENALTY = 2;
  */
 export const SCORE_CLIP = 10;
 
+/**
+ * Answers per prompt in the course's PPO (notebook 08, npm run ppo), each measured against its
+ * siblings (rewardModelReward's `zero: "siblings"`), 8 prompts per iteration. Why: with one
+ * answer per prompt measured against SFT's greedy answer, PPO learned to close its answers
+ * politely and, on the way, to give wrong letters that SFT had right: the reward model scores a
+ * wrong letter followed by "Glad to help!" above SFT's plain right letter, though it puts the
+ * right letter first among all 26 with the same closing (96 % of held-out letter questions).
+ * Siblings bring the right and the wrong letter into the same comparison.
+ */
+export const SAMPLES_PER_PROMPT = 4;
+
+/**
+ * The course's PPO-ptx coefficient (PtxSource). On notebook 08's SFT and reward model (mean true
+ * score against SFT's, 95 % interval, 306 held-out questions × 3 answers): plain PPO −0.08
+ * (−0.20 to +0.04), siblings alone +0.01, ptx 0.1 alone +0.08, both +0.18 (+0.09 to +0.28);
+ * coefficients 1 and 0.3 held the policy so close to SFT that it won only 56 % and 65 %.
+ */
+export const PTX_COEF = 0.1;
+
+/** Supervised batches of `batchSize` random SFT examples (the chat format, loss on the answers) for PPO-ptx. */
+export function ptxSource(examples: readonly SFTExample[], codec: ChatCodec, config: GPTConfig, opts: { coef: number; batchSize?: number; seed?: number }): PtxSource {
+  const items = encodeSFTData(codec.tokenizer, examples, config.blockSize).items;
+  if (items.length === 0) throw new Error("ptxSource: no SFT examples to mix in");
+  const rng = createRng(opts.seed ?? 0);
+  const n = opts.batchSize ?? 8;
+  return { coef: opts.coef, next: () => sftBatch(Array.from({ length: n }, () => items[rng.int(items.length)]), codec.padId) };
+}
+
+/**
+ * Each score minus the mean of the other scores with the same key (its siblings: answers to the
+ * same prompt), as RLOO (Ahmadian et al. 2024) and GRPO do; a score without siblings stays as it is.
+ */
+export function leaveOneOut(scores: readonly number[], keys: readonly string[]): number[] {
+  const groups = new Map<string, { total: number; n: number }>();
+  keys.forEach((k, i) => {
+    const g = groups.get(k) ?? { total: 0, n: 0 };
+    g.total += scores[i];
+    g.n++;
+    groups.set(k, g);
+  });
+  return scores.map((s, i) => {
+    const g = groups.get(keys[i])!;
+    return g.n < 2 ? s : s - (g.total - s) / (g.n - 1);
+  });
+}
+
 export interface RewardModelRewardOptions {
   /** Default MISSING_END_PENALTY. */
   missingEndPenalty?: number;
@@ -662,6 +757,11 @@ export interface RewardModelRewardOptions {
   baseline?: GPTParams;
   /** Length of the baseline's answers (the rollouts'). Default 48. */
   maxNewTokens?: number;
+  /**
+   * "siblings": the zero point of an answer is the mean score of the other answers to the same
+   * prompt in the batch (leaveOneOut) instead of a baseline model's greedy answer.
+   */
+  zero?: "siblings";
 }
 
 /** The reward model's scores of (prompt, response) pairs, each clipped to ±clip: what PPO sees of them. */
@@ -671,8 +771,9 @@ export function clippedScores(reward: GPTParams, config: GPTConfig, codec: ChatC
 
 /**
  * Step 8 as a RewardFn: the reward model's score clipped to ±scoreClip, minus
- * `missingEndPenalty` for an answer that did not end, and (with `baseline`) minus the clipped
- * score of the baseline model's greedy answer to the same prompt.
+ * `missingEndPenalty` for an answer that did not end (the `scores`), and from a zero point per
+ * prompt (the `rewards`): with `zero: "siblings"` the mean score of the other answers to the
+ * same prompt, with `baseline` the clipped score of the baseline model's greedy answer to it.
  *
  * Why a per-prompt zero point: Bradley–Terry only ever compares answers to the SAME prompt, so a
  * reward model's scores are defined up to a constant per prompt, and that constant is noise. Here
@@ -680,15 +781,22 @@ export function clippedScores(reward: GPTParams, config: GPTConfig, codec: ChatC
  * answer to a letter question around 0. Raw, PPO would read "all answers to fact questions are
  * bad", push each sampled one down, and spread their probability into junk; relative to SFT's own
  * answer, a better-than-usual answer to a hard question is good news. Subtracting a function of
- * the prompt alone does not change which policy is best, only how noisy the updates are.
+ * the prompt alone does not change which policy is best, only how noisy the updates are. Siblings
+ * make a sharper zero than SFT's answer: they are the current policy's, so an answer is rewarded
+ * for beating what the policy does now, and answers that differ only in what the reward model
+ * judges best (the right letter against a wrong one, both politely closed) meet in every batch.
  */
-export function rewardModelReward(reward: GPTParams, config: GPTConfig, codec: ChatCodec, opts: RewardModelRewardOptions = {}): RewardFn {
+export function rewardModelReward(
+  reward: GPTParams, config: GPTConfig, codec: ChatCodec, opts: RewardModelRewardOptions = {},
+): (prompts: number[][], responses: number[][], ended: boolean[]) => Rewards {
+  if (opts.zero === "siblings" && opts.baseline !== undefined) throw new Error('rewardModelReward: give a baseline or zero: "siblings", not both');
   const penalty = opts.missingEndPenalty ?? MISSING_END_PENALTY, clip = opts.scoreClip ?? SCORE_CLIP;
   const clipped = (prompts: number[][], responses: number[][]) => clippedScores(reward, config, codec, prompts, responses, clip);
   const zero = new Map<string, number>(); // prompt ids → the baseline's clipped score (the baseline is frozen)
   return (prompts, responses, ended) => {
     const scores = clipped(prompts, responses).map((s, i) => s - (ended[i] ? 0 : penalty));
-    if (opts.baseline === undefined) return scores;
+    if (opts.zero === "siblings") return { rewards: leaveOneOut(scores, prompts.map((p) => p.join(","))), scores };
+    if (opts.baseline === undefined) return { rewards: scores, scores };
     const missing = [...new Set(prompts.map((p) => p.join(",")))].filter((k) => !zero.has(k));
     if (missing.length > 0) {
       const ps = missing.map((k) => k.split(",").map(Number));
@@ -696,7 +804,7 @@ export function rewardModelReward(reward: GPTParams, config: GPTConfig, codec: C
       const base = clipped(ps, g.responses.map((r) => (r.length > 0 ? r : [codec.endId])));
       missing.forEach((k, i) => zero.set(k, base[i] - (g.ended[i] ? 0 : penalty)));
     }
-    return scores.map((s, i) => s - zero.get(prompts[i].join(","))!);
+    return { rewards: scores.map((s, i) => s - zero.get(prompts[i].join(","))!), scores };
   };
 }
 
@@ -704,11 +812,14 @@ export function rewardModelReward(reward: GPTParams, config: GPTConfig, codec: C
 export async function runPPO(opts: RunPPOOptions): Promise<RunPPOResult> {
   const t0 = performance.now();
   const { config, codec } = opts;
+  const k = opts.samplesPerPrompt ?? 1;
+  const ptx = opts.ptx !== undefined && opts.ptx.coef > 0 ? ptxSource(opts.ptx.examples, codec, config, { ...opts.ptx, seed: (opts.seed ?? 0) + 11 }) : undefined;
   const trainer = createPPO(opts.sft, config, {
-    ...opts, generation: { maxNewTokens: opts.maxNewTokens, stopId: codec.endId, temperature: opts.temperature ?? 1 }, padId: codec.padId,
+    ...opts, ptx, generation: { maxNewTokens: opts.maxNewTokens, stopId: codec.endId, temperature: opts.temperature ?? 1 }, padId: codec.padId,
   });
   const rewardFn = rewardModelReward(opts.reward, config, codec, {
-    missingEndPenalty: opts.missingEndPenalty, scoreClip: opts.scoreClip, baseline: trainer.ref, maxNewTokens: opts.maxNewTokens,
+    missingEndPenalty: opts.missingEndPenalty, scoreClip: opts.scoreClip, maxNewTokens: opts.maxNewTokens,
+    ...(k > 1 ? { zero: "siblings" as const } : { baseline: trainer.ref }),
   });
   const charts = opts.chart ? ppoLiveCharts(opts.chart) : undefined;
   const rng = createRng((opts.seed ?? 0) + 7);
@@ -719,7 +830,7 @@ export async function runPPO(opts: RunPPOOptions): Promise<RunPPOResult> {
   try {
     for (let it = 0; it < opts.iterations; it++) {
       if (order.length < bs) order = order.concat(rng.shuffle(opts.prompts.map((_, i) => i)));
-      const batch = order.splice(0, bs).map((i) => opts.prompts[i]);
+      const batch = order.splice(0, bs).flatMap((i) => Array.from({ length: k }, () => opts.prompts[i]));
       const { stats, responses, scores } = ppoStep(trainer, batch.map((p) => codec.encodePrompt(p.prompt)), rewardFn);
       history.push(stats);
       const texts = responses.map((r) => codec.decodeResponse(r));

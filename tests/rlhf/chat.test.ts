@@ -147,15 +147,26 @@ describe("RLHF in the chat format: prompts, rankings, the training loops, the ev
     const raw = scoreResponses(rm, config, prompts, responses, 32, codec.padId);
     const clip = Math.min(Math.abs(raw[0]), Math.abs(raw[1])) / 2; // a clip that bites on both
     const plain = rewardModelReward(rm, config, codec, { scoreClip: clip, missingEndPenalty: 1.5 })(prompts, responses, [true, false]);
-    close(plain, [Math.sign(raw[0]) * clip, Math.sign(raw[1]) * clip - 1.5], 1e-6);
+    close(plain.scores, [Math.sign(raw[0]) * clip, Math.sign(raw[1]) * clip - 1.5], 1e-6);
+    assert.deepEqual(plain.rewards, plain.scores, "no zero point: the rewards are the scores");
     // With a baseline: its greedy answer to each prompt, scored the same way, is the zero point.
     const g = generateBatch(params, config, prompts, { maxNewTokens: 24, stopId: codec.endId, padId: codec.padId, temperature: 0 });
     const clipped = (x: number) => Math.max(-SCORE_CLIP, Math.min(SCORE_CLIP, x));
     const zero = scoreResponses(rm, config, prompts, g.responses, 32, codec.padId).map((z, i) => clipped(z) - (g.ended[i] ? 0 : MISSING_END_PENALTY));
     const fn = rewardModelReward(rm, config, codec, { baseline: params });
-    close(fn(prompts, responses, [true, true]), raw.map((x, i) => clipped(x) - zero[i]), 1e-5);
+    const r = fn(prompts, responses, [true, true]);
+    close(r.rewards, raw.map((x, i) => clipped(x) - zero[i]), 1e-5);
+    close(r.scores, raw.map(clipped), 1e-5);
     // The baseline's own greedy answer scores exactly 0.
-    close(fn(prompts, g.responses, g.ended), [0, 0], 1e-5);
+    close(fn(prompts, g.responses, g.ended).rewards, [0, 0], 1e-5);
+    // Siblings: three answers to the first prompt, one to the second; each reward is its score minus the mean of the others'.
+    const p4 = [prompts[0], prompts[0], prompts[0], prompts[1]];
+    const r4 = [responses[0], responses[1], codec.encodeResponse("Ahab.<|end|>"), responses[1]];
+    const s4 = scoreResponses(rm, config, p4, r4, 32, codec.padId).map(clipped);
+    const sib = rewardModelReward(rm, config, codec, { zero: "siblings" })(p4, r4, [true, true, true, true]);
+    close(sib.scores, s4, 1e-5);
+    close(sib.rewards, [s4[0] - (s4[1] + s4[2]) / 2, s4[1] - (s4[0] + s4[2]) / 2, s4[2] - (s4[0] + s4[1]) / 2, s4[3]], 1e-5);
+    assert.throws(() => rewardModelReward(rm, config, codec, { zero: "siblings", baseline: params }), /not both/);
     tf.dispose(Object.values(rm));
   });
 });

@@ -4,8 +4,10 @@ import { initBackend } from "../../lib/core/backend";
 import { copyParams, gptConfig, initGPT } from "../../lib/gpt/gpt";
 import {
   AdaptiveKLController, createPPO, initPolicy, rollout, disposePPO, entropy, FixedKLController, gae, gaeBatch, klPerToken, policyOutputs,
-  ppoPolicyLoss, ppoRewards, ppoStep, ppoValueLoss, stopGradient, whiten,
+  leaveOneOut, ppoPolicyLoss, ppoRewards, ppoStep, ppoUpdate, ppoValueLoss, stopGradient, whiten, type PtxSource,
 } from "../../lib/rlhf/ppo";
+import { gptLoss } from "../../lib/gpt/gpt";
+import { createRng } from "../../lib/core/random";
 import { generateBatch, responseBatch } from "../../lib/gpt/rollout";
 import { generate } from "../../lib/gpt/sampling";
 
@@ -196,6 +198,42 @@ describe("ppo", function () {
         tf.dispose([...Object.values(grads), inputs, targets, ...Object.values(sft), ...Object.values(policy)]);
       });
     }
+  });
+
+  describe("zero points and PPO-ptx", () => {
+    it("leaveOneOut: each score minus the mean of its siblings' (hand-computed); a lone score stays", () => {
+      close(leaveOneOut([1, 2, 3, 10], ["a", "a", "a", "b"]), [1 - 2.5, 2 - 2, 3 - 1.5, 10]);
+      close(leaveOneOut([4, 6], ["p", "p"]), [-2, 2]);
+    });
+
+    it("ptx alone trains on its batch: with zero advantages the policy moves only with ptx, and the SFT loss of the batch falls", function () {
+      this.timeout(60000);
+      const config = gptConfig("tiny");
+      const sft = initGPT(config, { seed: 4 });
+      const x = tf.tensor2d([[1, 2, 3, 4], [5, 6, 7, 8]], [2, 4], "int32"), y = tf.tensor2d([[2, 3, 4, 5], [6, 7, 8, 9]], [2, 4], "int32");
+      const m = tf.tensor2d([[0, 1, 1, 1], [0, 0, 1, 1]], [2, 4], "float32");
+      const batch = () => ({ x: x.clone(), y: y.clone(), mask: m.clone() });
+      const sftLossOf = (params: Record<string, tf.Tensor>) => tf.tidy(() => gptLoss(params as never, config, x, y, { mask: m }).dataSync()[0]);
+      const run = (ptx?: PtxSource) => {
+        const trainer = createPPO(sft, config, { generation: { maxNewTokens: 3, temperature: 1 }, epochs: 1, vfCoef: 0, seed: 1, optimizer: { lr: 1e-2 }, ptx });
+        const ro = rollout(trainer.policy, trainer.ref, config, [[1], [2]], { maxNewTokens: 3, temperature: 1, seed: 2 });
+        const zeros = ro.batch.mask.map((r) => r.map(() => 0));
+        const before = sftLossOf(trainer.policy);
+        const n0 = tf.memory().numTensors;
+        const stats = ppoUpdate(trainer.policy, config, trainer.optimizer, ro, zeros, ro.values, trainer.hyper, createRng(3), ptx);
+        assert.equal(tf.memory().numTensors, n0, "no tensor left behind");
+        const after = sftLossOf(trainer.policy);
+        disposePPO(trainer);
+        return { before, after, stats };
+      };
+      const plain = run();
+      assert.equal(plain.after, plain.before, "zero advantages, no value loss: nothing moves");
+      assert.equal(plain.stats.ptxLoss, undefined);
+      const withPtx = run({ coef: 0.5, next: batch });
+      assert.ok(Math.abs(withPtx.stats.ptxLoss! - withPtx.before) < 1e-5, `ptxLoss ${withPtx.stats.ptxLoss} is the batch's SFT loss ${withPtx.before} before the step`);
+      assert.ok(withPtx.after < withPtx.before, `SFT loss ${withPtx.before} → ${withPtx.after}`);
+      tf.dispose([x, y, m, ...Object.values(sft)]);
+    });
   });
 
   describe("ppoStep", () => {

@@ -11,9 +11,9 @@
  * simulated labeller's own rule, reward-model scores, KL to SFT. --json: the last stdout line.
  */
 import { projectPath } from "../../core/paths";
-import { CriticMode, disposePPO } from "../../rlhf/ppo";
 import { loadPretrained } from "../../pretrain/pretrain";
-import { MISSING_END_PENALTY, runPPO, SCORE_CLIP } from "../../rlhf/ppo";
+import { type CriticMode, disposePPO, MISSING_END_PENALTY, PTX_COEF, runPPO, SAMPLES_PER_PROMPT, SCORE_CLIP } from "../../rlhf/ppo";
+import { loadSFTData } from "../../finetune/sft";
 import { policyEvalSummary } from "../../rlhf/evaluate";
 import { savePolicy } from "../../rlhf/chat";
 import { formatSeconds } from "../../pretrain/trainer";
@@ -27,6 +27,8 @@ export interface PPOArgs {
   out: string;
   iters: number;
   batchSize: number;
+  samplesPerPrompt: number;
+  ptx: number;
   beta: number;
   adaptiveKL?: number;
   lr: number;
@@ -46,8 +48,9 @@ export interface PPOArgs {
 const PPO: Command<PPOArgs> = {
   name: "ppo",
   summary: `Optimise the SFT policy against the reward model with PPO (lib/rlhf/ppo.ts): β fixed (--adaptive-kl T:
-Ziegler's controller aiming at T nats per answer), AdamW; rewards from the SFT model's greedy answer's score as zero,
-clipped to ±--score-clip, minus --missing-end-penalty for an answer that did not end.
+Ziegler's controller aiming at T nats per answer), AdamW; --samples-per-prompt answers to each prompt, each rewarded with
+its reward-model score (clipped to ±--score-clip, minus --missing-end-penalty for an answer that did not end) minus the
+mean of its siblings'; --ptx mixes the SFT loss into every update (PPO-ptx).
 Then the held-out evaluation: win-rate against SFT by the labeller's true rule, reward-model scores, KL to SFT.`,
   options: {
     checkpoint: RLHF_OPTIONS.checkpoint,
@@ -55,7 +58,9 @@ Then the held-out evaluation: win-rate against SFT by the labeller's true rule, 
     data: RLHF_OPTIONS.data,
     out: { kind: "string", value: "DIR", default: (env: Env) => rlhfDefaults(env).ppo, help: "where the policy is saved" },
     iters: { kind: "integer", value: "N", min: 1, default: smokeOr(2, 80), help: "PPO iterations" },
-    "batch-size": { kind: "integer", value: "N", min: 1, default: smokeOr(4, 16), help: "rollouts per iteration" },
+    "batch-size": { kind: "integer", value: "N", min: 1, default: smokeOr(2, 8), help: "prompts per iteration" },
+    "samples-per-prompt": { kind: "integer", value: "N", min: 1, default: smokeOr(2, SAMPLES_PER_PROMPT), help: "answers per prompt, each rewarded from the mean score of its siblings (1: from the SFT model's greedy answer)" },
+    ptx: { kind: "number", value: "C", min: 0, default: PTX_COEF, help: "PPO-ptx: C × the SFT loss on training examples joins every update (0: plain PPO)" },
     beta: { kind: "number", value: "B", min: 0, default: 0.5, help: "KL penalty coefficient β" },
     "adaptive-kl": { kind: "number", key: "adaptiveKL", value: "TARGET", min: 0, minExclusive: true, help: "adapt β towards TARGET nats of KL per answer" },
     lr: { kind: "number", value: "LR", min: 0, minExclusive: true, default: 5e-5, help: "AdamW learning rate" },
@@ -66,7 +71,7 @@ Then the held-out evaluation: win-rate against SFT by the labeller's true rule, 
     critic: { kind: "choice", choices: ["detached", "shared"] satisfies CriticMode[], defaultText: "detached", help: "what the value loss trains: the value head only, or the transformer too (lib/rlhf/ppo.ts says why not)" },
     ...policyEvalOptions(""),
   },
-  notes: () => "COURSE_SMOKE=1: two iterations of 4 rollouts (seconds).",
+  notes: () => "COURSE_SMOKE=1: two iterations of 2 prompts × 2 answers (seconds).",
   backend: "announce",
   run: (args, { err, smoke, seconds, backend }) => disposingAfter(async (held) => {
     const sft = loadSFTPolicy(args.checkpoint, held);
@@ -82,10 +87,10 @@ Then the held-out evaluation: win-rate against SFT by the labeller's true rule, 
     const { iters: iterations, maxNewTokens, batchSize } = args;
     const r = await runPPO({
       sft: sft.params, config, codec, reward: rm.params, prompts: prompts.train, iterations,
-      batchSize, maxNewTokens, klCoef: args.beta,
+      batchSize, samplesPerPrompt: args.samplesPerPrompt, ptx: { examples: loadSFTData(prompts.files.train), coef: args.ptx }, maxNewTokens, klCoef: args.beta,
       // Horizon in answers: ten batches, so β can move within a run of a few dozen iterations
       // (Ziegler's 10,000 suits runs of 100,000s of answers; here β would hardly change).
-      adaptiveKL: args.adaptiveKL !== undefined ? { target: args.adaptiveKL, horizon: 10 * batchSize } : undefined,
+      adaptiveKL: args.adaptiveKL !== undefined ? { target: args.adaptiveKL, horizon: 10 * batchSize * args.samplesPerPrompt } : undefined,
       optimizer: { lr: args.lr }, epochs: args.epochs,
       minibatchSize: args.minibatchSize, seed: args.seed, log: (l) => err(l), missingEndPenalty: args.missingEndPenalty, scoreClip: args.scoreClip,
       critic: args.critic,
