@@ -17,6 +17,8 @@
  * opened with O_APPEND, then fsync'd. If the process dies in the middle, at worst the file
  * ends with a partial line without its "\n" (a torn write): readers ignore it (and count
  * it), and the next append first cuts it off, so the new record never glues onto garbage.
+ * A last line without "\n" that IS a valid record (a file edited by hand, written by another
+ * tool) is not torn: readers keep it, and the next append ends it with "\n" before adding.
  * Every record that was complete before stays readable.
  */
 import * as fs from "fs";
@@ -155,14 +157,27 @@ export function readPreferences(file: string): PreferenceFile {
     }
     records.push(validatePreference(value, where));
   });
-  const torn = tail.length > 0 ? tail : null;
+  // A last line without "\n" is torn only if it is not a record (a kill mid-write leaves a prefix).
+  const tailRecord = tail.trim() === "" ? undefined : asRecord(tail);
+  if (tailRecord !== undefined) records.push(tailRecord);
+  const torn = tail.length > 0 && tailRecord === undefined ? tail : null;
   const warnings = torn === null ? [] : [`${file}:${lines.length + 1}: ignored an incomplete last line of ${Buffer.byteLength(torn)} bytes (an interrupted append); the next append removes it`];
   return { records, tornTail: torn, warnings };
 }
 
+/** The record a line holds, or undefined when it is not valid JSON or not a valid record. */
+function asRecord(line: string): PreferenceRecord | undefined {
+  try {
+    return validatePreference(JSON.parse(line), "");
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Cut a torn final line (bytes after the last "\n") off the file. Returns the number of
- * bytes removed (0 when the file ends with "\n", is empty or does not exist).
+ * Cut a torn final line (bytes after the last "\n" that are not a valid record) off the file;
+ * a final line that is a valid record only gets its missing "\n". Returns the number of bytes
+ * removed (0 when the file ends with "\n" or a complete record, is empty or does not exist).
  */
 export function repairPreferenceFile(file: string): number {
   if (!fs.existsSync(file)) return 0;
@@ -177,19 +192,28 @@ export function repairPreferenceFile(file: string): number {
       const start = Math.max(0, end - chunk.length);
       const n = fs.readSync(fd, chunk, 0, end - start, start);
       const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
-      if (nl >= 0) {
-        const keep = start + nl + 1;
-        if (keep < size) { fs.ftruncateSync(fd, keep); fs.fsyncSync(fd); }
-        return size - keep;
-      }
+      if (nl >= 0) return cutTail(fd, start + nl + 1, size);
       end = start;
     }
-    fs.ftruncateSync(fd, 0); // no complete line at all
-    fs.fsyncSync(fd);
-    return size;
+    return cutTail(fd, 0, size); // no "\n" at all: the whole file is one line
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Bytes [keep, size) of an open file: kept with a "\n" added if they are a record, else cut off. The bytes removed. */
+function cutTail(fd: number, keep: number, size: number): number {
+  if (keep >= size) return 0;
+  const tail = Buffer.alloc(size - keep);
+  fs.readSync(fd, tail, 0, tail.length, keep);
+  if (asRecord(tail.toString("utf8")) !== undefined) {
+    fs.writeSync(fd, "\n", size);
+    fs.fsyncSync(fd);
+    return 0;
+  }
+  fs.ftruncateSync(fd, keep);
+  fs.fsyncSync(fd);
+  return size - keep;
 }
 
 /**

@@ -73,6 +73,21 @@ describe("preferences", () => {
     assert.equal(fs.readFileSync(file, "utf8"), "");
   });
 
+  it("a complete record on a last line without its newline is kept, and the next append ends it instead of cutting it", () => {
+    const file = path.join(dir, "p.jsonl");
+    fs.writeFileSync(file, JSON.stringify(rec(0)) + "\n" + JSON.stringify(rec(1))); // e.g. saved by an editor that drops the final newline
+    const r = readPreferences(file);
+    assert.deepEqual(r.records, [rec(0), rec(1)]);
+    assert.equal(r.tornTail, null);
+    assert.deepEqual(r.warnings, []);
+    assert.equal(appendPreference(file, rec(2)), 0, "nothing removed");
+    assert.deepEqual(readPreferences(file).records, [rec(0), rec(1), rec(2)]);
+    // the same when the file is that one line
+    fs.writeFileSync(file, JSON.stringify(rec(3)));
+    assert.equal(repairPreferenceFile(file), 0);
+    assert.equal(fs.readFileSync(file, "utf8"), JSON.stringify(rec(3)) + "\n");
+  });
+
   it("survives a real SIGKILL of a process appending in a loop", async function () {
     this.timeout(60000);
     const file = path.join(dir, "p.jsonl");
