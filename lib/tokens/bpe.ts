@@ -93,6 +93,21 @@ export function displayToBytes(display: string): Uint8Array | undefined {
 // The encoder: merges + pre-tokenisation
 
 /**
+ * The split patterns a tokenizer FILE may carry, by name. A file's pattern is run as a regular
+ * expression on every text, so an arbitrary one could backtrack for hours on a short input; a
+ * loaded file must name one of these by its exact text (code that builds a tokenizer may pass
+ * any pattern it likes).
+ */
+export const KNOWN_SPLIT_PATTERNS: Readonly<Record<string, string>> = { gpt2: GPT2_PATTERN };
+
+/**
+ * Upper bound on the bytes of all tokens of a vocabulary together. GPT-2's 50,257 tokens take
+ * about 0.3 MB; a merge list in which every merge doubles the previous token would reach
+ * gigabytes in a few dozen lines of a file.
+ */
+export const MAX_VOCABULARY_BYTES = 64 * 1024 * 1024;
+
+/**
  * The BPE model without special tokens: ids 0–255 are the single bytes, id 256 + i is the token
  * made by merge i. `byteIds` says which id each byte value has: the identity for the tokenizers
  * we train; GPT-2 numbers its bytes in a different order (printable ones first).
@@ -127,6 +142,7 @@ export class BytePairEncoder {
     }
     const tokenBytes: Uint8Array[] = [];
     byteIds.forEach((id, b) => (tokenBytes[id] = Uint8Array.of(b)));
+    let totalBytes = 256;
     merges.forEach((pair, i) => {
       const id = 256 + i;
       if (!Array.isArray(pair) || pair.length !== 2 || !pair.every((x) => Number.isInteger(x) && x >= 0 && x < id)) {
@@ -139,6 +155,10 @@ export class BytePairEncoder {
       this.mergeRank.set(key, i);
       const left = tokenBytes[pair[0]];
       const right = tokenBytes[pair[1]];
+      totalBytes += left.length + right.length; // checked before the token is allocated
+      if (totalBytes > MAX_VOCABULARY_BYTES) {
+        throw new Error(`${source}: field "merges[${i}]": the vocabulary's tokens would take more than ${MAX_VOCABULARY_BYTES / 1024 / 1024} MB together (token ${id} alone is ${left.length + right.length} bytes)`);
+      }
       const bytes = new Uint8Array(left.length + right.length);
       bytes.set(left);
       bytes.set(right, left.length);
@@ -337,13 +357,14 @@ export class BPETokenizer implements Tokenizer {
   static fromJSON(obj: Record<string, unknown>, source: string): BPETokenizer {
     checkFormatVersion(obj, source);
     const pattern = obj.pattern;
-    if (pattern !== null && typeof pattern !== "string") {
-      throw new Error(`${source}: field "pattern" must be a regex source string or null, got ${describeJSONValue(pattern)}`);
+    if (pattern !== null && !Object.values(KNOWN_SPLIT_PATTERNS).includes(pattern as string)) {
+      const names = Object.keys(KNOWN_SPLIT_PATTERNS).join(", ");
+      throw new Error(`${source}: field "pattern" must be null or the exact text of a known split pattern (${names}), got ${describeJSONValue(pattern)}`);
     }
     if (!Array.isArray(obj.merges)) throw new Error(`${source}: field "merges" must be an array of [left, right] id pairs, got ${describeJSONValue(obj.merges)}`);
     const byteIds = obj.byteIds ?? IDENTITY_BYTES;
     if (!Array.isArray(byteIds)) throw new Error(`${source}: field "byteIds" must be an array of 256 ids, got ${describeJSONValue(byteIds)}`);
-    const encoder = new BytePairEncoder(obj.merges as [number, number][], pattern, byteIds as number[], source);
+    const encoder = new BytePairEncoder(obj.merges as [number, number][], pattern as string | null, byteIds as number[], source);
     const specials = readSpecialTokens(obj, source);
     for (const [name, id] of Object.entries(specials)) {
       if (id < encoder.size) throw new Error(`${source}: field "specialTokens.${name}" is ${id}, which is a byte/merge id (below ${encoder.size})`);

@@ -4,6 +4,7 @@ import {
   BPEMergeRecord,
   BPETokenizer,
   BYTE_TO_UNICODE,
+  BytePairEncoder,
   GPT2_PATTERN,
   bytesToDisplay,
   displayToBytes,
@@ -256,11 +257,24 @@ describe("byte-level BPE: display, special tokens, JSON", () => {
     assert.throws(() => tokenizerFromJSON({ ...json, merges }, "bpe.json"), /bpe\.json: field "merges\[3\]" must be a pair of ids below 259, got \[5,400\]/);
     merges[3] = json.merges[1];
     assert.throws(() => tokenizerFromJSON({ ...json, merges }, "bpe.json"), /bpe\.json: field "merges\[3\]" repeats merges\[1\]/);
-    assert.throws(() => tokenizerFromJSON({ ...json, pattern: "(" }, "bpe.json"), /bpe\.json: field "pattern" is not a valid regular expression/);
+    assert.throws(() => tokenizerFromJSON({ ...json, pattern: "(" }, "bpe.json"), /bpe\.json: field "pattern" must be null or the exact text of a known split pattern \(gpt2\), got "\("/);
+    assert.equal((tokenizerFromJSON({ ...json, pattern: null }) as BPETokenizer).encoder.pattern, null);
+    assert.throws(() => new BytePairEncoder([], "("), /field "pattern" is not a valid regular expression/, "code may pass its own pattern; it is still checked");
     assert.throws(() => tokenizerFromJSON({ ...json, merges: "x" }, "bpe.json"), /bpe\.json: field "merges" must be an array/);
     assert.throws(
       () => tokenizerFromJSON({ ...json, specialTokens: { "<|endoftext|>": 3 } }, "bpe.json"),
       /bpe\.json: field "specialTokens\.<\|endoftext\|>" is 3, which is a byte\/merge id/,
     );
+  });
+  it("refuses a file whose pattern could backtrack for hours, or whose merges would take gigabytes, before running or allocating them", () => {
+    const json = JSON.parse(JSON.stringify(tokenizer));
+    const start = Date.now();
+    // A classic catastrophic pattern: on "aaaa…b" it backtracks exponentially. The file is refused, nothing is run.
+    assert.throws(() => tokenizerFromJSON({ ...json, pattern: "(a+)+$" }, "evil.json"), /^Error: evil\.json: field "pattern" must be null or the exact text of a known split pattern/);
+    // Every merge doubles the previous token: 40 merges of a 1-byte token would be 2^40 bytes.
+    const doubling = Array.from({ length: 40 }, (_, i) => (i === 0 ? [97, 97] : [255 + i, 255 + i]));
+    assert.throws(() => tokenizerFromJSON({ ...json, merges: doubling, specialTokens: {} }, "bomb.json"),
+      /^Error: bomb\.json: field "merges\[\d+\]": the vocabulary's tokens would take more than 64 MB together \(token \d+ alone is \d+ bytes\)$/);
+    assert.ok(Date.now() - start < 5000, "refused at once");
   });
 });
