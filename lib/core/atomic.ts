@@ -23,3 +23,27 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     throw err;
   }
 }
+
+/**
+ * The bytes of a regular file, or one line naming it: "FILE: no such file", "FILE: is a
+ * directory (a pipe, a device…), not a regular file; expected WHAT". A pipe or a device given
+ * where a data file belongs would otherwise be read without limit (or block forever).
+ */
+export function readRegularFile(file: string, what: string): Buffer {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`${file}: ${code === "ENOENT" || code === "ENOTDIR" ? "no such file" : `cannot read it (${code ?? (e as Error).message})`}; expected ${what}`);
+  }
+  if (!stat.isFile()) {
+    const kind = stat.isDirectory() ? "a directory" : stat.isFIFO() ? "a pipe" : stat.isCharacterDevice() || stat.isBlockDevice() ? "a device" : stat.isSocket() ? "a socket" : "something else";
+    throw new Error(`${file}: is ${kind}, not a regular file; expected ${what}`);
+  }
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw new Error(`${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); expected ${what}`);
+  }
+}

