@@ -119,6 +119,12 @@ const isTied = (c: GPTConfig) => c.tiedHead !== false;
 
 export type GPTParams = Record<string, tf.Variable>;
 
+/** How many parameter tensors a config has (gptParameterShapes(config).length), without listing them. */
+export function gptTensorCount(config: GPTConfig): number {
+  const one = gptParameterShapes({ ...config, nLayer: 1 }).length, two = gptParameterShapes({ ...config, nLayer: 2 }).length;
+  return one + (config.nLayer - 1) * (two - one);
+}
+
 /** Every parameter's name and shape, in a fixed order (the order of initGPT's seeds). */
 export function gptParameterShapes(config: GPTConfig): Array<[string, number[]]> {
   validateConfig(config);
@@ -225,6 +231,9 @@ export function copyParams(params: GPTParams, trainable = true): GPTParams {
 
 /** Check a parameter record has exactly the tensors the config needs, with the right shapes. */
 export function checkGPTParams(params: Record<string, tf.Tensor>, config: GPTConfig): void {
+  // Counted before the list is built: a config read from a file may declare a billion layers.
+  const need = gptTensorCount(config), have = Object.keys(params).length;
+  if (need > have) throw new Error(`GPT parameters: the config's ${config.nLayer} layers need ${need} tensors, the weights hold ${have}`);
   for (const [name, shape] of gptParameterShapes(config)) {
     const p = params[name];
     if (p === undefined) throw new Error(`GPT parameters: missing "${name}" [${shape}]`);

@@ -261,6 +261,9 @@ export function fromHfGpt2(tensors: SafeTensors, configJson: unknown, source = H
     if (other !== undefined) fail(`tensor "${name}" and tensor "${other[0]}" are the same parameter, stored twice`);
     byCourseName.set(course, [name, t]);
   }
+  // Checked before the tensor list is built: config.json may declare a billion layers.
+  const layersHeld = [...byCourseName.keys()].filter((n) => /^h\.\d+\.ln_1\.weight$/.test(n)).length;
+  if (config.nLayer > layersHeld) fail(`${configSource} declares n_layer ${config.nLayer}, but the weights hold ${layersHeld} layers`);
   const expected = hfGpt2TensorList(config);
   const expectedNames = new Set(expected.map(([, n]) => n));
   for (const [course, [name]] of byCourseName) {

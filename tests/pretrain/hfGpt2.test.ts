@@ -74,6 +74,16 @@ describe("Hugging Face GPT-2 export/import", () => {
   });
   after(() => fs.rmSync(root, { recursive: true, force: true }));
 
+  it("a config.json declaring far more layers than the weights hold is refused at once, before the tensor list is built", () => {
+    const dir = path.join(root, "huge-layers");
+    exportHfGpt2(dir, randomParams(TINY, 2), TINY);
+    const cfgFile = path.join(dir, "config.json");
+    fs.writeFileSync(cfgFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(cfgFile, "utf8")), n_layer: 1_000_000_000 }));
+    const t0 = Date.now();
+    assert.throws(() => importHfGpt2(dir), /declares n_layer 1000000000, but the weights hold 2 layers$/);
+    assert.ok(Date.now() - t0 < 5000, "refused at once");
+  });
+
   it("lists exactly GPT2LMHeadModel's tensors, in its order", () => {
     assert.deepEqual(hfGpt2TensorList(TINY), HF_TINY.map(([n, s]) => [n, strip(n), s]));
     assert.deepEqual(hfGpt2TensorList({ ...TINY, tiedHead: false }).slice(-1), [["lm_head.weight", "lm_head.weight", [11, 8]]]);

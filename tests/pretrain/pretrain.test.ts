@@ -4,7 +4,9 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../lib/core/backend";
-import { loadCheckpoint, disposeCheckpoint } from "../../lib/pretrain/checkpoint";
+import { loadCheckpoint, disposeCheckpoint, saveCheckpoint } from "../../lib/pretrain/checkpoint";
+import { gptConfig, initGPT } from "../../lib/gpt/gpt";
+import { CharTokenizer } from "../../lib/tokens/charTokenizer";
 import { countingBaselineLosses, disposeParams, loadPretrained, preparePretrainData, pretrain, PretrainOptions } from "../../lib/pretrain/pretrain";
 import { textGenerate } from "../../lib/gpt/sampling";
 
@@ -148,6 +150,31 @@ describe("pretrain", function () {
     await assert.rejects(pretrain(base({ resume: true })), /resume needs outDir/);
     await assert.rejects(pretrain(base({ maxIters: 10, totalIters: 5 })), /totalIters must be an integer >= maxIters/);
     await assert.rejects(pretrain(base({ batchSize: 0 })), /batchSize must be a positive integer/);
+  });
+});
+
+describe("loading a checkpoint whose config was edited", () => {
+  before(async () => {
+    await initBackend({ quiet: true });
+  });
+
+  it("a model.json declaring a billion layers is refused at once with one line, before anything is allocated for them", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "huge-config-"));
+    try {
+      const config = gptConfig("tiny");
+      const params = initGPT(config, { seed: 1 });
+      saveCheckpoint(path.join(dir, "m"), { params, config, tokenizer: CharTokenizer.fromText("abc"), step: 0 });
+      tf.dispose(Object.values(params));
+      const meta = path.join(dir, "m", "model.json");
+      const json = JSON.parse(fs.readFileSync(meta, "utf8"));
+      fs.writeFileSync(meta, JSON.stringify({ ...json, config: { ...json.config, nLayer: 1_000_000_000 } }));
+      const before = tf.memory().numTensors, t0 = Date.now();
+      assert.throws(() => loadPretrained(path.join(dir, "m")), /m: GPT parameters: the config's 1000000000 layers need \d+ tensors, the weights hold \d+$/);
+      assert.ok(Date.now() - t0 < 5000, "refused at once");
+      assert.equal(tf.memory().numTensors, before, "nothing left allocated");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
