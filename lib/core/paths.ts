@@ -5,7 +5,8 @@ import { isSmoke } from "./smoke";
 /**
  * Where things live. Later chapters reuse what earlier ones produced (the pretrained
  * checkpoint feeds fine-tuning, which feeds the reward model and PPO), so every notebook
- * and CLI agrees on one artifacts folder: `build/artifacts/` unless `COURSE_ARTIFACTS` says otherwise.
+ * and CLI agrees on one artifacts folder: `build/artifacts/` (`build/artifacts-smoke/` in smoke mode)
+ * unless `COURSE_ARTIFACTS` says otherwise.
  */
 function findRepoRoot(start: string): string {
   let dir = start;
@@ -34,9 +35,16 @@ export const dataDir: string = path.join(repoRoot, "data");
 /** Folder for downloaded corpora (git-ignored). */
 export const cacheDir: string = path.join(repoRoot, "data", "cache");
 
-/** Folder where chapters leave checkpoints and files for later chapters. */
+/**
+ * Folder where chapters leave checkpoints and files for later chapters: COURSE_ARTIFACTS when
+ * set (and not empty), else build/artifacts/, or build/artifacts-smoke/ in smoke mode, wherever
+ * smoke mode was set (a notebook in Jupyter, a CLI, the course builder): tiny smoke models must
+ * never replace a full build's.
+ */
 export function artifactsDir(env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(env.COURSE_ARTIFACTS ?? path.join(repoRoot, "build", "artifacts"));
+  const set = (env.COURSE_ARTIFACTS ?? "").trim();
+  if (set !== "") return path.resolve(set);
+  return path.join(repoRoot, "build", isSmoke(env) ? "artifacts-smoke" : "artifacts");
 }
 
 /** Path of a named artifact, e.g. `artifactPath("pretrained")` → build/artifacts/pretrained. */

@@ -32,6 +32,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import type { NamedTensors, OptimizerState, Params } from "../core/optim";
 import type { RngState } from "../core/random";
+import { isSmoke } from "../core/smoke";
 import { Tokenizer, TokenizerJSON, describeJSONValue } from "../tokens/tokenizer";
 import { tokenizerFromJSON } from "../tokens/tokenizerFiles";
 
@@ -74,6 +75,8 @@ export interface LoadedCheckpoint extends Omit<CheckpointData, "tokenizer"> {
   savedAt: string;
   /** The directory actually read (`<dir>.old` after a crash between the renames). */
   dir: string;
+  /** Saved in smoke mode (COURSE_SMOKE=1): tiny sizes, not a model to build on in full mode. */
+  smoke: boolean;
 }
 
 export interface SaveCheckpointOptions {
@@ -130,6 +133,7 @@ export function saveCheckpoint(dir: string, data: CheckpointData, options: SaveC
     savedAt: new Date().toISOString(),
     backend: tf.getBackend(),
     tfjs: tf.version.tfjs,
+    smoke: isSmoke(),
     config: data.config ?? null,
     tokenizer: tokenizer ?? null,
     rng: data.rng ?? null,
@@ -328,6 +332,7 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
     backend: typeof meta.backend === "string" ? meta.backend : "unknown",
     savedAt: typeof meta.savedAt === "string" ? meta.savedAt : "",
     dir: target,
+    smoke: meta.smoke === true,
   };
   if (optimizer !== undefined) result.optimizer = optimizer;
   if (meta.config !== null && meta.config !== undefined) result.config = meta.config;

@@ -33,6 +33,8 @@ import {
   isDecayed, validateConfig,
 } from "../gpt/gpt";
 import { cosineSchedule } from "../core/schedule";
+import { projectPath } from "../core/paths";
+import { isSmoke } from "../core/smoke";
 import type { Tokenizer } from "../tokens/tokenizer";
 import { EvalInfo, ProgressMode, StepInfo, train } from "./trainer";
 
@@ -418,6 +420,9 @@ export interface PretrainedModel {
 export function loadPretrained(dir: string): PretrainedModel {
   const ck = loadCheckpoint(dir);
   try {
+    if (ck.smoke && !isSmoke()) {
+      throw new Error(`${projectPath(ck.dir)}: made in smoke mode (COURSE_SMOKE=1, tiny sizes); full mode does not build on it: make it again without COURSE_SMOKE`);
+    }
     if (ck.config === undefined) throw new Error(`${ck.dir}: the checkpoint has no model config; it was not written by pretrain`);
     const config = ck.config as GPTConfig;
     try {

@@ -20,6 +20,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { saveCheckpoint } from "../pretrain/checkpoint";
+import { projectPath } from "../core/paths";
 import type { GPTConfig, GPTParams } from "../gpt/gpt";
 import { plainAnswer } from "../finetune/sftData";
 import { simulatedPreference } from "./labeller";
@@ -75,13 +76,25 @@ export function chatCodec(tokenizer: Tokenizer, blockSize: number): ChatCodec {
   };
 }
 
-/** A fine-tuned chat model from a checkpoint (SFT, PPO or DPO output); refuses one without the chat tokens. */
+/**
+ * One line refusing a reward model where a policy belongs (sampling, chatting, PPO's or DPO's
+ * start): it has the language model's weights too, so it would load, and answer, as if it were one.
+ */
+export function refuseRewardModel(params: Record<string, unknown>, dir: string): void {
+  if ("score.weight" in params) {
+    throw new Error(`${projectPath(dir)}: a reward model (it has a score head), not a policy to answer with: give the SFT model (notebook 06, npm run sft) or a PPO or DPO policy`);
+  }
+}
+
+/** A fine-tuned chat model from a checkpoint (SFT, PPO or DPO output); refuses one without the chat tokens, and a reward model. */
 export function loadChatModel(dir: string): PretrainedModel & { codec: ChatCodec } {
   const m = loadPretrained(dir);
   try {
+    refuseRewardModel(m.params, dir);
     return { ...m, codec: chatCodec(m.tokenizer, m.config.blockSize) };
   } catch (e) {
     tf.dispose(Object.values(m.params));
+    if ("score.weight" in m.params) throw e;
     throw new Error(`${dir}: not a chat model (${(e as Error).message}); fine-tune it first (notebook 06 or npm run sft)`);
   }
 }

@@ -6,6 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../lib/core/backend";
 import { loadCheckpoint, disposeCheckpoint, saveCheckpoint } from "../../lib/pretrain/checkpoint";
 import { gptConfig, initGPT } from "../../lib/gpt/gpt";
+import { artifactsDir, repoRoot } from "../../lib/core/paths";
 import { CharTokenizer } from "../../lib/tokens/charTokenizer";
 import { countingBaselineLosses, disposeParams, loadPretrained, preparePretrainData, pretrain, PretrainOptions } from "../../lib/pretrain/pretrain";
 import { textGenerate } from "../../lib/gpt/sampling";
@@ -173,6 +174,39 @@ describe("loading a checkpoint whose config was edited", () => {
       assert.ok(Date.now() - t0 < 5000, "refused at once");
       assert.equal(tf.memory().numTensors, before, "nothing left allocated");
     } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("smoke-mode artifacts", () => {
+  before(async () => {
+    await initBackend({ quiet: true });
+  });
+
+  it("go to build/artifacts-smoke wherever smoke mode is set (an empty COURSE_ARTIFACTS is unset)", () => {
+    assert.equal(artifactsDir({ COURSE_SMOKE: "1" }), path.join(repoRoot, "build", "artifacts-smoke"));
+    assert.equal(artifactsDir({}), path.join(repoRoot, "build", "artifacts"));
+    assert.equal(artifactsDir({ COURSE_SMOKE: "1", COURSE_ARTIFACTS: "" }), path.join(repoRoot, "build", "artifacts-smoke"));
+    assert.equal(artifactsDir({ COURSE_SMOKE: "1", COURSE_ARTIFACTS: "/mine" }), "/mine");
+  });
+
+  it("a model made in smoke mode is refused in full mode, in one line, and still loads in smoke mode", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "smoke-ck-"));
+    const saved = process.env.COURSE_SMOKE;
+    try {
+      const config = gptConfig("tiny");
+      const params = initGPT(config, { seed: 1 });
+      process.env.COURSE_SMOKE = "1";
+      saveCheckpoint(path.join(dir, "m"), { params, config, tokenizer: CharTokenizer.fromText("abc"), step: 0 });
+      tf.dispose(Object.values(params));
+      const m = loadPretrained(path.join(dir, "m"));
+      disposeParams(m.params);
+      delete process.env.COURSE_SMOKE;
+      assert.throws(() => loadPretrained(path.join(dir, "m")), /m: made in smoke mode \(COURSE_SMOKE=1, tiny sizes\); full mode does not build on it: make it again without COURSE_SMOKE$/);
+    } finally {
+      if (saved === undefined) delete process.env.COURSE_SMOKE;
+      else process.env.COURSE_SMOKE = saved;
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

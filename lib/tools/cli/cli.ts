@@ -8,6 +8,7 @@
  * (streamingMain, interactiveMain for the tools that stream text or read the user's lines):
  * the tests call `main(argv, out, err, env)` and read the exit code and the lines.
  */
+import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
 import { BackendInfo, initBackend } from "../../core/backend";
@@ -292,6 +293,51 @@ export async function runCommand<A>(
     const hint = e instanceof UsageError ? " (see --help)" : "";
     io.err(`${cmd.name}: ${firstLine(e)}${hint}`);
     return e instanceof CliError || e instanceof UsageError ? ((e as CliError).code ?? 2) : 1;
+  }
+}
+
+/**
+ * A tool's `validate` for --out, before any training time is spent: a directory that can be made
+ * and written (not a file, not under one), and not one of the models the run reads (--checkpoint,
+ * --reward…), which the run's save would replace.
+ */
+export function outApartFrom<K extends string>(...inputs: K[]): (args: { out?: string } & { [k in K]?: string }) => void {
+  return (args) => {
+    const out = args.out;
+    if (out === undefined) return;
+    for (const key of inputs) {
+      const v = args[key];
+      if (v !== undefined && path.resolve(v) === path.resolve(out)) {
+        throw new UsageError(`--out is the same directory as --${key} (${projectPath(out)}): the model this run reads would be overwritten; give another --out`);
+      }
+    }
+    checkWritable(out, "--out", "directory");
+  };
+}
+
+/**
+ * One line (a UsageError) unless `target` can be written: its folder can be made and written
+ * in, and `target` itself is a `kind` (a directory, or a regular file) or does not exist yet.
+ */
+export function checkWritable(target: string, flag: string, kind: "directory" | "file"): void {
+  const abs = path.resolve(target);
+  const where = `${flag} ${projectPath(abs)}`;
+  if (fs.existsSync(abs)) {
+    const st = fs.statSync(abs);
+    if (kind === "directory" && !st.isDirectory()) throw new UsageError(`${where} is a file, expected a directory`);
+    if (kind === "file" && !st.isFile()) throw new UsageError(`${where} is not a regular file`);
+  }
+  const parent = path.dirname(abs);
+  const probe = path.join(parent, `.write-test-${process.pid}`);
+  try {
+    fs.mkdirSync(parent, { recursive: true });
+    fs.writeFileSync(probe, "");
+    fs.rmSync(probe);
+    if (kind === "file" && fs.existsSync(abs)) fs.accessSync(abs, fs.constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "ENOTDIR" || code === "EEXIST" ? "a file stands where a folder should be" : code === "EACCES" || code === "EPERM" ? "no permission to write there" : code === "EROFS" ? "a read-only file system" : (code ?? (e as Error).message);
+    throw new UsageError(`${where}: cannot write there (${why})`);
   }
 }
 

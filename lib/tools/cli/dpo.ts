@@ -19,7 +19,7 @@ import { policyEvalSummary } from "../../rlhf/evaluate";
 import { savePolicy } from "../../rlhf/chat";
 import { trainDPO } from "../../rlhf/dpo";
 import { formatSeconds } from "../../pretrain/trainer";
-import { Command, Env, fail, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
+import { Command, Env, fail, optionParser, runAsScript, commandMain, smokeOr, outApartFrom } from "./cli";
 import { disposingAfter, heldOutEvaluation, loadSFTPolicy, loadPrompts, pct, policyEvalOptions, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 
 export interface DPOArgs {
@@ -58,6 +58,7 @@ true rule, KL to SFT, and the reward model's score when --reward names one that 
     ...policyEvalOptions("valAccuracy, "),
   },
   notes: () => "COURSE_SMOKE=1: a few steps (seconds).",
+  validate: outApartFrom("checkpoint"),
   backend: "announce",
   run: (args, { err, smoke, seconds, backend }) => disposingAfter(async (held) => {
     const sft = loadSFTPolicy(args.checkpoint, held);

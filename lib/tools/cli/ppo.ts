@@ -17,7 +17,7 @@ import { loadSFTData } from "../../finetune/sft";
 import { policyEvalSummary } from "../../rlhf/evaluate";
 import { savePolicy } from "../../rlhf/chat";
 import { formatSeconds } from "../../pretrain/trainer";
-import { Command, Env, loadOrFail, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
+import { Command, Env, loadOrFail, optionParser, runAsScript, commandMain, smokeOr, outApartFrom } from "./cli";
 import { disposingAfter, heldOutEvaluation, loadSFTPolicy, loadPrompts, pct, policyEvalOptions, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 
 export interface PPOArgs {
@@ -72,6 +72,7 @@ Then the held-out evaluation: win-rate against SFT by the labeller's true rule, 
     ...policyEvalOptions(""),
   },
   notes: () => "COURSE_SMOKE=1: two iterations of 2 prompts × 2 answers (seconds).",
+  validate: outApartFrom("checkpoint", "reward"),
   backend: "announce",
   run: (args, { err, smoke, seconds, backend }) => disposingAfter(async (held) => {
     const sft = loadSFTPolicy(args.checkpoint, held);

@@ -18,7 +18,7 @@ import { appendPreference, readPreferences } from "../../rlhf/preferences";
 import { disposeParams } from "../../pretrain/pretrain";
 import { createRng } from "../../core/random";
 import { loadChatModel, sampleResponses } from "../../rlhf/chat";
-import { Command, Env, loadOrFail, jsonOption, Options, optionParser, interactiveMain, runAsScript } from "./cli";
+import { Command, Env, loadOrFail, jsonOption, Options, optionParser, interactiveMain, runAsScript, checkWritable } from "./cli";
 import { loadPrompts, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 
 const RANK_OPTIONS: Options = {
@@ -79,6 +79,7 @@ function rankCommand(input: NodeJS.ReadableStream): Command<RankArgs> {
     options: RANK_OPTIONS,
     backend: "announce",
     async run(args, { write, err }) {
+      checkWritable(args.out, "--out", "file"); // before the first ranking, not at its save
       const model = loadOrFail("the checkpoint", () => loadChatModel(args.checkpoint));
       let ranked = 0, skipped = 0;
       try {

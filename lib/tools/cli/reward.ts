@@ -17,7 +17,7 @@ import { collectSimulatedPreferences, loadChatModel } from "../../rlhf/chat";
 import { trainRewardModel } from "../../rlhf/rewardModel";
 import { createRng } from "../../core/random";
 import { formatSeconds } from "../../pretrain/trainer";
-import { Command, Env, loadOrFail, jsonOption, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
+import { Command, Env, loadOrFail, jsonOption, optionParser, runAsScript, commandMain, smokeOr, outApartFrom } from "./cli";
 import { loadPrompts, pct, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 
 export interface RewardArgs {
@@ -59,6 +59,7 @@ appended to --prefs. Human rankings (npm run rank) work the same way: --prefs bu
     json: jsonOption("{accuracy, trainAccuracy (on a fixed sample of trainAccuracyPairs), accuracyBefore, valPairs, trainPairs, records, seconds, checkpoint, ...} (accuracy = held-out pairwise)"),
   },
   notes: () => "COURSE_SMOKE=1: a dozen questions and a few steps (seconds).",
+  validate: outApartFrom("checkpoint"),
   backend: "announce",
   async run(args, { err, smoke, seconds, backend }) {
     const model = loadOrFail("the SFT checkpoint", () => loadChatModel(args.checkpoint));

@@ -11,6 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { loadModelDir } from "../../pretrain/hfGpt2";
+import { refuseRewardModel } from "../../rlhf/chat";
 import { artifactPath } from "../../core/paths";
 import { disposeParams } from "../../pretrain/pretrain";
 import { textGenerate } from "../../gpt/sampling";
@@ -52,7 +53,16 @@ const SAMPLE: Command<SampleArgs> = {
   },
   backend: "quiet",
   async run(args, { write, err }) {
-    const model = loadOrFail("the checkpoint", () => loadModelDir(args.checkpoint));
+    const model = loadOrFail("the checkpoint", () => {
+      const m = loadModelDir(args.checkpoint);
+      try {
+        refuseRewardModel(m.params, args.checkpoint);
+      } catch (e) {
+        tf.dispose(Object.values(m.params));
+        throw e;
+      }
+      return m;
+    });
     const prompt = args.prompt!;
     try {
       try {

@@ -17,7 +17,7 @@ import { artifactPath, baseModelDir, dataDir, projectPath } from "../../core/pat
 import { disposeParams, loadPretrained, PretrainedModel } from "../../pretrain/pretrain";
 import { encodeSFTData, evaluateSFT, finetune, loadSFTData, prepareChatModel, SFTEvalResult, sftSplitFiles } from "../../finetune/sft";
 import { formatSeconds } from "../../pretrain/trainer";
-import { Command, Env, fail, loadOrFail, jsonOption, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
+import { Command, Env, fail, loadOrFail, jsonOption, optionParser, runAsScript, commandMain, smokeOr, outApartFrom } from "./cli";
 
 export interface SFTArgs {
   checkpoint: string;
@@ -52,6 +52,7 @@ test.jsonl beside it (exact match, and whether the reply ends with <|end|>); sav
     json: jsonOption("{base: {exactMatch, endsProperly, n}, sft: {...}, mode, rank, trainableParams, iterations, seconds, checkpoint, ...}"),
   },
   notes: () => "COURSE_SMOKE=1: a few iterations and 16 test questions (seconds).",
+  validate: outApartFrom("checkpoint"),
   backend: "announce",
   async run(args, { err, smoke, seconds, backend }) {
     let base: PretrainedModel | undefined;

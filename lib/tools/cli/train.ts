@@ -10,11 +10,12 @@
  */
 import { loadCorpus } from "../../tokens/corpus";
 import { GPT_PRESETS, GPTConfig, GPTPresetName } from "../../gpt/gpt";
-import { artifactPath } from "../../core/paths";
+import { artifactPath, projectPath } from "../../core/paths";
 import { disposeParams, pretrain, PretrainOptions, PRETRAIN_BPE_VOCAB } from "../../pretrain/pretrain";
 import { isSmoke } from "../../core/smoke";
 import { formatSeconds } from "../../pretrain/trainer";
-import { Command, Env, Options, optionParser, runAsScript, commandMain, smokeOr } from "./cli";
+import { Command, Env, Options, optionParser, runAsScript, commandMain, smokeOr, UsageError, outApartFrom } from "./cli";
+import { checkpointExists } from "../../pretrain/checkpoint";
 
 const TRAIN_OPTIONS: Options = {
   data: { kind: "string", value: "moby-dick|shakespeare|FILE", default: "moby-dick", help: "the corpus" },
@@ -31,6 +32,7 @@ const TRAIN_OPTIONS: Options = {
   "bpe-vocab-size": { kind: "integer", value: "N", min: 256, default: smokeOr(300, PRETRAIN_BPE_VOCAB), help: "BPE vocabulary" },
   out: { kind: "string", value: "DIR", default: (env: Env) => artifactPath("pretrained", env), help: "checkpoint directory (COURSE_ARTIFACTS moves it)" },
   resume: { kind: "boolean", help: "continue the checkpoint in --out" },
+  force: { kind: "boolean", help: "replace a checkpoint already in --out (without it, the run refuses to start)" },
   seed: { kind: "integer", value: "S", min: 0, help: "random seed" },
   threads: { kind: "integer", value: "N", min: 1, defaultText: "2 on a 2+-core machine with wasm", help: "threads sharing each batch (data parallelism)" },
   json: { kind: "boolean", help: "the last line of stdout is {trainLoss, valLoss, iterations, seconds, msPerStep, backend, checkpoint, ...}" },
@@ -51,6 +53,7 @@ export interface TrainArgs {
   bpeVocabSize: number;
   out: string;
   resume: boolean;
+  force: boolean;
   seed?: number;
   threads?: number;
   json: boolean;
@@ -92,6 +95,13 @@ const TRAIN: Command<TrainArgs> = {
   options: TRAIN_OPTIONS,
   notes: () => "COURSE_SMOKE=1: tiny model, 20 iterations on a 50,000-character slice (seconds).",
   backend: "announce",
+  validate(args) {
+    if (args.resume && args.force) throw new UsageError("--resume continues the checkpoint in --out, --force replaces it: give one of them");
+    outApartFrom()({ out: args.out });
+    if (!args.resume && !args.force && checkpointExists(args.out)) {
+      throw new UsageError(`--out ${projectPath(args.out)} already holds a checkpoint: continue it with --resume, replace it with --force, or give another --out`);
+    }
+  },
   async run(args, { err, env }) {
     const opts = trainOptions(args, env);
     if (isSmoke(env)) {

@@ -65,6 +65,15 @@ describe("rank CLI (a person ranks sampled answers)", function () {
     assert.ok(r2.err.some((l) => /removed \d+ bytes/.test(l)));
   });
 
+  it("an --out file that cannot be written is refused before the first question, not at the first ranking's save", async () => {
+    const blocker = path.join(dir, "a-file");
+    fs.writeFileSync(blocker, "");
+    const r = await rank(["1 2\n"], "--checkpoint", ckpt, "--data", data, "--k", "2", "--out", path.join(blocker, "prefs.jsonl"));
+    assert.equal(r.code, 2);
+    assert.match(r.err[r.err.length - 1], /^rank: --out .*a-file\/prefs\.jsonl: cannot write there \(a file stands where a folder should be\) \(see --help\)$/);
+    assert.doesNotMatch(r.out, /Question 1/);
+  });
+
   it("a missing checkpoint: one line, exit code 2", async () => {
     const r = await rank([], "--checkpoint", path.join(dir, "nope"), "--data", data);
     assert.equal(r.code, 2);

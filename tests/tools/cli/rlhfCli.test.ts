@@ -106,6 +106,24 @@ describe("reward, ppo and dpo CLIs", function () {
     assert.match(r3.err[r3.err.length - 1], /no rankings/);
   });
 
+  it("never overwrite the model they read: --out equal to --checkpoint or --reward is refused; a reward model is no policy", async () => {
+    const before = fs.readFileSync(path.join(ckpt, "model.json"), "utf8");
+    for (const [name, main] of [["reward", rewardMain], ["ppo", ppoMain], ["dpo", dpoMain]] as const) {
+      const r = await run(main, "--checkpoint", ckpt, "--data", data, "--out", ckpt);
+      assert.equal(r.code, 2, name);
+      assert.match(r.err[0], new RegExp(`^${name}: --out is the same directory as --checkpoint \\(.*\\): the model this run reads would be overwritten; give another --out \\(see --help\\)$`));
+    }
+    const rm = path.join(dir, "reward"); // trained by the test above
+    const same = await run(ppoMain, "--checkpoint", ckpt, "--data", data, "--reward", rm, "--out", rm);
+    assert.equal(same.code, 2);
+    assert.match(same.err[0], /--out is the same directory as --reward/);
+    assert.equal(fs.readFileSync(path.join(ckpt, "model.json"), "utf8"), before);
+    // The reward model (trained above) given as the policy to start from.
+    const asPolicy = await run(ppoMain, "--checkpoint", rm, "--data", data, "--reward", rm, "--out", path.join(dir, "x"));
+    assert.equal(asPolicy.code, 2);
+    assert.match(asPolicy.err[asPolicy.err.length - 1], /reward: a reward model \(it has a score head\), not a policy to answer with/);
+  });
+
   it("as a process: usage error → exit 2, JSON on the last stdout line", () => {
     const script = path.join(__dirname, "..", "..", "..", "lib", "tools", "cli", "dpo.ts");
     const proc = (...argv: string[]) =>

@@ -5,6 +5,10 @@ import * as os from "os";
 import * as path from "path";
 import { main as trainMain, parseTrainArgs } from "../../../lib/tools/cli/train";
 import { main as sampleMain } from "../../../lib/tools/cli/sample";
+import { projectPath } from "../../../lib/core/paths";
+import { disposeParams, loadPretrained } from "../../../lib/pretrain/pretrain";
+import { saveCheckpoint } from "../../../lib/pretrain/checkpoint";
+import { initScalarHead } from "../../../lib/rlhf/rewardModel";
 
 const CORPUS = "It was the best of times, it was the worst of times, it was the age of wisdom. ".repeat(40);
 
@@ -70,6 +74,43 @@ describe("train and sample CLIs", function () {
     assert.ok(b.err.some((l) => l.startsWith(`resumed from ${out} at step 10`)));
   });
 
+  it("never replaces a checkpoint silently: --out with one needs --resume or --force", async () => {
+    const out = path.join(dir, "seg");
+    const before = fs.readFileSync(path.join(out, "model.json"), "utf8");
+    const r = await train("--data", corpus, "--max-iters", "2", "--out", out);
+    assert.equal(r.code, 2);
+    assert.deepEqual(r.err, [`train: --out ${projectPath(out)} already holds a checkpoint: continue it with --resume, replace it with --force, or give another --out (see --help)`]);
+    assert.equal(fs.readFileSync(path.join(out, "model.json"), "utf8"), before, "untouched");
+    const both = await train("--data", corpus, "--out", out, "--resume", "--force");
+    assert.equal(both.code, 2);
+    assert.match(both.err[0], /--resume continues the checkpoint in --out, --force replaces it: give one of them/);
+    const forced = await train("--data", corpus, "--max-iters", "2", "--out", out, "--force", "--json");
+    assert.equal(forced.code, 0, forced.err.join("\n"));
+    assert.equal(JSON.parse(forced.out[forced.out.length - 1]).iterations, 2);
+  });
+
+  it("an --out that cannot be written is refused before training starts", async () => {
+    const t0 = Date.now();
+    const r = await train("--data", corpus, "--out", path.join(corpus, "sub"));
+    assert.equal(r.code, 2);
+    assert.deepEqual(r.err, [`train: --out ${projectPath(path.join(corpus, "sub"))}: cannot write there (a file stands where a folder should be) (see --help)`]);
+    const f = await train("--data", corpus, "--out", corpus);
+    assert.equal(f.code, 2);
+    assert.match(f.err[0], /corpus\.txt is a file, expected a directory/);
+    assert.ok(Date.now() - t0 < 10_000);
+  });
+
+  it("sample refuses a reward model (a score head) where a language model belongs", async () => {
+    const ck = path.join(dir, "artifacts", "pretrained");
+    const m = loadPretrained(ck);
+    const rmDir = path.join(dir, "rm");
+    saveCheckpoint(rmDir, { params: { ...m.params, ...initScalarHead("score", m.config, 1) }, config: m.config, tokenizer: m.tokenizer, step: 0 });
+    disposeParams(m.params);
+    const r = await sample("--checkpoint", rmDir, "--prompt", "it", "--tokens", "3");
+    assert.equal(r.code, 2);
+    assert.match(r.err[r.err.length - 1], /rm: a reward model \(it has a score head\), not a policy to answer with/);
+  });
+
   it("samples from the checkpoint, streaming text and reporting tokens/s", async () => {
     const ck = path.join(dir, "artifacts", "pretrained");
     const r = await sample("--checkpoint", ck, "--prompt", "it was", "--tokens", "15", "--seed", "1");
@@ -99,7 +140,7 @@ describe("train and sample CLIs", function () {
       assert.equal(r.err.length, 1, r.err.join("\n"));
       assert.match(r.err[0], expected);
     }
-    const missing = await train("--data", path.join(dir, "nope.txt"));
+    const missing = await train("--data", path.join(dir, "nope.txt"), "--out", path.join(dir, "fresh"));
     assert.equal(missing.code, 1);
     assert.match(missing.err[missing.err.length - 1], /^train: loadCorpus: .*nope\.txt: no such file/);
   });
