@@ -7,7 +7,7 @@ import * as path from "path";
  * exist at run time (`import type` is erased by the compiler, so it is left out).
  */
 const LIB = path.join(__dirname, "..", "lib");
-const SKIP = new Set(["dist", "node_modules", "site-assets", "reference"]);
+const SKIP = new Set(["dist", "node_modules", "siteAssets", "reference"]);
 
 function sourceFiles(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

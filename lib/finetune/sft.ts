@@ -561,11 +561,17 @@ export function evaluateSFT(
 // ---------------------------------------------------------------------------------------
 // Defaults shared by the notebook and the CLI
 
-/** Default data files: data/sft/{train,val,test}.jsonl next to each other. */
+/**
+ * The split files beside a training file: `val.jsonl` and `test.jsonl` in its folder. Both must
+ * exist: without them an evaluation would run on the training questions and call them held out.
+ */
 export function sftSplitFiles(trainFile: string): { train: string; val: string; test: string } {
   const dir = path.dirname(trainFile);
-  const sib = (n: string) => (fs.existsSync(path.join(dir, n)) ? path.join(dir, n) : trainFile);
-  return { train: trainFile, val: sib("val.jsonl"), test: sib("test.jsonl") };
+  const missing = ["val.jsonl", "test.jsonl"].filter((n) => !fs.existsSync(path.join(dir, n)));
+  if (missing.length > 0) {
+    throw new Error(`${path.join(dir, missing[0])}: no such file; the held-out questions go beside ${path.basename(trainFile)} as val.jsonl and test.jsonl (the course's: data/sft/, written by lib/tools/cli/makeSftData.ts)`);
+  }
+  return { train: trainFile, val: path.join(dir, "val.jsonl"), test: path.join(dir, "test.jsonl") };
 }
 
 // ---------------------------------------------------------------------------------------

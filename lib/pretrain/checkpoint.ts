@@ -394,6 +394,9 @@ function readTensors(dir: string, metaFile: string, key: string, m: Record<strin
       const slice = new Uint8Array(bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + size * 4));
       if (os.endianness() === "BE") swap32(slice);
       const values = t.dtype === "int32" ? new Int32Array(slice.buffer) : new Float32Array(slice.buffer);
+      // A run that diverged saves NaN weights; loaded, they would sample nothing and say nothing.
+      const nonFinite = t.dtype === "float32" ? values.findIndex((v) => !Number.isFinite(v)) : -1;
+      if (nonFinite >= 0) throw new Error(`${binFile}: tensor "${name}" holds ${values[nonFinite]} at element ${nonFinite}: the run that saved it diverged; train again (a lower learning rate) or load an earlier checkpoint`);
       out[name] = tf.tensor(values, shape, t.dtype as "float32" | "int32");
     });
   } catch (err) {

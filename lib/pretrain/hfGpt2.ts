@@ -405,6 +405,9 @@ export function hfTokenizerFiles(tokenizer: Tokenizer): Record<string, string> {
  * (the model must then have GPT-2's 50,257-token vocabulary).
  */
 export function loadModelDir(dir: string): PretrainedModel {
+  if (!checkpointExists(dir) && !fs.existsSync(path.join(dir, HF_CONFIG_FILE)) && fs.existsSync(path.join(dir, HF_WEIGHTS_FILE))) {
+    throw new Error(`${dir}: ${HF_WEIGHTS_FILE} without ${HF_CONFIG_FILE}: a Hugging Face model directory needs its ${HF_CONFIG_FILE} beside the weights`);
+  }
   if (checkpointExists(dir) || !fs.existsSync(path.join(dir, HF_CONFIG_FILE))) return loadPretrained(dir);
   const { params, config } = importHfGpt2(dir);
   try {

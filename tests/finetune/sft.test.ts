@@ -9,7 +9,7 @@ import { gptConfig, initGPT, gptLoss } from "../../lib/gpt/gpt";
 import {
   CHAT_TOKENS, ChatMessage, chatTokenIds, chatTokenizer, encodeChat, encodeSFTData, evaluateSFT, finetune, growContext, growVocabulary,
   loadSFTData, makeSFTData, normalizeAnswer, prepareChatModel, referenceAnswer, isCorrectAnswer, renderChat, sftBatch,
-  sftBatcher, sftLoss, SFTExample, answer, packRows,
+  sftBatcher, sftLoss, SFTExample, answer, packRows, sftSplitFiles,
 } from "../../lib/finetune/sft";
 import { createRng } from "../../lib/core/random";
 import { rlhfPrompts } from "../../lib/rlhf/chat";
@@ -107,6 +107,15 @@ describe("SFT: chat template, masks, data", function () {
       fs.writeFileSync(file, `${good}\n\n${good}\n`);
       assert.equal(loadSFTData(file).length, 2, "blank lines are skipped");
       assert.throws(() => loadSFTData(path.join(dir, "none.jsonl")), /none\.jsonl: no such file; expected a JSONL file of conversations/);
+      // No held-out files beside the training file: refused, never evaluated on the training questions as if held out.
+      const lone = path.join(dir, "lone", "train.jsonl");
+      fs.mkdirSync(path.dirname(lone));
+      fs.writeFileSync(lone, `${good}\n`);
+      assert.throws(() => sftSplitFiles(lone), /lone\/val\.jsonl: no such file; the held-out questions go beside train\.jsonl as val\.jsonl and test\.jsonl/);
+      fs.writeFileSync(path.join(dir, "lone", "val.jsonl"), `${good}\n`);
+      assert.throws(() => sftSplitFiles(lone), /lone\/test\.jsonl: no such file/);
+      fs.writeFileSync(path.join(dir, "lone", "test.jsonl"), `${good}\n`);
+      assert.deepEqual(sftSplitFiles(lone), { train: lone, val: path.join(dir, "lone", "val.jsonl"), test: path.join(dir, "lone", "test.jsonl") });
       // A character the tokenizer cannot encode: the error names file and line.
       fs.writeFileSync(file, `${good}\n${JSON.stringify({ id: "z", kind: "chat", messages: [{ role: "user", content: "☃" }, conv[1]] })}\n`);
       assert.throws(() => encodeSFTData(tok, loadSFTData(file), 32), /bad\.jsonl:2: messages\[0\]: CharTokenizer\.encode: character "☃"/);

@@ -155,6 +155,11 @@ describe("checkpoints", () => {
     flipped[7] ^= 1;
     fs.writeFileSync(weights, flipped);
     assert.throws(() => loadCheckpoint(dir), oneLine(/weights\.bin: corrupted: its SHA-256 differs from field "weights\.sha256"/));
+    // A diverged run's NaN weights (the manifest without its checksum, as a tool other than ours might write).
+    const nan = Buffer.from(goodBin);
+    nan.writeFloatLE(NaN, 8);
+    fs.writeFileSync(weights, nan);
+    withMeta((m) => delete m.weights.sha256, /weights\.bin: tensor "wte\.weight" holds NaN at element 2: the run that saved it diverged; train again \(a lower learning rate\) or load an earlier checkpoint$/);
     fs.writeFileSync(weights, goodBin);
     fs.unlinkSync(metaFile);
     assert.throws(() => loadCheckpoint(dir), oneLine(/model\.json: cannot read \(missing\)$/));

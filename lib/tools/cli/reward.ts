@@ -10,6 +10,8 @@
  * with a scalar head learns the rankings (Bradley–Terry over every pair, step 3), is
  * evaluated on held-out records, and is saved. --json: the last stdout line is a JSON summary.
  */
+import * as fs from "fs";
+import * as path from "path";
 import { projectPath } from "../../core/paths";
 import { disposeParams } from "../../pretrain/pretrain";
 import { readPreferences } from "../../rlhf/preferences";
@@ -17,7 +19,7 @@ import { collectSimulatedPreferences, loadChatModel } from "../../rlhf/chat";
 import { trainRewardModel } from "../../rlhf/rewardModel";
 import { createRng } from "../../core/random";
 import { formatSeconds } from "../../pretrain/trainer";
-import { Command, Env, loadOrFail, jsonOption, optionParser, runAsScript, commandMain, smokeOr, outApartFrom } from "./cli";
+import { Command, Env, fail, loadOrFail, jsonOption, optionParser, runAsScript, commandMain, smokeOr, outApartFrom } from "./cli";
 import { loadPrompts, pct, RLHF_OPTIONS, rlhfDefaults } from "./rlhfCli";
 
 export interface RewardArgs {
@@ -61,10 +63,14 @@ appended to --prefs. Human rankings (npm run rank) work the same way: --prefs bu
   notes: () => "COURSE_SMOKE=1: a dozen questions and a few steps (seconds).",
   validate: outApartFrom("checkpoint"),
   backend: "announce",
-  async run(args, { err, smoke, seconds, backend }) {
+  async run(args, { err, smoke, seconds, backend, env }) {
     const model = loadOrFail("the SFT checkpoint", () => loadChatModel(args.checkpoint));
     try {
       const { params, config, codec } = model;
+      if (args.simulate === undefined && !fs.existsSync(args.prefs) && path.resolve(args.prefs) !== path.resolve(rlhfDefaults(env).preferences)) {
+        // A mistyped --prefs must not quietly become a new file of simulated rankings.
+        fail(`--prefs ${projectPath(args.prefs)} does not exist; to rank answers into it with the simulated labeller, add --simulate N`);
+      }
       const existing = readPreferences(args.prefs);
       existing.warnings.forEach((w) => err(`warning: ${w}`));
       const simulate = args.simulate ?? (existing.records.length === 0 ? (smoke ? 12 : 1000) : 0);
@@ -93,7 +99,9 @@ appended to --prefs. Human rankings (npm run rank) work the same way: --prefs bu
       return {
         json: result,
         lines: [
-          `reward model: held-out pairwise accuracy ${pct(r.val.accuracy)} (before training ${pct(r.valBefore.accuracy)}, ${r.train.n} training pairs ${pct(r.train.accuracy)}) on ${r.valPairs} pairs`,
+          r.valIsTrain
+            ? `reward model: pairwise accuracy ${pct(r.val.accuracy)} on its TRAINING pairs (too few rankings to hold any out: not a held-out measure)`
+            : `reward model: held-out pairwise accuracy ${pct(r.val.accuracy)} (before training ${pct(r.valBefore.accuracy)}, ${r.train.n} training pairs ${pct(r.train.accuracy)}) on ${r.valPairs} pairs`,
           `  by deciding criterion: ${Object.entries(r.valByCriterion).map(([k, v]) => `${k} ${pct(v.accuracy)} of ${v.n}`).join(", ")}`,
           `${records.length} rankings, ${r.trainPairs} training pairs, ${maxIters} steps in ${formatSeconds(result.seconds)}; checkpoint ${projectPath(args.out)}`,
         ],

@@ -28,7 +28,7 @@ const TRAIN_OPTIONS: Options = {
   "min-lr": { kind: "number", value: "LR", min: 0, defaultText: "lr/10", help: "where the cosine schedule ends" },
   warmup: { kind: "integer", value: "N", min: 0, defaultText: "100", help: "warm-up steps" },
   "eval-interval": { kind: "integer", value: "N", min: 1, help: "steps between evaluations (and checkpoints)" },
-  "eval-iters": { kind: "integer", value: "N", min: 0, default: smokeOr(2, 20), help: "batches per evaluation" },
+  "eval-iters": { kind: "integer", value: "N", min: 1, default: smokeOr(2, 20), help: "batches per evaluation" },
   "bpe-vocab-size": { kind: "integer", value: "N", min: 256, default: smokeOr(300, PRETRAIN_BPE_VOCAB), help: "BPE vocabulary" },
   out: { kind: "string", value: "DIR", default: (env: Env) => artifactPath("pretrained", env), help: "checkpoint directory (COURSE_ARTIFACTS moves it)" },
   resume: { kind: "boolean", help: "continue the checkpoint in --out" },

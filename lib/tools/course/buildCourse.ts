@@ -418,6 +418,10 @@ async function build(args: BuildArgs, err: (line: string) => void): Promise<numb
           state.cells = total;
           progress.show(render);
         },
+        onWarning: (line) => {
+          timeWarnings.push(line);
+          progress.log(`warning: ${line}`);
+        },
         onOutput: args.verbose ? (text) => progress.log((args.jobs > 1 ? `[${run.name}] ` : "") + text.replace(/\n$/, "")) : undefined,
       });
       run.status = "ok";

@@ -207,13 +207,26 @@ export interface StartOptions {
 export interface ExecuteReply {
   status: "ok" | "error" | "abort";
   execution_count?: number | null;
+  /**
+   * Set by this client, not the kernel: the reply came but the kernel's "idle" status did not
+   * follow within IOPUB_GRACE_MS, so output sent after the reply may be missing.
+   */
+  outputIncomplete?: boolean;
   [key: string]: unknown;
 }
+
+/**
+ * How long a request waits, after its reply, for the kernel's "idle" status (the end of its
+ * output) before it finishes anyway with `outputIncomplete` (as nbclient's iopub_timeout): the
+ * reply is the kernel's word that the code is done, so this is never reported as a timeout.
+ */
+export const IOPUB_GRACE_MS = 5000;
 
 interface Pending {
   onIopub: (msg: JupyterMessage) => void;
   reply?: Record<string, unknown>;
   idle: boolean;
+  grace?: NodeJS.Timeout;
   settle: (err: Error | null) => void;
 }
 
@@ -265,7 +278,9 @@ export class TslabKernel {
     });
     const addr = (port: number) => `tcp://127.0.0.1:${port}`;
     const shell = new zmq.Dealer({ linger: 0 });
-    const iopub = new zmq.Subscriber({ linger: 0 });
+    // No receive limit: at zeromq's default (1,000 queued messages) a cell that prints in a burst
+    // made the kernel's side drop messages, its final "idle" among them, and the cell looked hung.
+    const iopub = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 0 });
     const control = new zmq.Dealer({ linger: 0 });
     const kernel = new TslabKernel(child, key, connDir, shell, iopub, control);
     liveKernels.add(kernel);
@@ -349,6 +364,12 @@ export class TslabKernel {
       }
     } else if (msg.header.msg_type.endsWith("_reply")) {
       p.reply = msg.content;
+      if (!p.idle) {
+        p.grace = setTimeout(() => {
+          p.reply!.outputIncomplete = true;
+          p.settle(null);
+        }, IOPUB_GRACE_MS);
+      }
     }
     // A request is finished when BOTH its reply (shell) and its idle status (iopub) are in:
     // they travel on different sockets, so either may arrive first.
@@ -375,6 +396,7 @@ export class TslabKernel {
         idle: false,
         settle: (err) => {
           clearTimeout(timer);
+          clearTimeout(p.grace);
           this.pending.delete(msg.header.msg_id);
           if (err) reject(err);
           else resolve(p.reply!);

@@ -15,7 +15,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { repoRoot } from "../../core/paths";
 import { isSmoke } from "../../core/smoke";
-import { JupyterMessage, KernelDiedError, KernelTimeoutError, TslabKernel } from "./kernel";
+import { IOPUB_GRACE_MS, JupyterMessage, KernelDiedError, KernelTimeoutError, TslabKernel } from "./kernel";
 import { clearOutputs, CodeCell, Notebook, Output, readNotebook, writeNotebook } from "./notebook";
 import { type Command, commandMain, optionParser, type Parsed, runAsScript, UsageError } from "../cli/cli";
 
@@ -36,6 +36,8 @@ export interface RunOptions {
   onCell?: (info: { index: number; total: number; source: string }) => void;
   /** Streamed stdout/stderr text of the cells, as it arrives. */
   onOutput?: (text: string) => void;
+  /** A cell that finished with something to say (its output may be incomplete), one line. */
+  onWarning?: (line: string) => void;
 }
 
 export const DEFAULT_CELL_TIMEOUT_MS = 15 * 60_000;
@@ -258,6 +260,9 @@ export async function executeNotebook(inputPath: string, opts: RunOptions = {}):
         "shell.execute_reply.started": startedAt.toISOString(),
         "shell.execute_reply": new Date().toISOString(),
       };
+      if (reply.outputIncomplete) {
+        opts.onWarning?.(`${where}: the kernel's output after the cell finished did not all arrive within ${seconds(IOPUB_GRACE_MS)}; the cell's outputs may be incomplete`);
+      }
       if (reply.status !== "ok") {
         const why = reply.status === "abort" ? "was aborted by the kernel" : `failed: ${errorSummary(stderr)}`;
         throw fail(`${where} ${why}${snippet}${stderr.length ? "\n" + stderr.join("") : ""}`, index);
@@ -358,6 +363,7 @@ async function runNotebooks(args: CliArgs): Promise<number> {
     process.stdout.write(tty ? label : label + " ");
     try {
       await executeNotebook(notebook, {
+        onWarning: (line) => process.stderr.write(`warning: ${line}\n`),
         smoke: args.smoke,
         outputPath: cliOutputPath(args, notebook),
         cellTimeoutMs: args.cellTimeoutMs,

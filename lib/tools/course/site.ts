@@ -132,7 +132,7 @@ export function assetSources(): { from: string; to: string }[] {
   const katexDist = path.dirname(require.resolve("katex")); // …/katex/dist/katex.js
   const fontsDir = path.join(katexDist, "fonts");
   const fonts = fs.readdirSync(fontsDir).filter((f) => f.endsWith(".woff2") || f.endsWith(".woff") || f.endsWith(".ttf"));
-  const own = path.join(repoRoot, "lib", "tools", "course", "site-assets");
+  const own = path.join(repoRoot, "lib", "tools", "course", "siteAssets");
   return [
     { from: path.join(own, "site.css"), to: "assets/site.css" },
     { from: path.join(own, "figures.js"), to: "assets/figures.js" },

@@ -124,6 +124,18 @@ describe("reward, ppo and dpo CLIs", function () {
     assert.match(asPolicy.err[asPolicy.err.length - 1], /reward: a reward model \(it has a score head\), not a policy to answer with/);
   });
 
+  it("a mistyped --prefs is refused instead of filled with simulated rankings; too few rankings are not called held out", async () => {
+    const typo = path.join(dir, "prefz.jsonl");
+    const r = await run(rewardMain, "--checkpoint", ckpt, "--data", data, "--prefs", typo, "--out", path.join(dir, "rm-typo"));
+    assert.equal(r.code, 2);
+    assert.match(r.err[r.err.length - 1], /^reward: --prefs .*prefz\.jsonl does not exist; to rank answers into it with the simulated labeller, add --simulate N$/);
+    assert.ok(!fs.existsSync(typo), "no file made");
+    const few = await run(rewardMain, "--checkpoint", ckpt, "--data", data, "--prefs", path.join(dir, "few.jsonl"), "--simulate", "3", "--k", "4", "--seed", "1",
+      "--max-iters", "1", "--max-new-tokens", "4", "--out", path.join(dir, "rm-few"), "--json");
+    assert.equal(few.code, 0, few.err.join("\n"));
+    assert.equal(few.json.heldOut, false, "too few rankings to hold any out");
+  });
+
   it("as a process: usage error → exit 2, JSON on the last stdout line", () => {
     const script = path.join(__dirname, "..", "..", "..", "lib", "tools", "cli", "dpo.ts");
     const proc = (...argv: string[]) =>

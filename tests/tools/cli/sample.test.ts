@@ -59,6 +59,11 @@ describe("sample CLI on a Hugging Face GPT-2 directory", function () {
     const bad = await runSample(["--checkpoint", bare, "--prompt", "abc"]);
     assert.equal(bad.code, 2);
     assert.match(bad.err, /which tokenizer goes with this model/);
+    // Weights without their config.json: named as such, not as a missing course checkpoint.
+    fs.rmSync(path.join(bare, "config.json"));
+    const noConfig = await runSample(["--checkpoint", bare, "--prompt", "abc"]);
+    assert.equal(noConfig.code, 2);
+    assert.match(noConfig.err, /bare: model\.safetensors without config\.json: a Hugging Face model directory needs its config\.json beside the weights/);
     disposeParams(params);
   });
 });

@@ -105,6 +105,11 @@ describe("sft and chat CLIs", function () {
     const bad = path.join(dir, "bad", "train.jsonl");
     fs.mkdirSync(path.dirname(bad), { recursive: true });
     fs.writeFileSync(bad, JSON.stringify(examples[0]) + "\n" + JSON.stringify({ id: "x", kind: "fact", messages: [{ role: "user" }] }) + "\n");
+    // Without held-out files beside it, the training file is not evaluated as if it were held out.
+    const alone = await sft("--checkpoint", ckpt, "--data", bad, "--max-iters", "1");
+    assert.equal(alone.code, 1);
+    assert.match(alone.err[alone.err.length - 1], /^sft: .*bad\/val\.jsonl: no such file; the held-out questions go beside train\.jsonl as val\.jsonl and test\.jsonl/);
+    for (const f of ["val.jsonl", "test.jsonl"]) fs.writeFileSync(path.join(dir, "bad", f), JSON.stringify(examples[0]) + "\n");
     const r1 = await sft("--checkpoint", ckpt, "--data", bad, "--max-iters", "1");
     assert.equal(r1.code, 1);
     assert.match(r1.err[r1.err.length - 1], /^sft: .*bad\/train\.jsonl:2: field "messages" must be an array of at least 2 messages/);
@@ -121,6 +126,7 @@ describe("sft and chat CLIs", function () {
     // Data with a character the checkpoint's tokenizer lacks.
     const snow = path.join(dir, "snow", "train.jsonl");
     saveSFTData(snow, [...examples, { id: "s", kind: "chat", messages: [{ role: "user", content: "snow ☃" }, { role: "assistant", content: "cold" }] }]);
+    for (const f of ["val.jsonl", "test.jsonl"]) saveSFTData(path.join(dir, "snow", f), examples);
     const r3 = await sft("--checkpoint", ckpt, "--data", snow, "--max-iters", "1");
     assert.equal(r3.code, 1);
     assert.match(r3.err[r3.err.length - 1], /^sft: .*snow\/train\.jsonl:5: messages\[0\]: CharTokenizer\.encode: character "☃"/);

@@ -128,6 +128,7 @@ describe("train and sample CLIs", function () {
     const cases: Array<[string[], RegExp]> = [
       [["--max-iters", "x"], /^train: --max-iters must be an integer >= 0, got "x"/],
       [["--batch-size", "0"], /^train: --batch-size must be an integer >= 1/],
+      [["--eval-iters", "0"], /^train: --eval-iters must be an integer >= 1, got "0"/], // 0 batches made NaN losses
       [["--tokenizer", "word"], /^train: --tokenizer must be char or bpe, got "word"/],
       [["--preset", "huge"], /^train: --preset must be one of gpt2, nanogpt-cpu, course-base, tiny, got "huge"/],
       [["--out"], /^train: --out needs a value/],

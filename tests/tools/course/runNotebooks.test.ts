@@ -410,6 +410,30 @@ describe("executeNotebook with the tslab kernel", function () {
     );
   });
 
+  it("a cell that prints thousands of lines in a burst finishes without a false timeout, and says when output went missing", async () => {
+    // tslab sends each output message without waiting for the previous send (zeromq.js then drops
+    // it), so past a few hundred messages in a burst some output, and its final "idle", never
+    // arrive. The runner waits IOPUB_GRACE_MS after the cell's reply, says so, and goes on.
+    const file = writeJson(path.join(tmp, "chatty.ipynb"), makeNotebook(['for (let i = 0; i < 5000; i++) console.log(`line ${i}`);', 'console.log("after")']));
+    const warnings: string[] = [];
+    const t0 = Date.now();
+    const nb = await executeNotebook(file, { cellTimeoutMs: 60_000, onWarning: (l) => warnings.push(l) });
+    assert.ok(Date.now() - t0 < 30_000, "no wait for the cell timeout");
+    const text = (i: number) => (nb.cells[i] as CodeCell).outputs.map((o) => [].concat((o as { text?: never }).text ?? []).join("")).join("");
+    const lines = text(0).trim().split("\n");
+    assert.ok(lines.length > 100 && lines.every((l, i) => l === `line ${i}`), "what arrived arrived in order");
+    if (lines.length < 5000) {
+      assert.deepEqual(warnings, [`${file}: cell 1: the kernel's output after the cell finished did not all arrive within 5 s; the cell's outputs may be incomplete`]);
+    } else assert.deepEqual(warnings, []);
+    assert.equal(text(1), "after\n", "the next cell runs and its output arrives");
+    // A burst of a few hundred lines arrives whole, without a warning.
+    const small = writeJson(path.join(tmp, "small.ipynb"), makeNotebook(['for (let i = 0; i < 300; i++) console.log(`line ${i}`);']));
+    const w2: string[] = [];
+    const nb2 = await executeNotebook(small, { onWarning: (l) => w2.push(l) });
+    assert.equal((nb2.cells[0] as CodeCell).outputs.map((o) => [].concat((o as { text?: never }).text ?? []).join("")).join("").trim().split("\n").length, 300);
+    assert.deepEqual(w2, []);
+  });
+
   it("kills the kernel when a cell times out", async () => {
     const file = writeJson(path.join(tmp, "slow.ipynb"), makeNotebook(['require("fs").writeFileSync("pid", String(process.pid))', "while (true) {}"]));
     const err = await rejection(executeNotebook(file, { cellTimeoutMs: 1500 }));
