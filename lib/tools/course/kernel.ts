@@ -238,6 +238,12 @@ export class TslabKernel {
   private closed = false;
   /** The kernel_info_reply content (language_info goes into the notebook's metadata). */
   info: Record<string, unknown> = {};
+  /**
+   * iopub messages of requests that already finished. tslab keeps writing a cell's stdout and
+   * stderr under that cell's request until the next one starts, so this is where an error
+   * thrown by the cell's timers or unawaited promises after it returned shows up.
+   */
+  onLateIopub?: (msg: JupyterMessage) => void;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -355,7 +361,11 @@ export class TslabKernel {
   private dispatch(msg: JupyterMessage, fromIopub: boolean): void {
     const parentId = msg.parent_header?.msg_id;
     const p = parentId ? this.pending.get(parentId) : undefined;
-    if (!p) return; // replies to requests we no longer wait for, output after a cell finished
+    if (!p) {
+      // Replies to requests we no longer wait for; output of a cell that finished.
+      if (fromIopub && parentId) this.onLateIopub?.(msg);
+      return;
+    }
     if (fromIopub) {
       if (msg.header.msg_type === "status") {
         if (msg.content?.execution_state === "idle") p.idle = true;
@@ -409,8 +419,8 @@ export class TslabKernel {
   }
 
   /** Run one cell's code. Output messages are handed to `onIopub` as they arrive. */
-  execute(code: string, opts: { timeoutMs: number; onIopub: (msg: JupyterMessage) => void }): Promise<ExecuteReply> {
-    const content = { code, silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true };
+  execute(code: string, opts: { timeoutMs: number; onIopub: (msg: JupyterMessage) => void; msgId?: string; silent?: boolean }): Promise<ExecuteReply> {
+    const content = { code, silent: opts.silent ?? false, store_history: !opts.silent, user_expressions: {}, allow_stdin: false, stop_on_error: true };
     return this.request("shell", "execute_request", content, opts) as Promise<ExecuteReply>;
   }
 

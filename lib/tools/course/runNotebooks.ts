@@ -11,6 +11,7 @@
  *   4. stop at the first failing cell with ONE clear line naming notebook, cell and error;
  *   5. on success write the executed notebook atomically; on failure leave nothing at that path.
  */
+import { randomUUID } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { repoRoot } from "../../core/paths";
@@ -138,6 +139,36 @@ export function errorSummary(stderrChunks: string[]): string {
   return last.find((l) => /^(Uncaught )?[\w$.]*(Error|Exception)\b/.test(l)) ?? last[0] ?? "the kernel reported an error (no error text on stderr)";
 }
 
+/**
+ * tslab's own last-resort handlers print an error that no cell caught (thrown in a timer, or a
+ * promise rejected with nobody awaiting it) as "UncaughtException: …" or
+ * "UnhandledPromiseRejection: …" on the stderr of the cell that ran last. Returns the error's
+ * first line, e.g. "Error: boom".
+ */
+export function escapedError(stderrText: string): string | undefined {
+  const m = /^(?:UncaughtException|UnhandledPromiseRejection): *(.*)$/m.exec(stderrText);
+  return m ? m[1].trim() || "(no message)" : undefined;
+}
+
+/**
+ * After the last cell, how long the runner waits at most for the notebook's pending timers
+ * (setTimeout callbacks that could still throw) before it ends the kernel.
+ */
+export const LATE_ERRORS_GRACE_MS = 2000;
+
+/**
+ * Runs in the kernel after the last cell: one turn of the event loop (unhandled rejections are
+ * reported then), then until no timer keeps the loop alive (unref'd ones do not) or the grace is over. Declares
+ * nothing in the notebook's scope. (tslab cannot `await` a parenthesised async function.)
+ */
+const SETTLE_CODE = `await new Promise<void>((done) => {
+  const end = Date.now() + ${LATE_ERRORS_GRACE_MS};
+  // From setImmediate, so that the timer that woke us is no longer counted as active.
+  const timers = () => (process as any).getActiveResourcesInfo().includes("Timeout");
+  const check = () => (Date.now() < end && timers() ? setTimeout(() => setImmediate(check), 20) : done());
+  setTimeout(() => setImmediate(check), 20);
+});`;
+
 // ---------------------------------------------------------------------------------------
 // Running one notebook
 
@@ -213,13 +244,35 @@ export async function executeNotebook(inputPath: string, opts: RunOptions = {}):
     throw fail(`${name}: the tslab kernel did not start: ${(err as Error).message}${tail}`);
   }
   const started = Date.now(); // the notebook clock starts once the kernel is up
+
   try {
     // As nbclient does: the notebook records the language the kernel says it runs.
     if (kernel.info.language_info) nb.metadata.language_info = kernel.info.language_info as Record<string, unknown>;
     const displays: DisplayMap = new Map();
+    // Which cell each execute request ran, and the first error that escaped a cell after it
+    // returned: it fails the notebook (as a cell error does) before anything else runs.
+    const cellOfRequest = new Map<string, number>();
+    let lastRun = -1;
+    let late: { index: number; error: string } | undefined;
+    const lateFailure = (l: { index: number; error: string }) =>
+      fail(`${name}: an error was thrown after cell ${l.index + 1} returned, in a timer or an unawaited promise (of that cell or an earlier one): ${l.error} | source: ${sourceSnippet(nb.cells[l.index].source)}`, l.index);
+    kernel.onLateIopub = (msg) => {
+      const index = cellOfRequest.get(msg.parent_header.msg_id!);
+      if (index === undefined) return;
+      // Where Jupyter shows it too: in the cell that ran last.
+      const text = applyIopubMessage((nb.cells[index] as CodeCell).outputs, msg, displays);
+      if (text === undefined || msg.content.name !== "stderr") return;
+      opts.onOutput?.(text);
+      const error = escapedError(text);
+      if (error === undefined || late) return;
+      late = { index, error };
+      // A later cell may be running already (a long one, perhaps): stop it, the verdict is in.
+      if (index !== lastRun) kernel.kill();
+    };
     for (let index = 0; index < nb.cells.length; index++) {
       const cell = nb.cells[index];
       if (cell.cell_type !== "code" || cell.source.trim() === "") continue; // as nbclient: empty cells are not run
+      if (late) throw lateFailure(late);
       opts.onCell?.({ index, total: nb.cells.length, source: cell.source });
       const where = `${name}: cell ${index + 1}`;
       const snippet = ` | source: ${sourceSnippet(cell.source)}`;
@@ -231,8 +284,12 @@ export async function executeNotebook(inputPath: string, opts: RunOptions = {}):
       const timeoutMs = Math.min(cellTimeout, notebookLeft);
       let reply;
       const startedAt = new Date();
+      const msgId = randomUUID();
+      cellOfRequest.set(msgId, index);
+      lastRun = index;
       try {
         reply = await kernel.execute(cell.source, {
+          msgId,
           timeoutMs,
           onIopub: (msg) => {
             const text = applyIopubMessage((cell as CodeCell).outputs, msg, displays);
@@ -248,8 +305,13 @@ export async function executeNotebook(inputPath: string, opts: RunOptions = {}):
           throw fail(`${where} ${which}${snippet}`, index);
         }
         if (err instanceof KernelDiedError) {
+          // An escaped error kills the kernel once the wasm backend is loaded (its runtime
+          // rethrows from Node's uncaughtException hook): the error is the news, not the death.
+          if (late) throw lateFailure(late);
+          const escaped = escapedError(stderr.join(""));
+          const why = escaped ? `an error escaped the cell, in a timer or an unawaited promise, and ${err.message}: ${escaped}` : `${err.message} while running the cell`;
           const tail = [stderr.join(""), err.stderrTail].filter((s) => s.trim()).join("\n");
-          throw fail(`${where}: ${err.message} while running the cell${snippet}${tail ? "\n" + tail : ""}`, index);
+          throw fail(`${where}: ${why}${snippet}${tail ? "\n" + tail : ""}`, index);
         }
         throw fail(`${where}: ${(err as Error).message}${snippet}`, index);
       }
@@ -267,6 +329,37 @@ export async function executeNotebook(inputPath: string, opts: RunOptions = {}):
         const why = reply.status === "abort" ? "was aborted by the kernel" : `failed: ${errorSummary(stderr)}`;
         throw fail(`${where} ${why}${snippet}${stderr.length ? "\n" + stderr.join("") : ""}`, index);
       }
+      // The cell returned normally, but a timer or promise (its own or an earlier cell's) threw meanwhile.
+      const escaped = escapedError(stderr.join(""));
+      if (escaped !== undefined) throw fail(`${where}: an error escaped while the cell ran, thrown in a timer or an unawaited promise: ${escaped}${snippet}`, index);
+    }
+    if (late) throw lateFailure(late);
+    if (lastRun >= 0) {
+      // Give the notebook's pending timers and promises their chance to fail before the verdict.
+      // What they print belongs to the last cell, as in Jupyter.
+      const stderr: string[] = [];
+      const onIopub = (msg: JupyterMessage) => {
+        const text = applyIopubMessage((nb.cells[lastRun] as CodeCell).outputs, msg, displays);
+        if (text === undefined) return;
+        if (msg.content.name === "stderr") stderr.push(text);
+        opts.onOutput?.(text);
+      };
+      const after = `after cell ${lastRun + 1}, the last, returned`;
+      try {
+        const reply = await kernel.execute(SETTLE_CODE, { silent: true, timeoutMs: LATE_ERRORS_GRACE_MS + 30_000, onIopub });
+        if (reply.status !== "ok" && escapedError(stderr.join("")) === undefined) {
+          throw new Error(`the runner's wait for pending timers failed: ${errorSummary(stderr)}`);
+        }
+      } catch (err) {
+        if (late) throw lateFailure(late);
+        if (escapedError(stderr.join("")) === undefined) {
+          const tail = err instanceof KernelDiedError && err.stderrTail.trim() ? "\n" + err.stderrTail : "";
+          throw fail(`${name}: ${(err as Error).message} ${after}${tail}`, lastRun);
+        }
+      }
+      const error = escapedError(stderr.join(""));
+      if (error !== undefined) late = { index: lastRun, error };
+      if (late) throw lateFailure(late);
     }
   } finally {
     await kernel.shutdown();

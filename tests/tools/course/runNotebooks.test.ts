@@ -434,6 +434,58 @@ describe("executeNotebook with the tslab kernel", function () {
     assert.deepEqual(w2, []);
   });
 
+  it("an error thrown in a timer after the last cell returned fails the notebook, naming the cell; the runner waits for pending timers", async () => {
+    const cell = 'setTimeout(() => { throw new Error("late boom"); }, 300); 1';
+    const file = writeJson(path.join(tmp, "late.ipynb"), makeNotebook([cell]));
+    const out = path.join(tmp, "late.out.ipynb");
+    const err = await rejection(executeNotebook(file, { outputPath: out }));
+    assert.equal(err.message, `${file}: an error was thrown after cell 1 returned, in a timer or an unawaited promise (of that cell or an earlier one): Error: late boom | source: ${cell}`);
+    assert.equal(err.cellIndex, 0);
+    assert.ok(!fs.existsSync(out), "no success file");
+    const text = (codeCell(readNotebook(failedPath(out)), 0).outputs as { text?: string }[]).map((o) => o.text ?? "").join("");
+    assert.match(text, /^UncaughtException: Error: late boom$/m, "the late output is kept in the cell, as Jupyter shows it");
+
+    // A timer that ends well is waited for; one that never ends (an interval) is not waited for beyond the grace.
+    const fine = writeJson(path.join(tmp, "fine.ipynb"), makeNotebook(['setTimeout(() => require("fs").writeFileSync("late.txt", "x"), 300); setInterval(() => {}, 50); 1']));
+    const t0 = Date.now();
+    await executeNotebook(fine);
+    assert.ok(fs.existsSync(path.join(tmp, "late.txt")), "the pending timer ran before the kernel was shut down");
+    assert.ok(Date.now() - t0 < 30_000);
+  });
+
+  it("an unawaited rejected promise or a timer that throws during a later cell fails the notebook there", async () => {
+    const file = writeJson(path.join(tmp, "reject.ipynb"), makeNotebook(["1", 'Promise.reject(new Error("rej boom")); 2', 'await new Promise((r) => setTimeout(r, 3000));\nrequire("fs").writeFileSync("later.txt", "x")']));
+    const err = await rejection(executeNotebook(file));
+    // Whether tslab reports the rejection just before or just after the cell's reply is a race; the verdict is the same.
+    assert.match(err.message, /^\S+reject\.ipynb: (cell 2: an error escaped while the cell ran|an error was thrown after cell 2 returned), in a timer or an unawaited promise.*: Error: rej boom \| source: Promise\.reject/);
+    assert.equal(err.cellIndex, 1);
+    assert.ok(!fs.existsSync(path.join(tmp, "later.txt")), "a cell that started meanwhile is stopped");
+
+    const during = writeJson(path.join(tmp, "during.ipynb"), makeNotebook(['setTimeout(() => { throw new Error("tick"); }, 200); 1', "await new Promise((r) => setTimeout(r, 1000)); 2"]));
+    const err2 = await rejection(executeNotebook(during));
+    assert.equal(err2.message.split("\n")[0], `${during}: cell 2: an error escaped while the cell ran, thrown in a timer or an unawaited promise: Error: tick | source: await new Promise((r) => setTimeout(r, 1000)); 2`);
+  });
+
+  it("with the wasm backend loaded, an escaped error kills the kernel: the error is reported, not only the death", async () => {
+    // Emscripten's runtime rethrows from Node's uncaughtException hook, so the kernel exits.
+    fs.mkdirSync(path.join(repoRoot, "build"), { recursive: true });
+    const dir = fs.mkdtempSync(path.join(repoRoot, "build", "runner-test-"));
+    try {
+      const file = writeJson(
+        path.join(dir, "wasm.ipynb"),
+        makeNotebook([
+          'import * as tf from "@tensorflow/tfjs";\nimport "@llm-course/lib";\nawait tf.ready();',
+          'setTimeout(() => { throw new Error("late boom"); }, 300); 1',
+          "await new Promise((r) => setTimeout(r, 3000)); 2",
+        ]),
+      );
+      const err = await rejection(executeNotebook(file));
+      assert.match(err.message.split("\n")[0], /^\S+wasm\.ipynb: cell 3: an error escaped the cell, in a timer or an unawaited promise, and kernel died \(exit code \d+\): Error: late boom \| source: await new Promise/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("kills the kernel when a cell times out", async () => {
     const file = writeJson(path.join(tmp, "slow.ipynb"), makeNotebook(['require("fs").writeFileSync("pid", String(process.pid))', "while (true) {}"]));
     const err = await rejection(executeNotebook(file, { cellTimeoutMs: 1500 }));
