@@ -395,6 +395,37 @@ export function defaultThreads(backend: string = backendInfo()?.name ?? tf.getBa
   return Math.max(1, Math.min(2, cores));
 }
 
+/**
+ * The most threads a batch may be split across: one per core (at least 2, so that the course's
+ * two-thread runs work anywhere). More only take turns on the same cores, each with its own
+ * copy of the model.
+ */
+export function maxThreads(cores: number = availableCores()): number {
+  return Math.max(2, cores);
+}
+
+/** Why a thread count is refused, in one line that names it (`what`, e.g. "--threads"); undefined if it is fine. */
+export function threadsProblem(threads: number, what: string): string | undefined {
+  if (!Number.isInteger(threads) || threads < 1) return `${what}: expected an integer >= 1, got ${threads}`;
+  const max = maxThreads();
+  if (threads > max) return `${what} ${threads}: expected at most ${max}, one per core (more only take turns on the same cores, each thread with its own copy of the model)`;
+  return undefined;
+}
+
+/** Throws threadsProblem's line, if any. */
+export function checkThreads(threads: number, what: string): void {
+  const problem = threadsProblem(threads, what);
+  if (problem !== undefined) throw new Error(problem);
+}
+
+/**
+ * Memory one thread may use for a training step: wasm's 32-bit address space (4 GiB per
+ * instance, and each thread is its own instance) or, natively, the machine's memory.
+ */
+export function stepMemoryLimitBytes(backend: string = backendInfo()?.name ?? tf.getBackend()): number {
+  return backend === "wasm" ? 4 * 2 ** 30 : os.totalmem();
+}
+
 function availableCores(): number {
   const o = os as unknown as { availableParallelism?: () => number };
   return typeof o.availableParallelism === "function" ? o.availableParallelism() : os.cpus().length;

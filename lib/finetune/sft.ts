@@ -21,9 +21,10 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
+import { defaultThreads, stepMemoryLimitBytes } from "../core/backend";
 import { readRegularFile } from "../core/atomic";
 import { saveCheckpoint, LossHistory } from "../pretrain/checkpoint";
-import { copyParams, countParameters, GPTConfig, GPTParams, gptLoss, isDecayed, validateConfig } from "../gpt/gpt";
+import { checkTrainingStepFits, copyParams, countParameters, GPTConfig, GPTParams, gptLoss, isDecayed, validateConfig } from "../gpt/gpt";
 import { createLoRA, disposeLoRA, LoRA, LoRAOptions, loraWeights, mergeLoRA } from "./lora";
 import { cosineSchedule } from "../core/schedule";
 import { EvalInfo, ProgressMode, StepInfo, train as train_ } from "../pretrain/trainer";
@@ -642,6 +643,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   const loraOpts: LoRAOptions | undefined = opts.lora === undefined ? undefined : typeof opts.lora === "number" ? { rank: opts.lora } : opts.lora;
   const batchSize = opts.batchSize ?? 16;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`finetune: batchSize must be a positive integer, got ${batchSize}`);
+  checkTrainingStepFits(config, batchSize, opts.threads ?? defaultThreads(), "finetune", `batch size ${batchSize}`, stepMemoryLimitBytes());
   const train = encodeSFTData(tokenizer, opts.train, config.blockSize);
   const val = encodeSFTData(tokenizer, opts.val, config.blockSize);
   for (const [name, set] of [["training", train], ["validation", val]] as const) {

@@ -672,3 +672,46 @@ export function flopsPerToken(config: GPTConfig, seqLen: number = config.blockSi
   const n = gptParameterCount(config) - config.blockSize * config.nEmbd;
   return 6 * n + 12 * config.nLayer * config.nEmbd * seqLen; // H·D = C
 }
+
+// ---------------------------------------------------------------------------------------
+// Memory
+
+/**
+ * Bytes of a training step, estimated before anything is allocated (float32): the weights, their
+ * gradients and Adam's two moments (16 bytes per parameter), plus, per token, what the forward
+ * pass keeps for the backward pass and the backward pass's own buffers:
+ *   per layer, about 24 vectors of width C (the norms' inputs and outputs, q, k, v and their
+ *   head-split copies, the attention output, the MLP's 4C hidden before and after GELU, the
+ *   residuals) and 3 of width H·T (scores, masked scores, probabilities), each twice (forward,
+ *   then their gradients); then a few V-wide vectors (logits, softmax, their gradients).
+ * Measured on wasm: nanogpt-cpu (64 tokens) trains 550 sequences per thread in 4 GiB and aborts
+ * at 600; this estimate allows 537.
+ */
+export function trainingStepBytes(config: GPTConfig, rows: number, seqLen: number = config.blockSize): number {
+  const { nLayer: L, nEmbd: C, nHead: H, vocabSize: V } = config;
+  const perToken = 4 * (L * (48 * C + 6 * H * seqLen) + 6 * V);
+  return 16 * gptParameterCount(config) + rows * seqLen * perToken;
+}
+
+/**
+ * Refuse, in one line and before allocating, a batch that cannot fit in a thread's memory
+ * (a wasm instance cannot grow past 4 GiB: the step would abort natively instead).
+ * `who` prefixes the line ("pretrain"); `batch` names the setting ("batch size 4096");
+ * `rowsPerStep` counts sequences (a preference pair is two).
+ */
+export function checkTrainingStepFits(config: GPTConfig, rowsPerStep: number, threads: number, who: string, batch: string, limitBytes: number): void {
+  const rows = Math.ceil(rowsPerStep / Math.max(1, Math.min(threads, rowsPerStep)));
+  const need = trainingStepBytes(config, rows);
+  if (need <= limitBytes) return;
+  const fixed = trainingStepBytes(config, 0);
+  const fit = Math.max(0, Math.floor((limitBytes - fixed) / (trainingStepBytes(config, 1) - fixed)));
+  const gib = (b: number) => `${(b / 2 ** 30).toPrecision(3)} GiB`;
+  const has = `more than the ${gib(limitBytes)} a thread has`;
+  if (fit === 0) {
+    throw new Error(`${who}: block size ${config.blockSize}: even one sequence needs about ${gib(trainingStepBytes(config, 1))} for a training step with this model, ${has}; expected a smaller block size or model`);
+  }
+  throw new Error(
+    `${who}: ${batch}: ${rows} sequences of ${config.blockSize} tokens per thread need about ${gib(need)} for a training step, ${has}; ` +
+      `expected at most ${fit} per thread (${fit * Math.max(1, threads)} sequences over ${threads} thread${threads === 1 ? "" : "s"})`,
+  );
+}

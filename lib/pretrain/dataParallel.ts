@@ -25,7 +25,7 @@
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { Worker } from "worker_threads";
-import { backendInfo, defaultThreads, shardSizes } from "../core/backend";
+import { backendInfo, checkThreads, defaultThreads, shardSizes } from "../core/backend";
 import { MATMUL_ENGINE_NAMES } from "../core/kernels";
 import type { GPTConfig } from "../gpt/gpt";
 import { gptLoss } from "../gpt/gpt";
@@ -200,6 +200,7 @@ export class DataParallel {
   static async start(params: Params, opts: DataParallelOptions): Promise<DataParallel> {
     const threads = opts.threads ?? defaultThreads();
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`dataParallel: threads must be an integer >= 1, got ${threads}`);
+    checkThreads(threads, "dataParallel: threads");
     const lossFn = shardLossOf(opts.loss);
     const names = Object.keys(params).filter((k) => params[k].trainable);
     const extra = opts.frozen ?? {};

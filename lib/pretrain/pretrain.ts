@@ -22,14 +22,14 @@
  */
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { backendInfo, defaultThreads } from "../core/backend";
+import { backendInfo, checkThreads, defaultThreads, stepMemoryLimitBytes } from "../core/backend";
 import { batcher, splitTokens } from "./batches";
 import { trainBPE } from "../tokens/bpe";
 import { CharTokenizer } from "../tokens/charTokenizer";
 import { checkpointExists, disposeCheckpoint, LossHistory, loadCheckpoint } from "./checkpoint";
 import { loadCorpus, trainValSplit } from "../tokens/corpus";
 import {
-  checkGPTParams, countParameters, GPT_PRESETS, GPTConfig, gptConfig, gptLoss, GPTParams, GPTPresetName, initGPT,
+  checkGPTParams, checkTrainingStepFits, countParameters, GPT_PRESETS, GPTConfig, gptConfig, gptLoss, GPTParams, GPTPresetName, initGPT,
   isDecayed, validateConfig,
 } from "../gpt/gpt";
 import { cosineSchedule } from "../core/schedule";
@@ -270,6 +270,7 @@ export async function pretrain(opts: PretrainOptions = {}): Promise<PretrainResu
   const seed = opts.seed ?? 1337;
   const threads = opts.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`pretrain: threads must be an integer >= 1, got ${threads}`);
+  checkThreads(threads, "pretrain: threads");
   if (opts.resume && opts.outDir === undefined) throw new Error("pretrain: resume needs outDir (where the checkpoint is)");
 
   // On resume, the checkpoint's tokenizer and config win: ids and shapes must match the weights.
@@ -301,6 +302,7 @@ export async function pretrain(opts: PretrainOptions = {}): Promise<PretrainResu
   if (ckConfig !== undefined && JSON.stringify(sortKeys(ckConfig)) !== JSON.stringify(sortKeys(config))) {
     throw new Error(`pretrain: the checkpoint in ${opts.outDir} has the model ${JSON.stringify(ckConfig)}, this run asks for ${JSON.stringify(config)}`);
   }
+  checkTrainingStepFits(config, batchSize, threads, "pretrain", `batch size ${batchSize}`, stepMemoryLimitBytes());
   for (const [split, ids] of [["train", data.train], ["val", data.val]] as const) {
     if (ids.length < config.blockSize + 1) {
       throw new Error(`pretrain: the ${split} split has ${ids.length} tokens, fewer than blockSize + 1 = ${config.blockSize + 1}; use a longer text or a smaller blockSize`);

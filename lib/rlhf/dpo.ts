@@ -13,7 +13,8 @@
  * already orders correctly (relative to the reference) count less.
  */
 import * as tf from "@tensorflow/tfjs";
-import { copyParams, GPTConfig, GPTParams, tokenLogProbs } from "../gpt/gpt";
+import { defaultThreads, stepMemoryLimitBytes } from "../core/backend";
+import { checkTrainingStepFits, copyParams, GPTConfig, GPTParams, tokenLogProbs } from "../gpt/gpt";
 import { responseBatch, rowsToTensor } from "../gpt/rollout";
 import { encodePreferencePairs, pairBatcher, pairBatchRows, pairBatchTensors, splitPreferencePairs } from "./rewardModel";
 import { type ShardLossFn, type ShardLossSpec, splitPrefix, type TensorBatch, withPrefix } from "../pretrain/dataParallel";
@@ -153,7 +154,9 @@ export async function trainDPO(opts: DPOTrainOptions): Promise<DPOTrainResult> {
   const loss = dpoLossSpec(config, beta, codec.padId);
   const frozen = withPrefix(DPO_REF_PREFIX, ref);
   const lossParams = { ...policy, ...frozen };
-  const batches = pairBatcher(split.train, split.val, opts.batchSize ?? 16);
+  const pairs = opts.batchSize ?? 16;
+  checkTrainingStepFits(config, 2 * pairs, opts.threads ?? defaultThreads(), "dpo", `batch size ${pairs} (pairs, two sequences each)`, stepMemoryLimitBytes());
+  const batches = pairBatcher(split.train, split.val, pairs);
   const summary = await train({
     params: policy,
     lossFn: (b: TensorBatch, ctx) => dpoShardLoss(lossParams, b, loss.options, ctx),

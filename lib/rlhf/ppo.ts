@@ -30,7 +30,8 @@
  * Newer TRL trains a separate value model for the same reason.
  */
 import * as tf from "@tensorflow/tfjs";
-import { copyParams, GPTConfig, gptForward, gptLoss, GPTParams, targetLogProbs } from "../gpt/gpt";
+import { stepMemoryLimitBytes } from "../core/backend";
+import { checkTrainingStepFits, copyParams, GPTConfig, gptForward, gptLoss, GPTParams, targetLogProbs } from "../gpt/gpt";
 import { AdamW, AdamWConfig, clipByGlobalNorm, NamedTensors } from "../core/optim";
 import { createRng, Rng } from "../core/random";
 import { LiveLineChart, liveLineChart } from "../show/plot";
@@ -824,6 +825,7 @@ export async function runPPO(opts: RunPPOOptions): Promise<RunPPOResult> {
   const charts = opts.chart ? ppoLiveCharts(opts.chart) : undefined;
   const rng = createRng((opts.seed ?? 0) + 7);
   const bs = Math.min(opts.batchSize ?? 16, opts.prompts.length);
+  checkTrainingStepFits(config, bs * SAMPLES_PER_PROMPT, 1, "ppo", `batch size ${bs} (prompts, ${SAMPLES_PER_PROMPT} answers each)`, stepMemoryLimitBytes());
   let order: number[] = [];
   const history: PPOStepStats[] = [];
   const trueScores: number[] = [];

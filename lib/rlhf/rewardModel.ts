@@ -32,7 +32,8 @@
  * adding a constant to every reward changes nothing (PPO later whitens anyway).
  */
 import * as tf from "@tensorflow/tfjs";
-import { GPTConfig, gptForward, GPTParams, targetLogProbs } from "../gpt/gpt";
+import { defaultThreads, stepMemoryLimitBytes } from "../core/backend";
+import { checkTrainingStepFits, GPTConfig, gptForward, GPTParams, targetLogProbs } from "../gpt/gpt";
 import type { Split } from "../pretrain/batches";
 import { preferencePairs, type PreferenceRecord, type TextPair } from "./preferences";
 import { createRng, Rng, seedFor } from "../core/random";
@@ -407,7 +408,9 @@ export async function trainRewardModel(opts: RewardTrainOptions): Promise<Reward
   let final: { val: RewardEval; train: RewardEval } | undefined;
   // Each batch of pairs is split between threads (lib/pretrain/dataParallel.ts), as in pretraining and SFT.
   const loss = rewardLossSpec(config, codec.padId);
-  const batches = pairBatcher(split.train, split.val, opts.batchSize ?? 16);
+  const pairs = opts.batchSize ?? 16;
+  checkTrainingStepFits(config, 2 * pairs, opts.threads ?? defaultThreads(), "reward model", `batch size ${pairs} (pairs, two sequences each)`, stepMemoryLimitBytes());
+  const batches = pairBatcher(split.train, split.val, pairs);
   const summary = await train({
     params, lossFn: (b: TensorBatch, ctx) => rewardShardLoss(params, b, loss.options, ctx),
     getBatch: (s, rng) => pairBatchTensors(batches(s, rng)), dataParallel: { threads: opts.threads, loss },

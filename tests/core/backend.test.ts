@@ -8,6 +8,9 @@ import {
   nvidiaGpuVisible,
   parseBackendRequest,
   resetBackendChoice,
+  maxThreads,
+  threadsProblem,
+  checkThreads,
 } from "../../lib/core/backend";
 import { gradientFixNames, loadOnnxRuntime, unregisterWasmKernels, wasmKernelNames, wasmKernelsRegistered } from "../../lib/core/kernels";
 
@@ -62,6 +65,18 @@ function fakePackages(spec: {
   };
   return { opts, loaded };
 }
+
+describe("thread counts", () => {
+  it("at most one per core, at least 2; anything else is refused in one line naming the setting", () => {
+    assert.equal(maxThreads(1), 2);
+    assert.equal(maxThreads(8), 8);
+    assert.equal(threadsProblem(2, "--threads"), undefined);
+    assert.equal(threadsProblem(0, "--threads"), "--threads: expected an integer >= 1, got 0");
+    const max = maxThreads();
+    assert.equal(threadsProblem(max + 1, "--threads"), `--threads ${max + 1}: expected at most ${max}, one per core (more only take turns on the same cores, each thread with its own copy of the model)`);
+    assert.throws(() => checkThreads(100000, "pretrain: threads"), /^Error: pretrain: threads 100000: expected at most/);
+  });
+});
 
 describe("backend", function () {
   this.timeout(60000);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../lib/core/backend";
 import {
-  checkGPTParams, countParameters, createKVCache, disposeKVCache, flopsPerToken, gelu, GPT_PRESETS, GPTConfig,
+  checkGPTParams, checkTrainingStepFits, trainingStepBytes, countParameters, createKVCache, disposeKVCache, flopsPerToken, gelu, GPT_PRESETS, GPTConfig,
   gptConfig, gptForward, gptLastLogits, gptLoss, gptParameterCount, gptParameterShapes, initGPT, isDecayed,
   layerNorm, targetLogProbs, tokenLogProbs, validateConfig, attentionMaps,
 } from "../../lib/gpt/gpt";
@@ -342,6 +342,28 @@ describe("gpt", function () {
     opt.dispose();
     tf.dispose([idx, tg]);
     dispose(p);
+  });
+});
+
+describe("training-step memory: refused before it is allocated", () => {
+  // L=2, C=8, H=2, V=10, T=4: per token 4·(2·(48·8 + 6·2·4) + 6·10) = 4·(2·432 + 60) = 3696 bytes.
+  const config: GPTConfig = { vocabSize: 10, blockSize: 4, nLayer: 2, nHead: 2, nEmbd: 8, dropout: 0, bias: true, tiedHead: true };
+  const fixed = 16 * gptParameterCount(config);
+
+  it("trainingStepBytes: 16 bytes per parameter plus the hand-computed activations per token", () => {
+    assert.equal(trainingStepBytes(config, 0), fixed);
+    assert.equal(trainingStepBytes(config, 3), fixed + 3 * 4 * 3696);
+    assert.equal(trainingStepBytes(config, 1, 2), fixed + 2 * 4 * (2 * (48 * 8 + 6 * 2 * 2) + 60));
+  });
+
+  it("checkTrainingStepFits: a batch that fits passes at the limit; one row more per thread is refused, naming what fits", () => {
+    const limit = fixed + 5 * 4 * 3696; // exactly 5 rows per thread
+    assert.doesNotThrow(() => checkTrainingStepFits(config, 10, 2, "pretrain", "batch size 10", limit));
+    assert.throws(
+      () => checkTrainingStepFits(config, 11, 2, "pretrain", "batch size 11", limit),
+      (e: Error) => e.message === `pretrain: batch size 11: 6 sequences of 4 tokens per thread need about ${((fixed + 6 * 4 * 3696) / 2 ** 30).toPrecision(3)} GiB for a training step, more than the ${(limit / 2 ** 30).toPrecision(3)} GiB a thread has; expected at most 5 per thread (10 sequences over 2 threads)`,
+    );
+    assert.throws(() => checkTrainingStepFits(config, 1, 1, "sft", "batch size 1", fixed + 10), /^Error: sft: block size 4: even one sequence needs about .* expected a smaller block size or model$/);
   });
 });
 

@@ -34,6 +34,7 @@ import { repoRoot } from "../../core/paths";
 import { disposeParams } from "../../pretrain/pretrain";
 import { generate } from "../../gpt/sampling";
 import { train } from "../../pretrain/trainer";
+import { threadsProblem } from "../../core/backend";
 import { Command, jsonOption, Options, parseOptions, runAsScript, commandMain, UsageError } from "./cli";
 
 const BENCH_OPTIONS: Options = {
@@ -237,6 +238,12 @@ const BENCH: Command<BenchArgs> = {
   name: "bench",
   summary: "Times a training step (median after warm-up) for each thread count, sampling with and without KV cache, peak memory.",
   options: BENCH_OPTIONS,
+  validate(args) {
+    for (const t of args.threads ?? []) {
+      const problem = threadsProblem(t, "--threads");
+      if (problem !== undefined) throw new UsageError(problem);
+    }
+  },
   async run(args, { err }) {
     const r = await runBench(args, err);
     return { json: r, lines: [formatBench(r)] };

@@ -16,6 +16,7 @@ import { isSmoke } from "../../core/smoke";
 import { formatSeconds } from "../../pretrain/trainer";
 import { Command, Env, Options, optionParser, runAsScript, commandMain, smokeOr, UsageError, outApartFrom } from "./cli";
 import { checkpointExists } from "../../pretrain/checkpoint";
+import { threadsProblem } from "../../core/backend";
 
 const TRAIN_OPTIONS: Options = {
   data: { kind: "string", value: "moby-dick|shakespeare|FILE", default: "moby-dick", help: "the corpus" },
@@ -98,6 +99,8 @@ const TRAIN: Command<TrainArgs> = {
   validate(args) {
     if (args.resume && args.force) throw new UsageError("--resume continues the checkpoint in --out, --force replaces it: give one of them");
     outApartFrom()({ out: args.out });
+    const threads = args.threads === undefined ? undefined : threadsProblem(args.threads, "--threads");
+    if (threads !== undefined) throw new UsageError(threads);
     if (!args.resume && !args.force && checkpointExists(args.out)) {
       throw new UsageError(`--out ${projectPath(args.out)} already holds a checkpoint: continue it with --resume, replace it with --force, or give another --out`);
     }

@@ -100,6 +100,18 @@ describe("train and sample CLIs", function () {
     assert.ok(Date.now() - t0 < 10_000);
   });
 
+  it("a batch, block or thread count this machine cannot hold is refused in one line before anything is allocated", async () => {
+    const huge = await train("--data", corpus, "--out", path.join(dir, "huge"), "--batch-size", "100000000", "--threads", "1");
+    assert.equal(huge.code, 1);
+    assert.match(huge.err[huge.err.length - 1], /^train: pretrain: batch size 100000000: 100000000 sequences of 8 tokens per thread need about [\d.e+]+ GiB for a training step, more than the 4\.00 GiB a thread has; expected at most \d+ per thread \(\d+ sequences over 1 thread\)$/);
+    const long = await train("--data", corpus, "--out", path.join(dir, "huge"), "--block-size", "100000000");
+    assert.match(long.err[long.err.length - 1], /^train: pretrain: block size 100000000: even one sequence needs about [\d.e+]+ GiB for a training step with this model, more than the 4\.00 GiB a thread has; expected a smaller block size or model$/);
+    const threads = await train("--data", corpus, "--out", path.join(dir, "huge"), "--threads", "100000");
+    assert.equal(threads.code, 2);
+    assert.match(threads.err[0], /^train: --threads 100000: expected at most \d+, one per core/);
+    assert.ok(!fs.existsSync(path.join(dir, "huge")), "nothing written");
+  });
+
   it("sample refuses a reward model (a score head) where a language model belongs", async () => {
     const ck = path.join(dir, "artifacts", "pretrained");
     const m = loadPretrained(ck);
