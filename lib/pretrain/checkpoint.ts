@@ -289,7 +289,7 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${metaFile}: not valid JSON (${(err as Error).message})`);
+    throw new Error(`${metaFile}: not valid JSON (${(err as Error).message.replace(/\r?\n/g, "\\n")})`);
   }
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new Error(`${metaFile}: expected a JSON object, got ${describeJSONValue(raw)}`);
   const meta = raw as Record<string, unknown>;

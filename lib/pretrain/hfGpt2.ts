@@ -325,6 +325,9 @@ export function exportHfGpt2(dir: string, params: Record<string, tf.Tensor>, con
   };
   write(HF_WEIGHTS_FILE, bytes);
   for (const [name, content] of Object.entries(files)) write(name, content);
+  // The tokenizer of a model exported here before goes with it: loadModelDir prefers
+  // tokenizer.course.json, so a stale one would decode these weights with the wrong vocabulary.
+  for (const stale of TOKENIZER_FILE_NAMES) if (!(stale in files)) fs.rmSync(path.join(dir, stale), { force: true });
   write(HF_CONFIG_FILE, JSON.stringify(hfConfig, null, 2) + "\n");
   return written;
 }
@@ -372,6 +375,9 @@ export function importHfGpt2(dir: string): ImportedHfGpt2 {
 
 /** A course tokenizer's file beside Hugging Face weights (it has no Hugging Face equivalent). */
 export const COURSE_TOKENIZER_FILE = "tokenizer.course.json";
+
+/** Every tokenizer file an export may write; one of an earlier export that this one does not write is removed. */
+const TOKENIZER_FILE_NAMES = [COURSE_TOKENIZER_FILE, "vocab.json", "merges.txt"];
 
 /**
  * GPT-2's tokenizer files as Hugging Face's GPT2Tokenizer reads them: vocab.json maps each

@@ -1,6 +1,7 @@
 import { TextDecoder, TextEncoder } from "util";
 import {
   EncodeOptions,
+  loneSurrogateIndex,
   Tokenizer,
   TokenizerJSON,
   appendSpecialTokens,
@@ -29,8 +30,9 @@ import {
  *
  * Strings and bytes: a JS string is UTF-16 and may contain a lone surrogate (half of an emoji,
  * e.g. after slicing a string in the middle of "🐋"). A lone surrogate is not a character and has
- * no UTF-8 bytes, so, like TextEncoder and tiktoken, we encode it as U+FFFD "�" (bytes EF BF BD):
- * decode(encode(s)) === s for every well-formed string, and the lone surrogate comes back as "�".
+ * no UTF-8 bytes: encode refuses it by default, or, with { loneSurrogates: "replace" } (as TextEncoder
+ * and tiktoken do), encodes it as U+FFFD "�" (bytes EF BF BD). decode(encode(s)) === s for every
+ * well-formed string.
  */
 
 /** GPT-2's pre-tokenisation regex (used with flags "gu"): contractions, letters, numbers, other, spaces. */
@@ -292,6 +294,15 @@ export class BPETokenizer implements Tokenizer {
   }
 
   encode(text: string, options: EncodeOptions = {}): number[] {
+    if (options.loneSurrogates !== "replace") {
+      const at = loneSurrogateIndex(text);
+      if (at >= 0) {
+        const unit = text.charCodeAt(at).toString(16).toUpperCase();
+        throw new Error(
+          `${this.type === "gpt2" ? "GPT-2 tokenizer" : "BPETokenizer"}.encode: the text has a lone surrogate U+${unit} at index ${at} (half of a character, as when a string is cut inside an emoji), which UTF-8 cannot encode; expected well-formed text, or { loneSurrogates: "replace" } to encode it as U+FFFD`,
+        );
+      }
+    }
     const out: number[] = [];
     for (const part of splitOnSpecialTokens(text, this.specialTokens, options.allowSpecial)) {
       if (typeof part === "number") out.push(part);

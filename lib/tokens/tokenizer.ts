@@ -46,6 +46,19 @@ export interface EncodeOptions {
    * not be able to forge control tokens.
    */
   allowSpecial?: boolean | readonly string[];
+  /**
+   * Byte-level tokenizers only. A JS string can hold a lone surrogate (half of a character, e.g.
+   * after slicing inside an emoji); UTF-8 has no bytes for it. "error" (the default) refuses the
+   * text in one line naming where; "replace" encodes it as U+FFFD "�", as TextEncoder and
+   * tiktoken do, so it decodes to "�".
+   */
+  loneSurrogates?: "error" | "replace";
+}
+
+/** Index of the first lone surrogate in `text`, or -1 (well-formed UTF-16). */
+export function loneSurrogateIndex(text: string): number {
+  const m = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(text);
+  return m === null ? -1 : m.index;
 }
 
 /** The JSON form of any tokenizer: an object with a `type` field and the fields of that type. */

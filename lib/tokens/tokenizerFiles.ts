@@ -68,7 +68,7 @@ export function loadTokenizer(file: string): Tokenizer {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${file}: not valid JSON (${(err as Error).message})`);
+    throw new Error(`${file}: not valid JSON (${(err as Error).message.replace(/\r?\n/g, "\\n")})`);
   }
   return tokenizerFromJSON(json, file);
 }

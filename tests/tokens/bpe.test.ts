@@ -168,12 +168,19 @@ describe("byte-level BPE: encoding", () => {
     }
   });
 
-  it("encodes a lone surrogate as U+FFFD (its UTF-8 stand-in), so it decodes to \"�\"", () => {
+  it("refuses a lone surrogate in one line naming where, or, when asked, encodes it as U+FFFD (its UTF-8 stand-in)", () => {
+    const replace = { loneSurrogates: "replace" } as const;
     for (const s of ["a\uD800b", "\uDC00", "🐋".slice(0, 1), "x" + "🐋".slice(1)]) {
-      assert.deepEqual(tokenizer.encode(s), tokenizer.encode(wellFormed(s)));
-      assert.equal(tokenizer.decode(tokenizer.encode(s)), wellFormed(s));
+      assert.deepEqual(tokenizer.encode(s, replace), tokenizer.encode(wellFormed(s)));
+      assert.equal(tokenizer.decode(tokenizer.encode(s, replace)), wellFormed(s));
+      assert.throws(() => tokenizer.encode(s), /lone surrogate/);
     }
-    assert.equal(tokenizer.decode(tokenizer.encode("a\uD800b")), "a\uFFFDb");
+    assert.equal(tokenizer.decode(tokenizer.encode("a\uD800b", replace)), "a\uFFFDb");
+    assert.throws(
+      () => tokenizer.encode("ok 🐋".slice(0, 4)),
+      (e: Error) => e.message === 'BPETokenizer.encode: the text has a lone surrogate U+D83D at index 3 (half of a character, as when a string is cut inside an emoji), which UTF-8 cannot encode; expected well-formed text, or { loneSurrogates: "replace" } to encode it as U+FFFD',
+    );
+    assert.deepEqual(tokenizer.encode("ok 🐋"), tokenizer.encode("ok 🐋", replace), "a whole surrogate pair is a character");
   });
 
   it("decodes a character cut between ids as U+FFFD, and decodeBytes gives the exact bytes", () => {

@@ -9,15 +9,19 @@
  * otherwise the course tokenizer's own file, tokenizer.course.json (load it with
  * `loadTokenizer` from @llm-course/lib; transformers has no class for it).
  */
-import { exportHfGpt2, hfTokenizerFiles } from "../../pretrain/hfGpt2";
-import { artifactPath } from "../../core/paths";
+import * as fs from "fs";
+import * as path from "path";
+import { COURSE_TOKENIZER_FILE, exportHfGpt2, HF_CONFIG_FILE, HF_WEIGHTS_FILE, hfTokenizerFiles } from "../../pretrain/hfGpt2";
+import { artifactPath, projectPath } from "../../core/paths";
+import { checkpointExists } from "../../pretrain/checkpoint";
 import { disposeParams, loadPretrained } from "../../pretrain/pretrain";
-import { Command, Env, loadOrFail, runAsScript, commandMain, UsageError } from "./cli";
+import { checkWritable, Command, Env, loadOrFail, runAsScript, commandMain, UsageError } from "./cli";
 
 interface ExportArgs {
   checkpoint: string;
   out?: string;
   format: "hf-gpt2";
+  force: boolean;
 }
 
 const EXPORT: Command<ExportArgs> = {
@@ -27,16 +31,23 @@ const EXPORT: Command<ExportArgs> = {
     out: { kind: "string", value: "DIR", help: "where to write (required)" },
     checkpoint: { kind: "string", value: "DIR", default: (env: Env) => artifactPath("pretrained", env), help: "the course checkpoint" },
     format: { kind: "choice", choices: ["hf-gpt2"], default: "hf-gpt2", help: "the layout" },
+    force: { kind: "boolean", help: "replace the model already in --out (its tokenizer files too)" },
   },
   validate(args) {
     if (args.out === undefined) throw new UsageError("missing --out DIR");
+    checkWritable(args.out, "--out", "directory");
+    if (path.resolve(args.out) === path.resolve(args.checkpoint)) throw new UsageError(`--out is the same directory as --checkpoint (${projectPath(args.out)}); give another --out`);
+    const held = [HF_CONFIG_FILE, HF_WEIGHTS_FILE, COURSE_TOKENIZER_FILE].find((f) => fs.existsSync(path.join(args.out!, f)));
+    if (!args.force && (held !== undefined || checkpointExists(args.out))) {
+      throw new UsageError(`--out ${projectPath(args.out)} already holds a model (${held ?? "a course checkpoint"}): replace it with --force, or give another --out`);
+    }
   },
   backend: "quiet",
   async run(args, { out }) {
     const model = loadOrFail("the checkpoint", () => loadPretrained(args.checkpoint));
     try {
       const files = exportHfGpt2(args.out!, model.params, model.config, { tokenizerFiles: hfTokenizerFiles(model.tokenizer) });
-      out(JSON.stringify({ format: args.format, checkpoint: model.dir, out: args.out, tokenizer: model.tokenizer.type, files }));
+      out(JSON.stringify({ format: args.format, checkpoint: projectPath(model.dir), out: projectPath(args.out!), tokenizer: model.tokenizer.type, files: files.map(projectPath) }));
     } finally {
       disposeParams(model.params);
     }

@@ -7,7 +7,7 @@ import { WordTokenizer } from "../../tokens/wordTokenizer";
 import { CharTokenizer } from "../../tokens/charTokenizer";
 import { trainBPE } from "../../tokens/bpe";
 import { gpt2Tokenizer } from "../../tokens/gpt2Tokenizer";
-import { Command, fail, runAsScript, commandMain, UsageError } from "./cli";
+import { Command, fail, runAsScript, commandMain, UsageError, checkWritable } from "./cli";
 
 interface Args {
   encoding?: string;
@@ -43,6 +43,7 @@ corpus (--vocab-size N or --num-merges N) and save it to --out; prints a summary
       if (args.out === undefined) throw new UsageError("--train needs --out FILE.json (where to save the tokenizer)");
       if ((args.vocabSize === undefined) === (args.numMerges === undefined)) throw new UsageError("--train needs exactly one of --vocab-size N or --num-merges N");
       if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}" with --train`);
+      checkWritable(args.out, "--out", "file");
       return;
     }
     if (args.encoding === undefined) throw new UsageError("missing --encoding gpt2|char|word|FILE.json");

@@ -70,4 +70,37 @@ describe("export CLI (Hugging Face GPT-2 layout)", () => {
     assert.match(errs[0], /^export: cannot load the checkpoint: .*nope/);
     assert.ok(!fs.existsSync(path.join(dir, "o")), "nothing written");
   });
+
+  it("an --out that holds a model is replaced only with --force, stale tokenizer files included; an unusable --out is one line", async () => {
+    const ckpt = path.join(dir, "ckpt2");
+    const tokenizer = CharTokenizer.fromText("abc");
+    const config = gptConfig("tiny", { vocabSize: tokenizer.vocabSize });
+    const params = initGPT(config, { seed: 1 });
+    saveCheckpoint(ckpt, { params, config, tokenizer, step: 1 });
+    tf.dispose(Object.values(params));
+    const out = path.join(dir, "hf2");
+    fs.mkdirSync(out);
+    // What an earlier export of a GPT-2-tokenizer model left: loadModelDir would prefer a stale
+    // tokenizer.course.json, HF a stale vocab.json.
+    fs.writeFileSync(path.join(out, "config.json"), "{}");
+    fs.writeFileSync(path.join(out, "vocab.json"), "{}");
+    fs.writeFileSync(path.join(out, "merges.txt"), "#version: 0.2\n");
+    const run = async (...argv: string[]) => {
+      const errs: string[] = [];
+      const code = await main(argv, () => {}, (l) => errs.push(l));
+      return { code, errs };
+    };
+    const refused = await run("--checkpoint", ckpt, "--out", out);
+    assert.equal(refused.code, 2);
+    assert.match(refused.errs[0], /^export: --out .*hf2 already holds a model \(config\.json\): replace it with --force, or give another --out/);
+    assert.equal(fs.readFileSync(path.join(out, "config.json"), "utf8"), "{}", "untouched");
+    assert.equal((await run("--checkpoint", ckpt, "--out", out, "--force")).code, 0);
+    assert.deepEqual(fs.readdirSync(out).sort(), ["config.json", "model.safetensors", COURSE_TOKENIZER_FILE].sort(), "the old model's tokenizer files are gone");
+
+    const file = path.join(dir, "a-file");
+    fs.writeFileSync(file, "x");
+    assert.match((await run("--checkpoint", ckpt, "--out", file)).errs[0], /^export: --out .*a-file is a file, expected a directory/);
+    assert.match((await run("--checkpoint", ckpt, "--out", path.join(file, "sub"))).errs[0], /^export: --out .*a-file\/sub: cannot write there \(a file stands where a folder should be\)/);
+    assert.match((await run("--checkpoint", ckpt, "--out", ckpt)).errs[0], /^export: --out is the same directory as --checkpoint \(.*ckpt2\); give another --out/);
+  });
 });

@@ -63,6 +63,8 @@ describe("tokenize CLI", function () {
   });
 
   it("fails with a one-line error and exit code 2 on bad input", async () => {
+    const notJson = path.join(dir, "not-json");
+    fs.writeFileSync(notJson, "x\ny\n");
     const cases: Array<[string[], RegExp]> = [
       [["--encoding", "gpt2"], /^tokenize: missing the text to tokenize/],
       [["Hello"], /^tokenize: missing --encoding gpt2\|char\|word\|FILE\.json/],
@@ -74,6 +76,11 @@ describe("tokenize CLI", function () {
       [["--train", "moby-dick", "--out", "x.json"], /^tokenize: --train needs exactly one of --vocab-size N or --num-merges N \(see --help\)$/],
       [["--train", "moby-dick", "--vocab-size", "-3", "--out", "x.json"], /^tokenize: --vocab-size must be a non-negative integer, got "-3" \(see --help\)$/],
       [["--train", path.join(dir, "nope.txt"), "--num-merges", "3", "--out", "x.json"], /^tokenize: .*nope\.txt/],
+      // Raw errno messages (EEXIST, EISDIR) used to reach the user here.
+      [["--train", "moby-dick", "--num-merges", "3", "--out", path.join(notJson, "x.json")], /^tokenize: --out .*not-json\/x\.json: cannot write there \(a file stands where a folder should be\) \(see --help\)$/],
+      [["--train", "moby-dick", "--num-merges", "3", "--out", dir], /^tokenize: --out .* is not a regular file \(see --help\)$/],
+      // JSON.parse's message quotes the text, newlines and all: still one line.
+      [["--encoding", notJson, "x"], /^tokenize: .*not-json: not valid JSON \(Unexpected token .*\\n.*\)$/],
     ];
     for (const [argv, expected] of cases) {
       const r = await run(...argv);
