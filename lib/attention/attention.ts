@@ -30,6 +30,7 @@ import * as tf from "@tensorflow/tfjs";
 import { fusedCausalSoftmax, mergeHeads, splitHeads } from "../core/kernels/fused";
 import { batchMatMul, linear } from "../core/linalg";
 import { Rng, seedFor } from "../core/random";
+import { applyRope, RopeTables } from "./positional";
 
 /** Added to masked scores; behaves as −∞ in the softmax but never produces NaN. */
 export const MASKED_SCORE = -1e9;
@@ -134,6 +135,11 @@ function checkMask(name: string, mask: tf.Tensor, scoresShape: number[]): void {
 /** Sizes of one attention call: B batch elements × H heads, T queries, S keys. */
 interface CoreDims {
   b: number; h: number; t: number; s: number;
+  /**
+   * Key/value heads (grouped-query attention): each serves h / kvHeads consecutive query
+   * heads. Default h (every query head has its own keys and values).
+   */
+  kvHeads?: number;
   /** Size of a query/key vector and of a value vector, per head. */
   dk: number; dv: number;
   /** The shape the scores are viewed in when masks are applied, e.g. [B, H, T, S]. */
@@ -145,7 +151,10 @@ interface CoreDims {
 /**
  * softmax(q·kᵀ·scale + bias) [⊙ mask] · v for every (batch element, head), one row of
  * positions per (b, h): q [B·H, T, Dk], k [B·H, S, Dk], v [B·H, S, Dv] → [output
- * [B·H, T, Dv], weights (viewed as dims.view)?]. `bias` (0 or MASKED_SCORE) and `mask`
+ * [B·H, T, Dv], weights (viewed as dims.view)?]. With G = dims.kvHeads < H, k and v are
+ * [B·G, S, D]: the H/G query heads that share a key/value head are consecutive, so q is
+ * viewed as [B·G, (H/G)·T, Dk], their queries stacked as extra rows against the same keys:
+ * grouped-query attention with no copy of k or v. `bias` (0 or MASKED_SCORE) and `mask`
  * (1/0) broadcast to dims.view. lib/core/kernels/fused.ts's splitHeads / mergeHeads go between
  * this layout and "heads side by side" [B·T, H·D], what one projection x·W produces.
  *
@@ -158,7 +167,9 @@ function attend(
   bias: tf.Tensor | undefined, mask: tf.Tensor | undefined, returnWeights: boolean | undefined,
 ): tf.Tensor[] {
   const { b, h, t, s, view } = dims;
-  const raw = tf.matMul(qh, kh, false, true); // q·kᵀ [B·H, T, S]
+  const g = dims.kvHeads ?? h;
+  const grouped = (m: tf.Tensor, width: number) => (g === h ? m : m.reshape([b * g, (h / g) * t, width])) as tf.Tensor3D;
+  const raw = tf.matMul(grouped(qh, dims.dk), kh, false, true).reshape([b * h, t, s]); // q·kᵀ [B·H, T, S]
   // Causal attention without other masks: scale, mask and softmax in one kernel where it runs
   // (lib/core/kernels/fused.ts; the same numbers as the three steps below).
   let att = dims.causalOnly ? fusedCausalSoftmax(raw, scale)?.reshape(view) : undefined;
@@ -167,7 +178,7 @@ function attend(
     if (bias) scores = tf.add(scores, bias); // masked scores → ≈ −1e9
     att = softmaxRows(scores, mask); // [..., T, S], masked weights exactly 0
   }
-  const y = tf.matMul(att.reshape([b * h, t, s]), vh); // [B·H, T, Dv]
+  const y = tf.matMul(grouped(att.reshape([b * h, t, s]), s), vh).reshape([b * h, t, dims.dv]); // [B·H, T, Dv]
   return returnWeights ? [y, att] : [y];
 }
 
@@ -297,21 +308,36 @@ export interface MultiHeadAttentionOptions {
   kv?: tf.Tensor3D;
   /** Also return the attention weights [B, H, T, S]. */
   returnWeights?: boolean;
+  /**
+   * Key/value heads G (self-attention only): H = heads is multi-head attention (the default),
+   * 1 < G < H grouped-query attention (Llama 2 70B, Llama 3), 1 multi-query attention. Wqkv is
+   * then [C, C + 2·G·D]: all query heads, then G key heads, then G value heads.
+   */
+  kvHeads?: number;
+  /**
+   * Rotary position embeddings (self-attention only): queries and keys are rotated by their
+   * positions offset..offset+T-1 (lib/attention/positional.ts) before the scores.
+   */
+  rope?: { tables: RopeTables; offset?: number };
 }
 
-interface Checked { b: number; t: number; s: number; c: number; h: number; d: number }
+interface Checked { b: number; t: number; s: number; c: number; h: number; d: number; g: number }
 
 function checkMha(name: string, p: MultiHeadAttentionParams, x: tf.Tensor, o: MultiHeadAttentionOptions): Checked {
   if (x.rank !== 3) throw new Error(`${name}: x must be [B, T, C], got shape [${x.shape}]`);
   const [b, t, c] = x.shape;
   checkHeads(name, c, o.heads);
-  if (p.wqkv.rank !== 2 || p.wqkv.shape[0] !== c || p.wqkv.shape[1] !== 3 * c) {
-    throw new Error(`${name}: wqkv must be [${c}, ${3 * c}] for ${c} channels, got [${p.wqkv.shape}]`);
+  const g = o.kvHeads ?? o.heads;
+  if (!Number.isInteger(g) || g < 1 || o.heads % g !== 0) throw new Error(`${name}: kvHeads must be a positive integer dividing heads ${o.heads}, got ${g}`);
+  if ((g !== o.heads || o.rope) && o.kv) throw new Error(`${name}: kvHeads and rope are for self-attention; not with kv (cross-attention)`);
+  const qkvWidth = c + 2 * g * (c / o.heads);
+  if (p.wqkv.rank !== 2 || p.wqkv.shape[0] !== c || p.wqkv.shape[1] !== qkvWidth) {
+    throw new Error(`${name}: wqkv must be [${c}, ${qkvWidth}] for ${c} channels${g !== o.heads ? ` and ${g} key/value heads` : ""}, got [${p.wqkv.shape}]`);
   }
   if (p.wproj.rank !== 2 || p.wproj.shape[0] !== c || p.wproj.shape[1] !== c) {
     throw new Error(`${name}: wproj must be [${c}, ${c}], got [${p.wproj.shape}]`);
   }
-  if (p.bqkv && (p.bqkv.rank !== 1 || p.bqkv.shape[0] !== 3 * c)) throw new Error(`${name}: bqkv must be [${3 * c}], got [${p.bqkv.shape}]`);
+  if (p.bqkv && (p.bqkv.rank !== 1 || p.bqkv.shape[0] !== qkvWidth)) throw new Error(`${name}: bqkv must be [${qkvWidth}], got [${p.bqkv.shape}]`);
   if (p.bproj && (p.bproj.rank !== 1 || p.bproj.shape[0] !== c)) throw new Error(`${name}: bproj must be [${c}], got [${p.bproj.shape}]`);
   let s = t;
   if (o.kv) {
@@ -321,7 +347,7 @@ function checkMha(name: string, p: MultiHeadAttentionParams, x: tf.Tensor, o: Mu
     s = o.kv.shape[1];
   }
   if (o.causal && t > s) throw new Error(`${name}: causal attention needs T <= S, got T=${t}, S=${s}`);
-  return { b, t, s, c, h: o.heads, d: c / o.heads };
+  return { b, t, s, c, h: o.heads, d: c / o.heads, g };
 }
 
 /** Cross-attention's projections: q = x·Wq [B·T, C] from the queries, k, v [B·S, C] from kv. */
@@ -353,17 +379,26 @@ export function multiHeadAttention(
   p: MultiHeadAttentionParams, x: tf.Tensor3D, opts: MultiHeadAttentionOptions,
 ): tf.Tensor3D | { output: tf.Tensor3D; weights: tf.Tensor4D } {
   const name = "multiHeadAttention";
-  const { b, t, s, c, h, d } = checkMha(name, p, x, opts);
+  const { b, t, s, c, h, d, g } = checkMha(name, p, x, opts);
   const view = [b, h, t, s];
   const out = tf.tidy(() => {
     const x2 = x.reshape([b * t, c]) as tf.Tensor2D;
     const kv2 = opts.kv?.reshape([b * s, c]) as tf.Tensor2D | undefined;
-    // q, k, v per head [B·H, len, D]: self-attention cuts one [B·T, 3C] projection straight into heads
-    const [qh, kh, vh] = kv2 === undefined
-      ? splitHeads(linear(x2, p.wqkv, p.bqkv) as tf.Tensor2D, b, t, h, 3)
-      : projectQKV(p, x2, kv2, c).map((m, i) => splitHeads(m, b, i === 0 ? t : s, h, 1)[0]);
+    // q, k, v per head [B·H, len, D] (k, v [B·G, len, D]): self-attention cuts one
+    // [B·T, C + 2·G·D] projection straight into heads
+    let qh: tf.Tensor3D, kh: tf.Tensor3D, vh: tf.Tensor3D;
+    if (kv2 !== undefined) [qh, kh, vh] = projectQKV(p, x2, kv2, c).map((m, i) => splitHeads(m, b, i === 0 ? t : s, h, 1)[0]);
+    else if (g === h) [qh, kh, vh] = splitHeads(linear(x2, p.wqkv, p.bqkv) as tf.Tensor2D, b, t, h, 3);
+    else {
+      const [q, k, v] = tf.split(linear(x2, p.wqkv, p.bqkv), [c, g * d, g * d], 1) as tf.Tensor2D[];
+      [qh, kh, vh] = [splitHeads(q, b, t, h, 1)[0], splitHeads(k, b, t, g, 1)[0], splitHeads(v, b, t, g, 1)[0]];
+    }
+    if (opts.rope) {
+      qh = applyRope(qh, opts.rope.tables, opts.rope.offset) as tf.Tensor3D;
+      kh = applyRope(kh, opts.rope.tables, opts.rope.offset) as tf.Tensor3D;
+    }
     const { bias, m } = maskTensors(name, view, opts.causal, opts.mask);
-    const dims = { b, h, t, s, dk: d, dv: d, view, causalOnly: Boolean(opts.causal) && opts.mask === undefined };
+    const dims = { b, h, t, s, kvHeads: g, dk: d, dv: d, view, causalOnly: Boolean(opts.causal) && opts.mask === undefined };
     const [y, w] = attend(qh, kh, vh, dims, 1 / Math.sqrt(d), bias, m, opts.returnWeights);
     const output = linear(mergeHeads([y as tf.Tensor3D], b, t), p.wproj, p.bproj).reshape([b, t, c]); // heads side by side, projected: [B, T, C]
     return w ? [output, w] : [output];
@@ -388,7 +423,8 @@ export function multiHeadAttentionTextbook(
 export function multiHeadAttentionTextbook(
   p: MultiHeadAttentionParams, x: tf.Tensor3D, opts: MultiHeadAttentionOptions,
 ): tf.Tensor3D | { output: tf.Tensor3D; weights: tf.Tensor4D } {
-  const { b, t, s, c, h, d } = checkMha("multiHeadAttentionTextbook", p, x, opts);
+  const { b, t, s, c, h, d, g } = checkMha("multiHeadAttentionTextbook", p, x, opts);
+  if (g !== h || opts.rope) throw new Error("multiHeadAttentionTextbook: kvHeads and rope are multiHeadAttention's options");
   const out = tf.tidy(() => {
     const dense = (m: tf.Tensor, w: tf.Tensor2D, bias?: tf.Tensor1D, rows = b * t) => {
       const y = tf.matMul(m.reshape([rows, c]), w);

@@ -130,6 +130,8 @@ export function ropeAngles(T: number, headDim: number, base = 10000): RopeTables
  *   x1' = x1·cos − x2·sin,   x2' = x1·sin + x2·cos      (x1 = x[..., :D/2], x2 = x[..., D/2:])
  * Each pair is a 2-D vector turned by the angle p·θᵢ, so for a query at m and a key at n,
  * rope(q, m)·rope(k, n) depends only on m − n.
+ * A rotation's transpose is the rotation back, so the gradient is g turned by −p·θᵢ (written
+ * by hand: one op each way instead of autograd through split, four products and concat).
  */
 export function applyRope(x: tf.Tensor, tables: RopeTables, offset = 0): tf.Tensor {
   const name = "applyRope";
@@ -143,8 +145,19 @@ export function applyRope(x: tf.Tensor, tables: RopeTables, offset = 0): tf.Tens
   return tf.tidy(() => {
     const cos = tf.slice(tables.cos, [offset, 0], [t, half]); // [T, D/2], broadcasts over leading dims
     const sin = tf.slice(tables.sin, [offset, 0], [t, half]);
-    const [x1, x2] = tf.split(x, 2, -1); // [..., T, D/2] each
-    return tf.concat([tf.sub(tf.mul(x1, cos), tf.mul(x2, sin)), tf.add(tf.mul(x1, sin), tf.mul(x2, cos))], -1);
+    const rotate = (v: tf.Tensor, c: tf.Tensor, s: tf.Tensor) => {
+      const [v1, v2] = tf.split(v, 2, -1); // [..., T, D/2] each
+      return tf.concat([tf.sub(tf.mul(v1, c), tf.mul(v2, s)), tf.add(tf.mul(v1, s), tf.mul(v2, c))], -1);
+    };
+    const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const save = args[1] as tf.GradSaveFunc;
+      save([cos, sin]); // kept for the backward pass (this tidy disposes them otherwise)
+      return {
+        value: rotate(args[0] as tf.Tensor, cos, sin),
+        gradFunc: (g: tf.Tensor, saved: tf.Tensor[]) => [rotate(g, saved[0], tf.neg(saved[1]))],
+      };
+    }) as (v: tf.Tensor) => tf.Tensor;
+    return op(x);
   });
 }
 

@@ -24,8 +24,12 @@
  * measured per token (4 layers, 60 tokens), JavaScript vs onnxruntime: nEmbd 64 0.44 vs
  * 0.56 ms, 96 0.78 vs 0.81, 128 1.76 vs 1.04, 256 8.4 vs 3.1 ms; so "auto" uses onnxruntime
  * from nEmbd ORT_MIN_EMBD up. `products: "js"` keeps them in JavaScript (tests compare).
+ *
+ * Chapter 10's options run here too: RMSNorm, SwiGLU, RoPE (the query and the new key turned
+ * by the position's angles; cached keys keep theirs) and grouped-query attention (the cache
+ * holds only the G key/value heads; query head h reads key/value head ⌊h·G/H⌋).
  */
-import type { GPTConfig, GPTParams } from "./gpt";
+import { type GPTConfig, type GPTParams, kvHeads, mlpHiddenSize } from "./gpt";
 import { onnxRuntimeLoaded, ortGemm } from "../core/kernels/onnxruntime";
 
 /** Width from which "auto" computes the products in onnxruntime (see the top of the file). */
@@ -35,12 +39,12 @@ const GELU_K = Math.sqrt(2 / Math.PI);
 
 interface LayerWeights {
   ln1w: Float32Array; ln1b: Float32Array | null;
-  attnW: Float32Array; attnB: Float32Array | null; // [C, 3C]
+  attnW: Float32Array; attnB: Float32Array | null; // [C, C + 2·G·D]
   projW: Float32Array; projB: Float32Array | null; // [C, C]
   ln2w: Float32Array; ln2b: Float32Array | null;
-  fcW: Float32Array; fcB: Float32Array | null; // [C, 4C]
-  fc2W: Float32Array; fc2B: Float32Array | null; // [4C, C]
-  k: Float32Array; v: Float32Array; // cache [H, blockSize, D]
+  fcW: Float32Array; fcB: Float32Array | null; // [C, 4C] (SwiGLU: [C, 2F])
+  fc2W: Float32Array; fc2B: Float32Array | null; // [4C, C] (SwiGLU: [F, C])
+  k: Float32Array; v: Float32Array; // cache [G, blockSize, D]
 }
 
 export interface DecoderOptions {
@@ -86,6 +90,27 @@ function matVecOrt(x: Float32Array, w: Float32Array, b: Float32Array | null, y: 
   if (b) for (let j = 0; j < nOut; j++) y[j] += b[j];
 }
 
+function rmsNormInto(x: Float32Array, w: Float32Array, out: Float32Array, n: number): void {
+  let ms = 0;
+  for (let i = 0; i < n; i++) ms += x[i] * x[i];
+  const inv = 1 / Math.sqrt(ms / n + 1e-5);
+  for (let i = 0; i < n; i++) out[i] = x[i] * inv * w[i];
+}
+
+/** Turn each head's pairs (i, i + D/2) of v[off..off + n·D) by the angles of one position (cos/sin [D/2]). */
+function ropeInto(v: Float32Array, off: number, heads: number, d: number, cos: Float32Array, sin: Float32Array, row: number): void {
+  const half = d / 2;
+  for (let h = 0; h < heads; h++) {
+    const base = off + h * d;
+    for (let i = 0; i < half; i++) {
+      const c = cos[row + i], s = sin[row + i];
+      const x1 = v[base + i], x2 = v[base + half + i];
+      v[base + i] = x1 * c - x2 * s;
+      v[base + half + i] = x1 * s + x2 * c;
+    }
+  }
+}
+
 function layerNormInto(x: Float32Array, w: Float32Array, b: Float32Array | null, out: Float32Array, n: number): void {
   let mean = 0;
   for (let i = 0; i < n; i++) mean += x[i];
@@ -99,7 +124,7 @@ function layerNormInto(x: Float32Array, w: Float32Array, b: Float32Array | null,
 /**
  * A decoder over a copy of `params` (later changes to the params are not seen: make a new
  * decoder after training). Memory: the weights once more plus a cache of
- * 2 · nLayer · blockSize · nEmbd floats.
+ * 2 · nLayer · blockSize · G · D floats (G · D = nEmbd without grouped-query attention).
  */
 export function createDecoder(params: GPTParams, config: GPTConfig, opts: DecoderOptions = {}): Decoder {
   const products = opts.products ?? "auto";
@@ -111,6 +136,11 @@ export function createDecoder(params: GPTParams, config: GPTConfig, opts: Decode
   const matVec = useOrt ? matVecOrt : matVecJs;
   const { vocabSize: V, blockSize: T, nLayer: L, nHead: H, nEmbd: C } = config;
   const D = C / H;
+  const G = kvHeads(config), rep = H / G;
+  const F = mlpHiddenSize(config);
+  const swiglu = config.mlp === "swiglu";
+  const rms = config.norm === "rmsnorm";
+  const rope = config.positions === "rope";
   const get = (name: string): Float32Array => {
     const p = params[name];
     if (p === undefined) throw new Error(`createDecoder: missing parameter "${name}"`);
@@ -118,7 +148,18 @@ export function createDecoder(params: GPTParams, config: GPTConfig, opts: Decode
   };
   const opt = (name: string): Float32Array | null => (params[name] === undefined ? null : get(name));
   const wte = get("wte.weight"); // [V, C]
-  const wpe = get("wpe.weight"); // [T, C]
+  const wpe = rope ? null : get("wpe.weight"); // [T, C]
+  // RoPE's angles for every position, as lib/attention/positional.ts's ropeAngles: [T, D/2]
+  const half = D / 2;
+  const ropeCos = new Float32Array(rope ? T * half : 0), ropeSin = new Float32Array(rope ? T * half : 0);
+  for (let p = 0; rope && p < T; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = p * Math.pow(config.ropeBase ?? 10000, (-2 * i) / D);
+      ropeCos[p * half + i] = Math.cos(angle);
+      ropeSin[p * half + i] = Math.sin(angle);
+    }
+  }
+  const norm = (x: Float32Array, w: Float32Array, b: Float32Array | null, out: Float32Array) => (rms ? rmsNormInto(x, w, out, C) : layerNormInto(x, w, b, out, C));
   const headW = params["lm_head.weight"] !== undefined ? get("lm_head.weight") : wte; // [V, C]
   const lnfW = get("ln_f.weight");
   const lnfB = opt("ln_f.bias");
@@ -132,16 +173,17 @@ export function createDecoder(params: GPTParams, config: GPTConfig, opts: Decode
       ln2w: get(`${h}.ln_2.weight`), ln2b: opt(`${h}.ln_2.bias`),
       fcW: get(`${h}.mlp.c_fc.weight`), fcB: opt(`${h}.mlp.c_fc.bias`),
       fc2W: get(`${h}.mlp.c_proj.weight`), fc2B: opt(`${h}.mlp.c_proj.bias`),
-      k: new Float32Array(H * T * D), v: new Float32Array(H * T * D),
+      k: new Float32Array(G * T * D), v: new Float32Array(G * T * D),
     });
   }
   // Work buffers, allocated once.
   const x = new Float32Array(C);
   const a = new Float32Array(C);
-  const qkv = new Float32Array(3 * C);
+  const qkv = new Float32Array(C + 2 * G * D);
   const att = new Float32Array(C);
   const tmp = new Float32Array(C);
-  const f = new Float32Array(4 * C);
+  const u = new Float32Array(swiglu ? 2 * F : F);
+  const f = swiglu ? new Float32Array(F) : u;
   const scores = new Float32Array(T);
   const logits = new Float32Array(V);
   const scale = 1 / Math.sqrt(D);
@@ -157,21 +199,28 @@ export function createDecoder(params: GPTParams, config: GPTConfig, opts: Decode
     step(id: number): Float32Array {
       if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new Error(`decoder: token id ${id} is outside the vocabulary 0..${V - 1}`);
       if (pos >= T) throw new Error(`decoder: position ${pos} exceeds the context (blockSize ${T}); reset the decoder or crop the input`);
-      for (let c = 0; c < C; c++) x[c] = wte[id * C + c] + wpe[pos * C + c]; // [C]
+      for (let c = 0; c < C; c++) x[c] = wte[id * C + c] + (wpe ? wpe[pos * C + c] : 0); // [C]
       for (const w of layers) {
-        layerNormInto(x, w.ln1w, w.ln1b, a, C);
-        matVec(a, w.attnW, w.attnB, qkv, C, 3 * C); // q | k | v, each [C] = H heads × D
-        for (let hd = 0; hd < H; hd++) {
-          const base = hd * T * D + pos * D; // this position's row in the cache [H, T, D]
+        norm(x, w.ln1w, w.ln1b, a);
+        matVec(a, w.attnW, w.attnB, qkv, C, C + 2 * G * D); // q [C] = H heads × D | k, v [G·D] each
+        if (rope) {
+          ropeInto(qkv, 0, H, D, ropeCos, ropeSin, pos * half);
+          ropeInto(qkv, C, G, D, ropeCos, ropeSin, pos * half);
+        }
+        for (let g = 0; g < G; g++) {
+          const base = g * T * D + pos * D; // this position's row in the cache [G, T, D]
           for (let d = 0; d < D; d++) {
-            w.k[base + d] = qkv[C + hd * D + d];
-            w.v[base + d] = qkv[2 * C + hd * D + d];
+            w.k[base + d] = qkv[C + g * D + d];
+            w.v[base + d] = qkv[C + G * D + g * D + d];
           }
+        }
+        for (let hd = 0; hd < H; hd++) {
+          const kv = Math.floor(hd / rep) * T * D; // this query head's key/value head in the cache
           // scores over positions 0..pos (causal: nothing later exists yet), softmax, Σ p·v
           let max = -Infinity;
           for (let s = 0; s <= pos; s++) {
             let dot = 0;
-            const kRow = hd * T * D + s * D;
+            const kRow = kv + s * D;
             for (let d = 0; d < D; d++) dot += qkv[hd * D + d] * w.k[kRow + d];
             scores[s] = dot * scale;
             if (scores[s] > max) max = scores[s];
@@ -184,23 +233,30 @@ export function createDecoder(params: GPTParams, config: GPTConfig, opts: Decode
           for (let d = 0; d < D; d++) att[hd * D + d] = 0;
           for (let s = 0; s <= pos; s++) {
             const p = scores[s] / sum;
-            const vRow = hd * T * D + s * D;
+            const vRow = kv + s * D;
             for (let d = 0; d < D; d++) att[hd * D + d] += p * w.v[vRow + d];
           }
         }
         matVec(att, w.projW, w.projB, tmp, C, C);
         for (let c = 0; c < C; c++) x[c] += tmp[c];
-        layerNormInto(x, w.ln2w, w.ln2b, a, C);
-        matVec(a, w.fcW, w.fcB, f, C, 4 * C);
-        for (let j = 0; j < 4 * C; j++) {
-          const z = f[j];
-          // GPT-2's tanh GELU, written as z·σ(2u) like gpt.ts
-          f[j] = z / (1 + Math.exp(-2 * GELU_K * (z + 0.044715 * z * z * z)));
+        norm(x, w.ln2w, w.ln2b, a);
+        matVec(a, w.fcW, w.fcB, u, C, u.length);
+        if (swiglu) {
+          for (let j = 0; j < F; j++) {
+            const z = u[j];
+            f[j] = (z / (1 + Math.exp(-z))) * u[F + j]; // SiLU(gate) ⊙ up
+          }
+        } else {
+          for (let j = 0; j < F; j++) {
+            const z = u[j];
+            // GPT-2's tanh GELU, written as z·σ(2u) like gpt.ts
+            u[j] = z / (1 + Math.exp(-2 * GELU_K * (z + 0.044715 * z * z * z)));
+          }
         }
-        matVec(f, w.fc2W, w.fc2B, tmp, 4 * C, C);
+        matVec(f, w.fc2W, w.fc2B, tmp, F, C);
         for (let c = 0; c < C; c++) x[c] += tmp[c];
       }
-      layerNormInto(x, lnfW, lnfB, a, C);
+      norm(x, lnfW, lnfB, a);
       if (useOrt) {
         ortGemm(a, headW, logits, 1, C, V, false, true); // logits = LN_f(x)·headᵀ [V]
       } else {

@@ -28,9 +28,18 @@
  * have hand-written gradients that use only fast kernels (no tf.gather forward for small
  * vocabularies, no tanh, no pow, no broadcast-gradient reductions hidden in autograd).
  * What remains is mostly matmul time (onnxruntime's MLAS when it installs, else XNNPACK; one thread each).
+ *
+ * From GPT-2 to today's open models (chapter 10), four typed options, GPT-2's choice the default:
+ *   norm       "layernorm" | "rmsnorm"   RMSNorm: x / rms(x) · w, no mean, no shift (ln_* hold only a weight)
+ *   mlp        "gelu" | "swiglu"         SwiGLU: (SiLU(x·W_gate) ⊙ x·W_up)·W_down; c_fc holds [W_gate | W_up]
+ *                                         [C, 2F], c_proj [F, C], F = swigluHidden(C) ≈ 8C/3 (same parameters as 4C GELU)
+ *   positions  "learned" | "rope"        RoPE: no wpe; queries and keys rotated by their positions
+ *   nKvHead    nHead (default) | fewer   grouped-query attention: c_attn is [C, C + 2·G·D], G key/value heads
+ * Llama (and Qwen, Mistral, Gemma) use all four, and no biases (`bias: false`).
  */
 import * as tf from "@tensorflow/tfjs";
 import { causalMask, MASKED_SCORE, multiHeadAttention } from "../attention/attention";
+import { applyRope, ropeAngles, RopeTables } from "../attention/positional";
 import { linear, mmTA, mmTB, transposeFlagsFree } from "../core/linalg";
 import { geluGrad, geluWithSigmoid, layerNormRows, layerNormRowsGrad } from "../core/kernels/fused";
 import { createRng, Rng, seedFor } from "../core/random";
@@ -59,9 +68,21 @@ export interface GPTConfig {
   bias: boolean;
   /** Output head shares wte (GPT-2: true). Default true. */
   tiedHead?: boolean;
+  /** Normalisation before each sub-block and at the end. Default "layernorm" (GPT-2); Llama: "rmsnorm". */
+  norm?: "layernorm" | "rmsnorm";
+  /** The MLP. Default "gelu" (GPT-2: C → 4C → GELU → C); Llama: "swiglu". */
+  mlp?: "gelu" | "swiglu";
+  /** SwiGLU's hidden width F. Default swigluHidden(nEmbd). */
+  mlpHidden?: number;
+  /** How positions enter. Default "learned" (GPT-2's wpe table); Llama: "rope" (rotary, in attention). */
+  positions?: "learned" | "rope";
+  /** RoPE's base θ (frequencies base^(−2i/D)). Default 10000 (Llama 3 uses 500000 for long contexts). */
+  ropeBase?: number;
+  /** Key/value heads: nHead (default, multi-head), a divisor of it (grouped-query), or 1 (multi-query). */
+  nKvHead?: number;
 }
 
-export type GPTPresetName = "gpt2" | "nanogpt-cpu" | "course-base" | "tiny";
+export type GPTPresetName = "gpt2" | "nanogpt-cpu" | "course-base" | "llama" | "tiny";
 
 /**
  * Presets:
@@ -71,12 +92,18 @@ export type GPTPresetName = "gpt2" | "nanogpt-cpu" | "course-base" | "tiny";
  *  - course-base: the course's shipped base model (data/base-model): nanogpt-cpu made deeper
  *    and wider (6 layers, 6 heads, 192 channels, 2.7M parameters with Moby-Dick's characters),
  *    trained for longer than a lecture allows; chapters 06–09 start from it.
+ *  - llama: nanogpt-cpu's size and budget with Llama's block: RMSNorm, SwiGLU, RoPE, 2 key/value
+ *    heads for 4 query heads, no biases (chapter 10).
  *  - tiny: a smoke-test model that runs in milliseconds.
  */
 export const GPT_PRESETS: Readonly<Record<GPTPresetName, Readonly<GPTConfig>>> = {
   gpt2: { vocabSize: 50257, blockSize: 1024, nLayer: 12, nHead: 12, nEmbd: 768, dropout: 0, bias: true, tiedHead: true },
   "nanogpt-cpu": { vocabSize: 65, blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128, dropout: 0, bias: true, tiedHead: true },
   "course-base": { vocabSize: 65, blockSize: 64, nLayer: 6, nHead: 6, nEmbd: 192, dropout: 0, bias: true, tiedHead: true },
+  llama: {
+    vocabSize: 65, blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128, dropout: 0, bias: false, tiedHead: true,
+    norm: "rmsnorm", mlp: "swiglu", positions: "rope", nKvHead: 2,
+  },
   tiny: { vocabSize: 16, blockSize: 8, nLayer: 2, nHead: 2, nEmbd: 16, dropout: 0, bias: true, tiedHead: true },
 };
 
@@ -110,9 +137,47 @@ export function validateConfig(config: GPTConfig): void {
   if (config.tiedHead !== undefined && typeof config.tiedHead !== "boolean") {
     throw new Error(`${name}: tiedHead must be true or false, got ${String(config.tiedHead)}`);
   }
+  const choice = (key: "norm" | "mlp" | "positions", allowed: string[]) => {
+    const v = config[key];
+    if (v !== undefined && !allowed.includes(v)) throw new Error(`${name}: ${key} must be ${allowed.map((a) => `"${a}"`).join(" or ")}, got ${JSON.stringify(v)}`);
+  };
+  choice("norm", ["layernorm", "rmsnorm"]);
+  choice("mlp", ["gelu", "swiglu"]);
+  choice("positions", ["learned", "rope"]);
+  const g = config.nKvHead;
+  if (g !== undefined && (typeof g !== "number" || !Number.isInteger(g) || g < 1 || config.nHead % g !== 0)) {
+    throw new Error(`${name}: nKvHead must be a positive integer dividing nHead ${config.nHead}, got ${String(g)}`);
+  }
+  const f = config.mlpHidden;
+  if (f !== undefined && (typeof f !== "number" || !Number.isInteger(f) || f < 1)) throw new Error(`${name}: mlpHidden must be a positive integer, got ${String(f)}`);
+  if (f !== undefined && config.mlp !== "swiglu") throw new Error(`${name}: mlpHidden is SwiGLU's hidden width; set mlp: "swiglu" too`);
+  const base = config.ropeBase;
+  if (base !== undefined && (typeof base !== "number" || !(base > 1) || !Number.isFinite(base))) throw new Error(`${name}: ropeBase must be a finite number > 1, got ${String(base)}`);
+  if (config.positions === "rope" && (config.nEmbd / config.nHead) % 2 !== 0) {
+    throw new Error(`${name}: RoPE rotates pairs of dimensions: the head size nEmbd / nHead = ${config.nEmbd / config.nHead} must be even`);
+  }
 }
 
 const isTied = (c: GPTConfig) => c.tiedHead !== false;
+/** Key/value heads G (nHead unless grouped-query). */
+export const kvHeads = (c: GPTConfig): number => c.nKvHead ?? c.nHead;
+const usesRope = (c: GPTConfig) => c.positions === "rope";
+const usesRms = (c: GPTConfig) => c.norm === "rmsnorm";
+const usesSwiglu = (c: GPTConfig) => c.mlp === "swiglu";
+
+/**
+ * SwiGLU's hidden width for C channels: two thirds of GPT-2's 4C (it has three matrices where
+ * GELU's MLP has two, so the parameters stay 8C²), rounded up to a multiple of 8 as Llama
+ * rounds to 256 (C = 128: 344; C = 4096: 10,923 → Llama's own rounding gives 11,008).
+ */
+export function swigluHidden(nEmbd: number): number {
+  return 8 * Math.ceil((8 * nEmbd) / 3 / 8);
+}
+
+/** The MLP's hidden width: 4C for GELU, mlpHidden or swigluHidden(C) for SwiGLU. */
+export function mlpHiddenSize(config: GPTConfig): number {
+  return usesSwiglu(config) ? config.mlpHidden ?? swigluHidden(config.nEmbd) : 4 * config.nEmbd;
+}
 
 // ---------------------------------------------------------------------------------------
 // Parameters
@@ -129,22 +194,25 @@ export function gptTensorCount(config: GPTConfig): number {
 export function gptParameterShapes(config: GPTConfig): Array<[string, number[]]> {
   validateConfig(config);
   const { vocabSize: V, blockSize: T, nLayer: L, nEmbd: C, bias } = config;
-  const out: Array<[string, number[]]> = [["wte.weight", [V, C]], ["wpe.weight", [T, C]]];
+  const out: Array<[string, number[]]> = [["wte.weight", [V, C]]];
+  if (!usesRope(config)) out.push(["wpe.weight", [T, C]]);
   const lin = (n: string, cin: number, cout: number) => {
     out.push([`${n}.weight`, [cin, cout]]);
     if (bias) out.push([`${n}.bias`, [cout]]);
   };
   const ln = (n: string) => {
     out.push([`${n}.weight`, [C]]);
-    if (bias) out.push([`${n}.bias`, [C]]);
+    if (bias && !usesRms(config)) out.push([`${n}.bias`, [C]]); // RMSNorm has no shift
   };
+  const qkv = C + 2 * kvHeads(config) * (C / config.nHead);
+  const F = mlpHiddenSize(config);
   for (let i = 0; i < L; i++) {
     ln(`h.${i}.ln_1`);
-    lin(`h.${i}.attn.c_attn`, C, 3 * C);
+    lin(`h.${i}.attn.c_attn`, C, qkv);
     lin(`h.${i}.attn.c_proj`, C, C);
     ln(`h.${i}.ln_2`);
-    lin(`h.${i}.mlp.c_fc`, C, 4 * C);
-    lin(`h.${i}.mlp.c_proj`, 4 * C, C);
+    lin(`h.${i}.mlp.c_fc`, C, usesSwiglu(config) ? 2 * F : F); // SwiGLU: [W_gate | W_up]
+    lin(`h.${i}.mlp.c_proj`, F, C);
   }
   ln("ln_f");
   if (!isTied(config)) out.push(["lm_head.weight", [V, C]]); // HF nn.Linear layout [out, in]
@@ -152,18 +220,25 @@ export function gptParameterShapes(config: GPTConfig): Array<[string, number[]]>
 }
 
 /**
- * Number of parameters from the formula (no tensors). Per block:
+ * Number of parameters from the formula (no tensors). Per GPT-2 block:
  *   LN₁ 2C + attn (C·3C + 3C) + proj (C·C + C) + LN₂ 2C + fc (C·4C + 4C) + proj (4C·C + C)
  *   = 12C² + 13C   (with biases; 12C² + 2C without: LN weights only)
  * plus wte V·C, wpe T·C, LN_f 2C (or C), and V·C more for an untied head.
  * GPT-2 small: 124,439,808.
+ * The options change the terms: G key/value heads make attn C·(C + 2·G·D); SwiGLU's MLP is
+ * 3·C·F (F ≈ 8C/3, so ≈ 8C² as before); RMSNorm has C per norm, never a shift; RoPE has no wpe.
  */
 export function gptParameterCount(config: GPTConfig): number {
   validateConfig(config);
   const { vocabSize: V, blockSize: T, nLayer: L, nEmbd: C, bias } = config;
-  const perBlock = 12 * C * C + (bias ? 13 * C : 2 * C);
-  const lnF = bias ? 2 * C : C;
-  return V * C + T * C + L * perBlock + lnF + (isTied(config) ? 0 : V * C);
+  const qkv = C + 2 * kvHeads(config) * (C / config.nHead);
+  const F = mlpHiddenSize(config);
+  const fcOut = usesSwiglu(config) ? 2 * F : F;
+  const norm = bias && !usesRms(config) ? 2 * C : C;
+  const attn = C * qkv + C * C + (bias ? qkv + C : 0);
+  const mlp = C * fcOut + F * C + (bias ? fcOut + C : 0);
+  const perBlock = 2 * norm + attn + mlp;
+  return V * C + (usesRope(config) ? 0 : T * C) + L * perBlock + norm + (isTied(config) ? 0 : V * C);
 }
 
 /** Total number of scalars in a parameter record. */
@@ -305,6 +380,80 @@ function embed(wte: tf.Tensor2D, wpe: tf.Tensor2D, ids: tf.Tensor1D, b: number, 
   });
   return op(wte, wpe) as tf.Tensor2D;
 }
+
+/**
+ * Token embeddings alone, for ids [B·T] → [B·T, C] = wte[id] (RoPE models: positions enter in
+ * attention instead). The lookup and its gradient as in `embed`.
+ */
+function embedTokens(wte: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  const V = wte.shape[0];
+  const op = tf.customGrad((...args: GradArgs) => {
+    const [we, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+    save([ids]);
+    return {
+      value: (V <= 8192 ? tf.matMul(tf.cast(tf.oneHot(ids, V), "float32") as tf.Tensor2D, we) : tf.gather(we, ids)) as tf.Tensor2D, // [B·T, C]
+      gradFunc: (g: tf.Tensor2D, saved: tf.Tensor[]) => [tf.unsortedSegmentSum(g, saved[0] as tf.Tensor1D, V)], // [V, C]
+    };
+  });
+  return op(wte) as tf.Tensor2D;
+}
+
+/**
+ * RMSNorm of rows x [R, C] with gain w [C] (Zhang & Sennrich 2019; Llama): LayerNorm without
+ * the mean subtraction and the shift, one statistic per row instead of two. Analytic gradient:
+ *   forward   xhat = x·rstd, rstd = 1/√(mean(x²) + eps), y = xhat·w
+ *   backward  dx = rstd·(dxhat − xhat·mean(dxhat ⊙ xhat)), dxhat = g·w;  dw = Σ_rows g ⊙ xhat
+ */
+function rmsNorm2d(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Tensor2D {
+  const op = tf.customGrad((...args: GradArgs) => {
+    const [xx, ww, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xx), 1, true), eps)); // [R, 1]
+    const xhat = tf.mul(xx, rstd) as tf.Tensor2D; // [R, C]
+    save([xhat, rstd, ww]);
+    return {
+      value: tf.mul(xhat, ww) as tf.Tensor2D,
+      gradFunc: (g: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const [sxhat, srstd, sw] = saved;
+        const dxhat = tf.mul(g, sw); // [R, C]
+        const dx = tf.mul(srstd, tf.sub(dxhat, tf.mul(sxhat, tf.mean(tf.mul(dxhat, sxhat), 1, true))));
+        return [dx, columnSum(tf.mul(g, sxhat) as tf.Tensor2D)];
+      },
+    };
+  });
+  if (w.shape[0] !== x.shape[1]) throw new Error(`rmsNorm: weight [${w.shape}] does not match ${x.shape[1]} channels`);
+  return op(x, w) as tf.Tensor2D;
+}
+
+/**
+ * RMSNorm over the last axis: y = x / √(mean(x²) + eps) · w, per position over its C channels.
+ * x [..., C], w [C].
+ */
+export function rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps = 1e-5): tf.Tensor {
+  const c = x.shape[x.rank - 1];
+  return tf.tidy(() => rmsNorm2d(x.reshape([x.size / c, c]) as tf.Tensor2D, w, eps).reshape(x.shape));
+}
+
+/**
+ * SwiGLU's gate (Shazeer 2020; PaLM, Llama): u = [a | b] [R, 2F] → SiLU(a) ⊙ b [R, F],
+ * SiLU(a) = a·σ(a). A learned gate b scales each hidden unit, where GELU's MLP only bends it.
+ * Gradient by hand, s = σ(a):  da = g ⊙ b ⊙ s·(1 + a·(1 − s)),  db = g ⊙ SiLU(a).
+ */
+export const swiglu = tf.customGrad((...args: GradArgs) => {
+  const u = args[0] as tf.Tensor2D;
+  const save = args[1] as tf.GradSaveFunc;
+  const [a, b] = tf.split(u, 2, 1); // [R, F] each
+  const s = tf.sigmoid(a);
+  const silu = tf.mul(a, s);
+  save([a, b, s, silu]);
+  return {
+    value: tf.mul(silu, b),
+    gradFunc: (g: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb, ss, ssilu] = saved;
+      const dsilu = tf.mul(ss, tf.add(1, tf.mul(sa, tf.sub(1, ss)))); // d SiLU / da
+      return [tf.concat([tf.mul(tf.mul(g, sb), dsilu), tf.mul(g, ssilu)], 1)];
+    },
+  };
+}) as (u: tf.Tensor) => tf.Tensor;
 
 /**
  * LayerNorm of rows x [R, C] with gain w [C] and optional shift b [C]; analytic gradient.
@@ -453,19 +602,26 @@ export function disposeKVCache(cache: KVCache): void {
  */
 function cachedAttention(
   params: GPTParams, prefix: string, x2: tf.Tensor2D, b: number, t: number, config: GPTConfig,
-  cache: KVCache, layer: number,
+  cache: KVCache, layer: number, rope: RopeTables | undefined,
 ): tf.Tensor2D {
-  const C = config.nEmbd, H = config.nHead, D = C / H;
+  const C = config.nEmbd, H = config.nHead, D = C / H, G = kvHeads(config), rep = H / G;
+  const offset = cache.length;
   const qkv = linear(x2, params[`${prefix}.c_attn.weight`] as tf.Tensor2D, params[`${prefix}.c_attn.bias`] as tf.Tensor1D | undefined);
-  const [q, k, v] = tf.split(qkv, 3, 1); // 3 × [B·T, C]
-  const heads = (m: tf.Tensor) => m.reshape([b, t, H, D]).transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, D]
+  const [q, k, v] = tf.split(qkv, [C, G * D, G * D], 1); // [B·T, C], 2 × [B·T, G·D]
+  const heads = (m: tf.Tensor, n: number) => m.reshape([b, t, n, D]).transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, n, T, D]
+  let qh = heads(q, H), kh = heads(k, G);
+  if (rope) {
+    qh = applyRope(qh, rope, offset) as tf.Tensor4D; // positions offset..offset+T-1
+    kh = applyRope(kh, rope, offset) as tf.Tensor4D; // cached already rotated: a key's angle is its own position's
+  }
   const old = cache.layers[layer];
-  const kAll = old ? tf.concat([old.k, heads(k)], 2) : heads(k); // [B, H, S, D]
-  const vAll = old ? tf.concat([old.v, heads(v)], 2) : heads(v);
+  const kAll = old ? tf.concat([old.k, kh], 2) : kh; // [B, G, S, D]: only the key/value heads are stored
+  const vAll = old ? tf.concat([old.v, heads(v, G)], 2) : heads(v, G);
   const s = kAll.shape[2];
-  let scores = tf.mul(tf.matMul(heads(q), kAll, false, true), 1 / Math.sqrt(D)); // [B, H, T, S]
+  // The rep query heads that share a key/value head are consecutive: stack their queries as rows.
+  let scores = tf.mul(tf.matMul(qh.reshape([b, G, rep * t, D]), kAll, false, true).reshape([b, H, t, s]), 1 / Math.sqrt(D)); // [B, H, T, S]
   if (t > 1) scores = tf.add(scores, tf.mul(tf.sub(1, causalMask(t, s)), MASKED_SCORE)); // query i sees keys ≤ i + S − T
-  const y = tf.matMul(tf.softmax(scores), vAll); // [B, H, T, D]
+  const y = tf.matMul(tf.softmax(scores).reshape([b, G, rep * t, s]), vAll).reshape([b, H, t, D]); // [B, H, T, D]
   if (old) tf.dispose([old.k, old.v]);
   cache.layers[layer] = { k: tf.keep(kAll), v: tf.keep(vAll) };
   const merged = y.transpose([0, 2, 1, 3]).reshape([b * t, C]) as tf.Tensor2D; // heads side by side
@@ -525,35 +681,44 @@ function hiddenStates(
   const p1 = (n: string) => params[n] as tf.Tensor1D | undefined;
   const p2 = (n: string) => params[n] as tf.Tensor2D;
 
+  // LayerNorm (GPT-2) or RMSNorm (Llama) of the residual stream [B·T, C].
+  const norm = (x: tf.Tensor2D, n: string): tf.Tensor2D =>
+    usesRms(config) ? rmsNorm2d(x, p(`${n}.weight`) as tf.Tensor1D, 1e-5) : layerNorm2d(x, p(`${n}.weight`) as tf.Tensor1D, p1(`${n}.bias`), 1e-5);
+  // RoPE: the angles of positions 0..offset+T-1 (the rotation happens inside attention).
+  const rope = usesRope(config) ? ropeAngles(offset + t, C / config.nHead, config.ropeBase ?? 10000) : undefined;
+
   // Embeddings: row idx[b, t] of wte plus row offset + t of wpe (see `embed`: lookups whose
   // gradient scatters rows back, with the course's UnsortedSegmentSum kernel on wasm).
   const ids = tf.cast(idx, "int32").reshape([b * t]) as tf.Tensor1D; // [B·T]
-  let x = drop(embed(p2("wte.weight"), p2("wpe.weight"), ids, b, t, offset)); // [B·T, C]
+  let x = drop(rope ? embedTokens(p2("wte.weight"), ids) : embed(p2("wte.weight"), p2("wpe.weight"), ids, b, t, offset)); // [B·T, C]
+  const attnOptions = { heads: config.nHead, causal: true, kvHeads: kvHeads(config), rope: rope && { tables: rope, offset } };
 
   for (let i = 0; i < config.nLayer; i++) {
     const h = `h.${i}`;
     // Attention sub-block: x = x + proj(attend(LN₁(x))). The residual stream x is [B·T, C]
     // throughout; only attention needs the [B, T, C] view (to know where sequences end).
-    const a = layerNorm2d(x, p(`${h}.ln_1.weight`) as tf.Tensor1D, p1(`${h}.ln_1.bias`), 1e-5); // [B·T, C]
+    const a = norm(x, `${h}.ln_1`); // [B·T, C]
     const attnParams = { wqkv: p2(`${h}.attn.c_attn.weight`), bqkv: p1(`${h}.attn.c_attn.bias`), wproj: p2(`${h}.attn.c_proj.weight`), bproj: p1(`${h}.attn.c_proj.bias`) };
     let attnOut: tf.Tensor2D;
-    if (cache) attnOut = cachedAttention(params, `${h}.attn`, a, b, t, config, cache, i);
+    if (cache) attnOut = cachedAttention(params, `${h}.attn`, a, b, t, config, cache, i, rope);
     else if (opts.attentionWeights) {
       // attentionMaps: the same attention, keeping its weights [B, H, T, T] for a look
-      const r = multiHeadAttention(attnParams, a.reshape([b, t, C]) as tf.Tensor3D, { heads: config.nHead, causal: true, returnWeights: true });
+      const r = multiHeadAttention(attnParams, a.reshape([b, t, C]) as tf.Tensor3D, { ...attnOptions, returnWeights: true });
       opts.attentionWeights.push(tf.keep(r.weights));
       attnOut = r.output.reshape([b * t, C]) as tf.Tensor2D;
     } else {
-      attnOut = multiHeadAttention(attnParams, a.reshape([b, t, C]) as tf.Tensor3D, { heads: config.nHead, causal: true }).reshape([b * t, C]) as tf.Tensor2D; // [B·T, C]
+      attnOut = multiHeadAttention(attnParams, a.reshape([b, t, C]) as tf.Tensor3D, attnOptions).reshape([b * t, C]) as tf.Tensor2D; // [B·T, C]
     }
     x = tf.add(x, drop(attnOut));
-    // MLP sub-block: x = x + proj(GELU(LN₂(x)·W_fc)), C → 4C → C, position by position.
-    const m = layerNorm2d(x, p(`${h}.ln_2.weight`) as tf.Tensor1D, p1(`${h}.ln_2.bias`), 1e-5); // [B·T, C]
-    const fc = gelu(dense(m, p2(`${h}.mlp.c_fc.weight`), p1(`${h}.mlp.c_fc.bias`))) as tf.Tensor2D; // [B·T, 4C]
+    // MLP sub-block, position by position: x = x + proj(GELU(LN₂(x)·W_fc)), C → 4C → C,
+    // or with SwiGLU x = x + (SiLU(m·W_gate) ⊙ m·W_up)·W_down, C → 2F → F → C.
+    const m = norm(x, `${h}.ln_2`); // [B·T, C]
+    const u = dense(m, p2(`${h}.mlp.c_fc.weight`), p1(`${h}.mlp.c_fc.bias`)); // [B·T, 4C] or [B·T, 2F]
+    const fc = (usesSwiglu(config) ? swiglu(u) : gelu(u)) as tf.Tensor2D; // [B·T, F]
     x = tf.add(x, drop(dense(fc, p2(`${h}.mlp.c_proj.weight`), p1(`${h}.mlp.c_proj.bias`)))); // [B·T, C]
   }
   if (cache) cache.length = offset + t;
-  return layerNorm2d(x, p("ln_f.weight") as tf.Tensor1D, p1("ln_f.bias"), 1e-5); // [B·T, C]
+  return norm(x, "ln_f"); // [B·T, C]
 }
 
 /** Logits [N, V] of hidden states h [N, C]: h·wteᵀ (tied) or h·lm_headᵀ. */
@@ -669,7 +834,7 @@ export function gptLoss(params: GPTParams, config: GPTConfig, idx: tf.Tensor, ta
  * wte, which the tied head uses as a [C, V] product.
  */
 export function flopsPerToken(config: GPTConfig, seqLen: number = config.blockSize): number {
-  const n = gptParameterCount(config) - config.blockSize * config.nEmbd;
+  const n = gptParameterCount(config) - (usesRope(config) ? 0 : config.blockSize * config.nEmbd);
   return 6 * n + 12 * config.nLayer * config.nEmbd * seqLen; // H·D = C
 }
 
