@@ -25,6 +25,11 @@ const TRAIN_OPTIONS: Options = {
   "max-iters": { kind: "integer", value: "N", min: 0, default: smokeOr(20, 2000), help: "training steps" },
   "batch-size": { kind: "integer", value: "N", min: 1, default: smokeOr(4, 12), help: "rows per step" },
   "block-size": { kind: "integer", value: "N", min: 1, defaultText: "the preset's", help: "context length" },
+  norm: { kind: "choice", choices: ["layernorm", "rmsnorm"], defaultText: "the preset's", help: "normalisation (chapter 10)" },
+  mlp: { kind: "choice", choices: ["gelu", "swiglu"], defaultText: "the preset's", help: "the MLP (chapter 10)" },
+  positions: { kind: "choice", choices: ["learned", "rope"], defaultText: "the preset's", help: "learned position table or rotary embeddings (chapter 10)" },
+  "kv-heads": { kind: "integer", value: "N", min: 1, defaultText: "the preset's", help: "key/value heads: fewer than the heads is grouped-query attention (chapter 10)" },
+  "no-bias": { kind: "boolean", help: "no biases in the linear layers and norms (chapter 10)" },
   lr: { kind: "number", value: "LR", min: 0, defaultText: "1e-3; smoke 1e-2", help: "peak learning rate (AdamW 0.9, 0.99, weight decay 0.1, clip 1.0)" },
   "min-lr": { kind: "number", value: "LR", min: 0, defaultText: "lr/10", help: "where the cosine schedule ends" },
   warmup: { kind: "integer", value: "N", min: 0, defaultText: "100", help: "warm-up steps" },
@@ -46,6 +51,11 @@ export interface TrainArgs {
   maxIters: number;
   batchSize: number;
   blockSize?: number;
+  norm?: "layernorm" | "rmsnorm";
+  mlp?: "gelu" | "swiglu";
+  positions?: "learned" | "rope";
+  kvHeads?: number;
+  noBias: boolean;
   lr?: number;
   minLr?: number;
   warmup?: number;
@@ -66,6 +76,11 @@ export function trainOptions(args: TrainArgs, env: Env = process.env): PretrainO
   const smoke = isSmoke(env);
   const overrides: Partial<GPTConfig> = {};
   if (args.blockSize !== undefined) overrides.blockSize = args.blockSize;
+  if (args.norm !== undefined) overrides.norm = args.norm;
+  if (args.mlp !== undefined) overrides.mlp = args.mlp;
+  if (args.positions !== undefined) overrides.positions = args.positions;
+  if (args.kvHeads !== undefined) overrides.nKvHead = args.kvHeads;
+  if (args.noBias) overrides.bias = false;
   const maxIters = args.maxIters;
   return {
     data: args.data,
