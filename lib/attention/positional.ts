@@ -8,6 +8,7 @@
  *     that q·k depends only on the distance between the two positions.
  */
 import * as tf from "@tensorflow/tfjs";
+import { ropeRows, ropeRowsRun } from "../core/kernels/fused";
 import { Rng, seedFor } from "../core/random";
 
 function checkSize(name: string, what: string, n: number): void {
@@ -143,6 +144,17 @@ export function applyRope(x: tf.Tensor, tables: RopeTables, offset = 0): tf.Tens
     throw new Error(`${name}: positions ${offset}..${offset + t - 1} exceed the ${tables.cos.shape[0]} positions of the tables`);
   }
   return tf.tidy(() => {
+    // One SIMD kernel each way on wasm (lib/core/kernels/fused.ts), the formulas below elsewhere.
+    if (ropeRowsRun(x, tables.cos, tables.sin)) {
+      const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+        (args[1] as tf.GradSaveFunc)([tables.cos, tables.sin]);
+        return {
+          value: ropeRows(args[0] as tf.Tensor, tables.cos, tables.sin, offset, 1)!,
+          gradFunc: (g: tf.Tensor, saved: tf.Tensor[]) => [ropeRows(g, saved[0] as tf.Tensor2D, saved[1] as tf.Tensor2D, offset, -1)!],
+        };
+      }) as (v: tf.Tensor) => tf.Tensor;
+      return op(x);
+    }
     const cos = tf.slice(tables.cos, [offset, 0], [t, half]); // [T, D/2], broadcasts over leading dims
     const sin = tf.slice(tables.sin, [offset, 0], [t, half]);
     const rotate = (v: tf.Tensor, c: tf.Tensor, s: tf.Tensor) => {

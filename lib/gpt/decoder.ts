@@ -42,7 +42,8 @@ interface LayerWeights {
   attnW: Float32Array; attnB: Float32Array | null; // [C, C + 2·G·D]
   projW: Float32Array; projB: Float32Array | null; // [C, C]
   ln2w: Float32Array; ln2b: Float32Array | null;
-  fcW: Float32Array; fcB: Float32Array | null; // [C, 4C] (SwiGLU: [C, 2F])
+  fcW: Float32Array; fcB: Float32Array | null; // [C, 4C] (SwiGLU: up [C, F])
+  gateW: Float32Array | null; gateB: Float32Array | null; // SwiGLU's gate [C, F]
   fc2W: Float32Array; fc2B: Float32Array | null; // [4C, C] (SwiGLU: [F, C])
   k: Float32Array; v: Float32Array; // cache [G, blockSize, D]
 }
@@ -172,6 +173,7 @@ export function createDecoder(params: GPTParams, config: GPTConfig, opts: Decode
       projW: get(`${h}.attn.c_proj.weight`), projB: opt(`${h}.attn.c_proj.bias`),
       ln2w: get(`${h}.ln_2.weight`), ln2b: opt(`${h}.ln_2.bias`),
       fcW: get(`${h}.mlp.c_fc.weight`), fcB: opt(`${h}.mlp.c_fc.bias`),
+      gateW: swiglu ? get(`${h}.mlp.c_gate.weight`) : null, gateB: opt(`${h}.mlp.c_gate.bias`),
       fc2W: get(`${h}.mlp.c_proj.weight`), fc2B: opt(`${h}.mlp.c_proj.bias`),
       k: new Float32Array(G * T * D), v: new Float32Array(G * T * D),
     });
@@ -182,8 +184,8 @@ export function createDecoder(params: GPTParams, config: GPTConfig, opts: Decode
   const qkv = new Float32Array(C + 2 * G * D);
   const att = new Float32Array(C);
   const tmp = new Float32Array(C);
-  const u = new Float32Array(swiglu ? 2 * F : F);
-  const f = swiglu ? new Float32Array(F) : u;
+  const u = new Float32Array(F);
+  const gate = new Float32Array(swiglu ? F : 0);
   const scores = new Float32Array(T);
   const logits = new Float32Array(V);
   const scale = 1 / Math.sqrt(D);
@@ -240,11 +242,12 @@ export function createDecoder(params: GPTParams, config: GPTConfig, opts: Decode
         matVec(att, w.projW, w.projB, tmp, C, C);
         for (let c = 0; c < C; c++) x[c] += tmp[c];
         norm(x, w.ln2w, w.ln2b, a);
-        matVec(a, w.fcW, w.fcB, u, C, u.length);
+        matVec(a, w.fcW, w.fcB, u, C, F);
         if (swiglu) {
+          matVec(a, w.gateW!, w.gateB, gate, C, F);
           for (let j = 0; j < F; j++) {
-            const z = u[j];
-            f[j] = (z / (1 + Math.exp(-z))) * u[F + j]; // SiLU(gate) ⊙ up
+            const z = gate[j];
+            u[j] *= z / (1 + Math.exp(-z)); // SiLU(gate) ⊙ up
           }
         } else {
           for (let j = 0; j < F; j++) {
@@ -253,7 +256,7 @@ export function createDecoder(params: GPTParams, config: GPTConfig, opts: Decode
             u[j] = z / (1 + Math.exp(-2 * GELU_K * (z + 0.044715 * z * z * z)));
           }
         }
-        matVec(f, w.fc2W, w.fc2B, tmp, F, C);
+        matVec(u, w.fc2W, w.fc2B, tmp, F, C);
         for (let c = 0; c < C; c++) x[c] += tmp[c];
       }
       norm(x, lnfW, lnfB, a);

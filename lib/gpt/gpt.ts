@@ -31,8 +31,8 @@
  *
  * From GPT-2 to today's open models (chapter 10), four typed options, GPT-2's choice the default:
  *   norm       "layernorm" | "rmsnorm"   RMSNorm: x / rms(x) · w, no mean, no shift (ln_* hold only a weight)
- *   mlp        "gelu" | "swiglu"         SwiGLU: (SiLU(x·W_gate) ⊙ x·W_up)·W_down; c_fc holds [W_gate | W_up]
- *                                         [C, 2F], c_proj [F, C], F = swigluHidden(C) ≈ 8C/3 (same parameters as 4C GELU)
+ *   mlp        "gelu" | "swiglu"         SwiGLU: (SiLU(x·W_gate) ⊙ x·W_up)·W_down: c_gate and c_fc [C, F], c_proj
+ *                                         [F, C], F = swigluHidden(C) ≈ 8C/3 (the parameters of GELU's 4C MLP)
  *   positions  "learned" | "rope"        RoPE: no wpe; queries and keys rotated by their positions
  *   nKvHead    nHead (default) | fewer   grouped-query attention: c_attn is [C, C + 2·G·D], G key/value heads
  * Llama (and Qwen, Mistral, Gemma) use all four, and no biases (`bias: false`).
@@ -41,7 +41,7 @@ import * as tf from "@tensorflow/tfjs";
 import { causalMask, MASKED_SCORE, multiHeadAttention } from "../attention/attention";
 import { applyRope, ropeAngles, RopeTables } from "../attention/positional";
 import { linear, mmTA, mmTB, transposeFlagsFree } from "../core/linalg";
-import { geluGrad, geluWithSigmoid, layerNormRows, layerNormRowsGrad } from "../core/kernels/fused";
+import { geluGrad, geluWithSigmoid, layerNormRows, layerNormRowsGrad, swigluRows, swigluRowsGrad } from "../core/kernels/fused";
 import { createRng, Rng, seedFor } from "../core/random";
 
 // ---------------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ const usesSwiglu = (c: GPTConfig) => c.mlp === "swiglu";
 /**
  * SwiGLU's hidden width for C channels: two thirds of GPT-2's 4C (it has three matrices where
  * GELU's MLP has two, so the parameters stay 8C²), rounded up to a multiple of 8 as Llama
- * rounds to 256 (C = 128: 344; C = 4096: 10,923 → Llama's own rounding gives 11,008).
+ * rounds to 256 (C = 128: 344; C = 4096: 10,928, where Llama's rounding gives 11,008).
  */
 export function swigluHidden(nEmbd: number): number {
   return 8 * Math.ceil((8 * nEmbd) / 3 / 8);
@@ -211,7 +211,8 @@ export function gptParameterShapes(config: GPTConfig): Array<[string, number[]]>
     lin(`h.${i}.attn.c_attn`, C, qkv);
     lin(`h.${i}.attn.c_proj`, C, C);
     ln(`h.${i}.ln_2`);
-    lin(`h.${i}.mlp.c_fc`, C, usesSwiglu(config) ? 2 * F : F); // SwiGLU: [W_gate | W_up]
+    if (usesSwiglu(config)) lin(`h.${i}.mlp.c_gate`, C, F); // SwiGLU's gate; c_fc is then its "up"
+    lin(`h.${i}.mlp.c_fc`, C, F);
     lin(`h.${i}.mlp.c_proj`, F, C);
   }
   ln("ln_f");
@@ -233,7 +234,7 @@ export function gptParameterCount(config: GPTConfig): number {
   const { vocabSize: V, blockSize: T, nLayer: L, nEmbd: C, bias } = config;
   const qkv = C + 2 * kvHeads(config) * (C / config.nHead);
   const F = mlpHiddenSize(config);
-  const fcOut = usesSwiglu(config) ? 2 * F : F;
+  const fcOut = usesSwiglu(config) ? 2 * F : F; // gate and up
   const norm = bias && !usesRms(config) ? 2 * C : C;
   const attn = C * qkv + C * C + (bias ? qkv + C : 0);
   const mlp = C * fcOut + F * C + (bias ? fcOut + C : 0);
@@ -400,23 +401,23 @@ function embedTokens(wte: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
 
 /**
  * RMSNorm of rows x [R, C] with gain w [C] (Zhang & Sennrich 2019; Llama): LayerNorm without
- * the mean subtraction and the shift, one statistic per row instead of two. Analytic gradient:
+ * the mean subtraction and the shift, one statistic per row instead of two. Analytic gradient
+ * (lib/core/kernels/fused.ts's LayerNorm kernels with center: false):
  *   forward   xhat = x·rstd, rstd = 1/√(mean(x²) + eps), y = xhat·w
  *   backward  dx = rstd·(dxhat − xhat·mean(dxhat ⊙ xhat)), dxhat = g·w;  dw = Σ_rows g ⊙ xhat
  */
 function rmsNorm2d(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Tensor2D {
   const op = tf.customGrad((...args: GradArgs) => {
     const [xx, ww, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
-    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xx), 1, true), eps)); // [R, 1]
-    const xhat = tf.mul(xx, rstd) as tf.Tensor2D; // [R, C]
+    const { y, xhat, rstd } = layerNormRows(xx, ww, undefined, eps, false); // [R, C], [R, C], [R, 1]
     save([xhat, rstd, ww]);
     return {
-      value: tf.mul(xhat, ww) as tf.Tensor2D,
+      value: y,
       gradFunc: (g: tf.Tensor2D, saved: tf.Tensor[]) => {
-        const [sxhat, srstd, sw] = saved;
-        const dxhat = tf.mul(g, sw); // [R, C]
-        const dx = tf.mul(srstd, tf.sub(dxhat, tf.mul(sxhat, tf.mean(tf.mul(dxhat, sxhat), 1, true))));
-        return [dx, columnSum(tf.mul(g, sxhat) as tf.Tensor2D)];
+        const [sxhat, srstd, sw] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+        const { dx, dw, db } = layerNormRowsGrad(g, sxhat, srstd, sw, false);
+        db.dispose();
+        return [dx, dw];
       },
     };
   });
@@ -434,26 +435,23 @@ export function rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps = 1e-5): tf.Tensor {
 }
 
 /**
- * SwiGLU's gate (Shazeer 2020; PaLM, Llama): u = [a | b] [R, 2F] → SiLU(a) ⊙ b [R, F],
- * SiLU(a) = a·σ(a). A learned gate b scales each hidden unit, where GELU's MLP only bends it.
+ * SwiGLU's gating (Shazeer 2020; PaLM, Llama): gate a = x·W_gate, up b = x·W_up (both [R, F])
+ * → SiLU(a) ⊙ b [R, F], SiLU(a) = a·σ(a). The up projection b scales each hidden unit by a
+ * learned, input-dependent amount, where GELU's MLP only bends one projection.
  * Gradient by hand, s = σ(a):  da = g ⊙ b ⊙ s·(1 + a·(1 − s)),  db = g ⊙ SiLU(a).
  */
 export const swiglu = tf.customGrad((...args: GradArgs) => {
-  const u = args[0] as tf.Tensor2D;
-  const save = args[1] as tf.GradSaveFunc;
-  const [a, b] = tf.split(u, 2, 1); // [R, F] each
-  const s = tf.sigmoid(a);
-  const silu = tf.mul(a, s);
-  save([a, b, s, silu]);
+  const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+  const { y, s } = swigluRows(a, b); // one SIMD kernel each way on wasm (lib/core/kernels/fused.ts)
+  save([a, b, s]);
   return {
-    value: tf.mul(silu, b),
+    value: y,
     gradFunc: (g: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sa, sb, ss, ssilu] = saved;
-      const dsilu = tf.mul(ss, tf.add(1, tf.mul(sa, tf.sub(1, ss)))); // d SiLU / da
-      return [tf.concat([tf.mul(tf.mul(g, sb), dsilu), tf.mul(g, ssilu)], 1)];
+      const { da, db } = swigluRowsGrad(saved[0], saved[1], saved[2], g);
+      return [da, db];
     },
   };
-}) as (u: tf.Tensor) => tf.Tensor;
+}) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
 /**
  * LayerNorm of rows x [R, C] with gain w [C] and optional shift b [C]; analytic gradient.
@@ -711,10 +709,10 @@ function hiddenStates(
     }
     x = tf.add(x, drop(attnOut));
     // MLP sub-block, position by position: x = x + proj(GELU(LN₂(x)·W_fc)), C → 4C → C,
-    // or with SwiGLU x = x + (SiLU(m·W_gate) ⊙ m·W_up)·W_down, C → 2F → F → C.
+    // or with SwiGLU x = x + (SiLU(m·W_gate) ⊙ m·W_up)·W_down, C → F → C.
     const m = norm(x, `${h}.ln_2`); // [B·T, C]
-    const u = dense(m, p2(`${h}.mlp.c_fc.weight`), p1(`${h}.mlp.c_fc.bias`)); // [B·T, 4C] or [B·T, 2F]
-    const fc = (usesSwiglu(config) ? swiglu(u) : gelu(u)) as tf.Tensor2D; // [B·T, F]
+    const up = dense(m, p2(`${h}.mlp.c_fc.weight`), p1(`${h}.mlp.c_fc.bias`)); // [B·T, 4C] or [B·T, F]
+    const fc = (usesSwiglu(config) ? swiglu(dense(m, p2(`${h}.mlp.c_gate.weight`), p1(`${h}.mlp.c_gate.bias`)), up) : gelu(up)) as tf.Tensor2D; // [B·T, F]
     x = tf.add(x, drop(dense(fc, p2(`${h}.mlp.c_proj.weight`), p1(`${h}.mlp.c_proj.bias`)))); // [B·T, C]
   }
   if (cache) cache.length = offset + t;

@@ -5,6 +5,10 @@
  *
  *   layerNormRows      x [R, C], w, b → y, xhat [R, C], rstd [R, 1]      (one kernel, not ~9)
  *   layerNormRowsGrad  g, xhat, rstd, w → dx [R, C], dw, db [C]           (one kernel, not ~12)
+ *                      (both with center: false are RMSNorm's)
+ *   swigluRows         gate a, up b → SiLU(a)·b, σ(a)                      (one kernel, not 3)
+ *   swigluRowsGrad     a, b, σ(a), g → da, db                              (one kernel, not 8)
+ *   ropeRows           x [N·T, D] rows of T positions, cos, sin → rotated  (one kernel, not 8)
  *   geluWithSigmoid    x → y = x·σ(2u), σ(2u); 2u = 2√(2/π)·(x + 0.044715·x³)  (one kernel, not 7)
  *   geluGrad           x, s = σ(2u), g → g·GELU'(x)                        (one kernel, not 9)
  *   splitHeads         x [B·T, n·H·D] → n × [B·H, T, D]                    (one kernel, not 1 + 3n)
@@ -50,15 +54,35 @@ function simdKernel(kernelName: string, run: Run): tf.KernelConfig {
 const layerNormConfig = simdKernel("CourseLayerNorm", (simd, out, p, { x, w, b }, attrs) => {
   const [rows, cols] = x.shape;
   const [y, xhat, rstd] = [out([rows, cols]), out([rows, cols]), out([rows, 1])];
-  simd.layernorm(p(x), p(w), p(b), p(y), p(xhat), p(rstd), rows, cols, attrs.eps as number);
+  simd.layernorm(p(x), p(w), p(b), p(y), p(xhat), p(rstd), rows, cols, attrs.eps as number, attrs.center === false ? 0 : 1);
   return [y, xhat, rstd];
 });
 
-const layerNormGradConfig = simdKernel("CourseLayerNormGrad", (simd, out, p, { g, xhat, rstd, w }) => {
+const layerNormGradConfig = simdKernel("CourseLayerNormGrad", (simd, out, p, { g, xhat, rstd, w }, attrs) => {
   const [rows, cols] = g.shape;
   const [dx, dw, db] = [out([rows, cols]), out([cols]), out([cols])];
-  simd.layernorm_grad(p(g), p(xhat), p(rstd), p(w), p(dx), p(dw), p(db), rows, cols);
+  simd.layernorm_grad(p(g), p(xhat), p(rstd), p(w), p(dx), p(dw), p(db), rows, cols, attrs.center === false ? 0 : 1);
   return [dx, dw, db];
+});
+
+const swigluConfig = simdKernel("CourseSwiglu", (simd, out, p, { a, b }) => {
+  const [y, s] = [out(a.shape), out(a.shape)];
+  simd.swiglu(p(a), p(b), p(y), p(s), tf.util.sizeFromShape(a.shape));
+  return [y, s];
+});
+
+const swigluGradConfig = simdKernel("CourseSwigluGrad", (simd, out, p, { a, b, s, g }) => {
+  const [da, db] = [out(a.shape), out(a.shape)];
+  simd.swiglu_grad(p(a), p(b), p(s), p(g), p(da), p(db), tf.util.sizeFromShape(a.shape));
+  return [da, db];
+});
+
+/** x [R, D] in blocks of t rows (positions offset..offset+t-1), cos/sin [P, D/2] (attrs t, offset, sign). */
+const ropeConfig = simdKernel("CourseRope", (simd, out, p, { x, cos, sin }, attrs) => {
+  const [rows, d] = x.shape;
+  const y = out([rows, d]);
+  simd.rope(p(x), p(cos), p(sin), p(y), rows, attrs.t as number, d, attrs.offset as number, attrs.sign as number);
+  return y;
 });
 
 const geluConfig = simdKernel("CourseGelu", (simd, out, p, { x }) => {
@@ -114,7 +138,7 @@ const causalSoftmaxGradConfig = simdKernel("CourseCausalSoftmaxGrad", (simd, out
 
 export const fusedWasmConfigs: tf.KernelConfig[] = [
   layerNormConfig, layerNormGradConfig, geluConfig, geluGradConfig, splitHeadsConfig, mergeHeadsConfig,
-  causalSoftmaxConfig, causalSoftmaxGradConfig,
+  causalSoftmaxConfig, causalSoftmaxGradConfig, swigluConfig, swigluGradConfig, ropeConfig,
 ];
 
 // The head and softmax kernels have gradients of their own (the head kernels are each other's),
@@ -167,17 +191,20 @@ export interface LayerNormRows {
   rstd: tf.Tensor2D; // [R, 1] 1/√(var + eps) per row
 }
 
-/** LayerNorm of rows x [R, C] with gain w [C] and shift b [C] (zeros if absent). */
-export function layerNormRows(x: tf.Tensor2D, w: tf.Tensor1D, b: tf.Tensor1D | undefined, eps: number): LayerNormRows {
+/**
+ * LayerNorm of rows x [R, C] with gain w [C] and shift b [C] (zeros if absent). With
+ * center false, RMSNorm: no mean subtraction (xhat = x / √(mean(x²) + eps)), no shift.
+ */
+export function layerNormRows(x: tf.Tensor2D, w: tf.Tensor1D, b: tf.Tensor1D | undefined, eps: number, center = true): LayerNormRows {
   const c = x.shape[1];
   if (fused("CourseLayerNorm") && c % 4 === 0 && c > 0 && x.shape[0] > 0 && isF32(x, w)) {
     const bb = b ?? tf.zeros([c]);
-    const [y, xhat, rstd] = tf.engine().runKernel("CourseLayerNorm", { x, w, b: bb }, { eps }) as unknown as tf.Tensor2D[];
+    const [y, xhat, rstd] = tf.engine().runKernel("CourseLayerNorm", { x, w, b: bb }, { eps, center }) as unknown as tf.Tensor2D[];
     if (b === undefined) bb.dispose();
     return { y, xhat, rstd };
   }
   return tf.tidy(() => {
-    const mean = tf.mean(x, -1, true); // [R, 1]
+    const mean = center ? tf.mean(x, -1, true) : tf.zeros([x.shape[0], 1]); // [R, 1]
     const xc = tf.sub(x, mean); // [R, C]
     const variance = tf.mean(tf.mul(xc, xc), -1, true); // [R, 1], biased (÷C) as PyTorch
     const rstd = tf.rsqrt(tf.add(variance, eps)) as tf.Tensor2D; // [R, 1]
@@ -193,15 +220,15 @@ export function layerNormRows(x: tf.Tensor2D, w: tf.Tensor1D, b: tf.Tensor1D | u
  * dx = rstd·(dxhat − mean(dxhat) − xhat·mean(dxhat ⊙ xhat)) per row with dxhat = g·w;
  * dw = Σ_rows g ⊙ xhat; db = Σ_rows g.
  */
-export function layerNormRowsGrad(g: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor2D, w: tf.Tensor1D): { dx: tf.Tensor2D; dw: tf.Tensor1D; db: tf.Tensor1D } {
+export function layerNormRowsGrad(g: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor2D, w: tf.Tensor1D, center = true): { dx: tf.Tensor2D; dw: tf.Tensor1D; db: tf.Tensor1D } {
   const c = g.shape[1];
   if (fused("CourseLayerNormGrad") && c % 4 === 0 && c > 0 && g.shape[0] > 0 && isF32(g, xhat, rstd, w)) {
-    const [dx, dw, db] = tf.engine().runKernel("CourseLayerNormGrad", { g, xhat, rstd, w }, {}) as unknown as tf.Tensor[];
+    const [dx, dw, db] = tf.engine().runKernel("CourseLayerNormGrad", { g, xhat, rstd, w }, { center }) as unknown as tf.Tensor[];
     return { dx: dx as tf.Tensor2D, dw: dw as tf.Tensor1D, db: db as tf.Tensor1D };
   }
   return tf.tidy(() => {
     const dxhat = tf.mul(g, w); // [R, C]
-    const m1 = tf.mean(dxhat, -1, true); // [R, 1]
+    const m1 = center ? tf.mean(dxhat, -1, true) : tf.zeros([g.shape[0], 1]); // [R, 1] (RMSNorm: no mean was taken)
     const m2 = tf.mean(tf.mul(dxhat, xhat), -1, true); // [R, 1]
     const dx = tf.mul(tf.sub(tf.sub(dxhat, m1), tf.mul(xhat, m2)), rstd) as tf.Tensor2D;
     return { dx, dw: tf.sum(tf.mul(g, xhat), 0) as tf.Tensor1D, db: tf.sum(g, 0) as tf.Tensor1D };
@@ -232,6 +259,48 @@ export function geluGrad(x: tf.Tensor, s: tf.Tensor, g: tf.Tensor): tf.Tensor {
     const dTwoU = tf.mul(tf.add(tf.mul(tf.mul(x, x), 3 * GELU_A), 1), 2 * GELU_K); // d(2u)/dx
     return tf.mul(g, tf.add(s, tf.mul(tf.mul(x, tf.mul(s, tf.sub(1, s))), dTwoU)));
   });
+}
+
+/** SwiGLU's gating of gate a and up b (same shape): y = SiLU(a)·b, and s = σ(a) for the gradient. */
+export function swigluRows(a: tf.Tensor, b: tf.Tensor): { y: tf.Tensor; s: tf.Tensor } {
+  if (fused("CourseSwiglu") && a.size >= 4 && isF32(a, b) && a.shape.join() === b.shape.join()) {
+    const [y, s] = tf.engine().runKernel("CourseSwiglu", { a, b }, {}) as unknown as tf.Tensor[];
+    return { y, s };
+  }
+  return tf.tidy(() => {
+    const s = tf.sigmoid(a);
+    return { y: tf.mul(tf.mul(a, s), b), s };
+  });
+}
+
+/** SwiGLU's gradients from g: da = g·b·s·(1 + a·(1 − s)), db = g·a·s (s = σ(a)). */
+export function swigluRowsGrad(a: tf.Tensor, b: tf.Tensor, s: tf.Tensor, g: tf.Tensor): { da: tf.Tensor; db: tf.Tensor } {
+  if (fused("CourseSwigluGrad") && a.size >= 4 && isF32(a, b, s, g) && g.shape.join() === a.shape.join()) {
+    const [da, db] = tf.engine().runKernel("CourseSwigluGrad", { a, b, s, g }, {}) as unknown as tf.Tensor[];
+    return { da, db };
+  }
+  return tf.tidy(() => ({
+    da: tf.mul(tf.mul(g, b), tf.mul(s, tf.add(1, tf.mul(a, tf.sub(1, s))))),
+    db: tf.mul(g, tf.mul(a, s)),
+  }));
+}
+
+/** ropeRows's kernel can rotate x here (wasm with SIMD, D/2 a multiple of 4, float32). */
+export function ropeRowsRun(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): boolean {
+  const d = x.shape[x.rank - 1];
+  return fused("CourseRope") && x.rank >= 2 && (d / 2) % 4 === 0 && x.size > 0 && isF32(x, cos, sin);
+}
+
+/**
+ * Rotary embeddings of x [..., T, D] by positions offset..offset+T-1, tables cos/sin [P, D/2]
+ * (sign −1: the rotation back, the gradient). One kernel when D/2 is a multiple of 4;
+ * undefined otherwise (the caller uses tensor ops).
+ */
+export function ropeRows(x: tf.Tensor, cos: tf.Tensor2D, sin: tf.Tensor2D, offset: number, sign: 1 | -1): tf.Tensor | undefined {
+  const [t, d] = x.shape.slice(-2);
+  if (!ropeRowsRun(x, cos, sin)) return undefined;
+  const y = tf.engine().runKernel("CourseRope", { x: x.reshape([x.size / d, d]), cos, sin }, { t, offset, sign }) as tf.Tensor;
+  return y.reshape(x.shape);
 }
 
 /**

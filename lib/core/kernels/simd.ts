@@ -1,7 +1,8 @@
 /**
  * Fused elementwise and row kernels in WebAssembly SIMD, working in place on the wasm
- * backend's own memory: the AdamW update, LayerNorm forward and backward, GELU and its
- * gradient, attention's causal softmax and its gradient, attention's head layout.
+ * backend's own memory: the AdamW update, LayerNorm (and RMSNorm) forward and backward, GELU
+ * and its gradient, SwiGLU and its gradient, rotary embeddings, attention's causal softmax and
+ * its gradient, attention's head layout.
  *
  * Why: after the matrix products (./ortMatMul.ts), a nanogpt-cpu training step spent most
  * of its time in small elementwise kernels: LayerNorm is ~9 tfjs kernels forward and ~10
@@ -131,9 +132,10 @@ const WAT = String.raw`
   ;; LayerNorm of rows x [rows, cols] (cols a multiple of 4), per row:
   ;;   mean, var = mean((x − mean)²), rstd = 1/√(var + eps), xhat = (x − mean)·rstd, y = xhat·w + b
   ;; Writes y and xhat [rows, cols] and rstd [rows] (what the backward pass needs).
+  ;; center 0 makes it RMSNorm: the mean is taken as 0, so var = mean(x²) (pass b = zeros).
   (func (export "layernorm")
     (param $x i32) (param $w i32) (param $b i32) (param $y i32) (param $xhat i32) (param $rstd i32)
-    (param $rows i32) (param $cols i32) (param $eps f32)
+    (param $rows i32) (param $cols i32) (param $eps f32) (param $center f32)
     (local $r i32) (local $j i32) (local $rowBytes i32) (local $base i32)
     (local $acc v128) (local $d v128) (local $mean f32) (local $rs f32) (local $MEAN v128) (local $RS v128)
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
@@ -147,7 +149,7 @@ const WAT = String.raw`
         (local.set $acc (f32x4.add (local.get $acc) (v128.load (i32.add (local.get $x) (i32.add (local.get $base) (local.get $j))))))
         (local.set $j (i32.add (local.get $j) (i32.const 16)))
         (br_if $sum (i32.lt_u (local.get $j) (local.get $rowBytes))))
-      (local.set $mean (f32.div (call $hsum (local.get $acc)) (f32.convert_i32_u (local.get $cols))))
+      (local.set $mean (f32.mul (local.get $center) (f32.div (call $hsum (local.get $acc)) (f32.convert_i32_u (local.get $cols)))))
       (local.set $MEAN (f32x4.splat (local.get $mean)))
       ;; variance (biased, as PyTorch) → rstd
       (local.set $acc (v128.const f32x4 0 0 0 0))
@@ -179,9 +181,10 @@ const WAT = String.raw`
   ;; xhat, rstd, w: per row, with dxhat = g·w,
   ;;   dx = rstd·(dxhat − mean(dxhat) − xhat·mean(dxhat·xhat))
   ;; and over all rows dw = Σ g·xhat, db = Σ g (column sums, accumulated here).
+  ;; center 0: RMSNorm's backward pass (no mean(dxhat) term).
   (func (export "layernorm_grad")
     (param $g i32) (param $xhat i32) (param $rstd i32) (param $w i32)
-    (param $dx i32) (param $dw i32) (param $db i32) (param $rows i32) (param $cols i32)
+    (param $dx i32) (param $dw i32) (param $db i32) (param $rows i32) (param $cols i32) (param $center f32)
     (local $r i32) (local $j i32) (local $rowBytes i32) (local $base i32)
     (local $gi v128) (local $xh v128) (local $dxh v128) (local $s1 v128) (local $s2 v128)
     (local $M1 v128) (local $M2 v128) (local $RS v128) (local $n f32)
@@ -210,7 +213,7 @@ const WAT = String.raw`
           (f32x4.add (v128.load (i32.add (local.get $db) (local.get $j))) (local.get $gi)))
         (local.set $j (i32.add (local.get $j) (i32.const 16)))
         (br_if $sums (i32.lt_u (local.get $j) (local.get $rowBytes))))
-      (local.set $M1 (f32x4.splat (f32.div (call $hsum (local.get $s1)) (local.get $n))))
+      (local.set $M1 (f32x4.splat (f32.mul (local.get $center) (f32.div (call $hsum (local.get $s1)) (local.get $n)))))
       (local.set $M2 (f32x4.splat (f32.div (call $hsum (local.get $s2)) (local.get $n))))
       (local.set $RS (f32x4.splat (f32.load (i32.add (local.get $rstd) (i32.shl (local.get $r) (i32.const 2))))))
       (local.set $j (i32.const 0))
@@ -225,6 +228,72 @@ const WAT = String.raw`
         (br_if $out (i32.lt_u (local.get $j) (local.get $rowBytes))))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $row))))
+
+  ;; SwiGLU's gating of gate a and up b (n elements each): s = σ(a), y = a·s·b.
+  ;; Writes y and s (saved for the gradient).
+  (func (export "swiglu") (param $a i32) (param $b i32) (param $y i32) (param $s i32) (param $n i32)
+    (local $off i32) (local $last i32) (local $ONE v128) (local $ai v128) (local $si v128)
+    (local $e v128) (local $ek v128) (local $er v128)
+    (local.set $ONE (f32x4.splat (f32.const 1)))
+    (local.set $last (i32.shl (i32.sub (local.get $n) (i32.const 4)) (i32.const 2)))
+    (loop $next
+      (if (i32.gt_u (local.get $off) (local.get $last)) (then (local.set $off (local.get $last))))
+      (local.set $ai (v128.load (i32.add (local.get $a) (local.get $off))))
+      (local.set $e (f32x4.neg (local.get $ai)))
+      ${exp4("$e")}
+      (local.set $si (f32x4.div (local.get $ONE) (f32x4.add (local.get $ONE) (local.get $e))))
+      (v128.store (i32.add (local.get $s) (local.get $off)) (local.get $si))
+      (v128.store (i32.add (local.get $y) (local.get $off))
+        (f32x4.mul (f32x4.mul (local.get $ai) (local.get $si)) (v128.load (i32.add (local.get $b) (local.get $off)))))
+      (local.set $off (i32.add (local.get $off) (i32.const 16)))
+      (br_if $next (i32.lt_u (local.get $off) (i32.add (local.get $last) (i32.const 16))))))
+
+  ;; SwiGLU's gradients from g and the saved a, b, s = σ(a):
+  ;;   da = g·b·s·(1 + a·(1 − s)),  db = g·a·s
+  (func (export "swiglu_grad") (param $a i32) (param $b i32) (param $s i32) (param $g i32) (param $da i32) (param $db i32) (param $n i32)
+    (local $off i32) (local $last i32) (local $ONE v128) (local $ai v128) (local $si v128) (local $gi v128)
+    (local.set $ONE (f32x4.splat (f32.const 1)))
+    (local.set $last (i32.shl (i32.sub (local.get $n) (i32.const 4)) (i32.const 2)))
+    (loop $next
+      (if (i32.gt_u (local.get $off) (local.get $last)) (then (local.set $off (local.get $last))))
+      (local.set $ai (v128.load (i32.add (local.get $a) (local.get $off))))
+      (local.set $si (v128.load (i32.add (local.get $s) (local.get $off))))
+      (local.set $gi (v128.load (i32.add (local.get $g) (local.get $off))))
+      (v128.store (i32.add (local.get $db) (local.get $off)) (f32x4.mul (local.get $gi) (f32x4.mul (local.get $ai) (local.get $si))))
+      (v128.store (i32.add (local.get $da) (local.get $off))
+        (f32x4.mul (f32x4.mul (local.get $gi) (v128.load (i32.add (local.get $b) (local.get $off))))
+          (f32x4.mul (local.get $si) (f32x4.add (local.get $ONE) (f32x4.mul (local.get $ai) (f32x4.sub (local.get $ONE) (local.get $si)))))))
+      (local.set $off (i32.add (local.get $off) (i32.const 16)))
+      (br_if $next (i32.lt_u (local.get $off) (i32.add (local.get $last) (i32.const 16))))))
+
+  ;; Rotary embeddings of rows x [rows, d] (d/2 a multiple of 4), rows in blocks of t positions:
+  ;; row r is position p = offset + r mod t; with c = cos[p, i], s = sign·sin[p, i] (tables [P, d/2]):
+  ;;   y[i] = x[i]·c − x[i + d/2]·s,  y[i + d/2] = x[i]·s + x[i + d/2]·c
+  ;; sign −1 turns back: the gradient.
+  (func (export "rope") (param $x i32) (param $cos i32) (param $sin i32) (param $y i32)
+    (param $rows i32) (param $t i32) (param $d i32) (param $offset i32) (param $sign f32)
+    (local $r i32) (local $j i32) (local $halfBytes i32) (local $row i32) (local $tab i32)
+    (local $c v128) (local $s v128) (local $x1 v128) (local $x2 v128) (local $SIGN v128)
+    (local.set $SIGN (f32x4.splat (local.get $sign)))
+    (local.set $halfBytes (i32.shl (local.get $d) (i32.const 1)))
+    (block $done (loop $rowLoop
+      (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $row (i32.mul (local.get $r) (i32.shl (local.get $d) (i32.const 2))))
+      (local.set $tab (i32.mul (i32.add (local.get $offset) (i32.rem_u (local.get $r) (local.get $t))) (local.get $halfBytes)))
+      (local.set $j (i32.const 0))
+      (loop $pair
+        (local.set $c (v128.load (i32.add (local.get $cos) (i32.add (local.get $tab) (local.get $j)))))
+        (local.set $s (f32x4.mul (local.get $SIGN) (v128.load (i32.add (local.get $sin) (i32.add (local.get $tab) (local.get $j))))))
+        (local.set $x1 (v128.load (i32.add (local.get $x) (i32.add (local.get $row) (local.get $j)))))
+        (local.set $x2 (v128.load (i32.add (local.get $x) (i32.add (local.get $row) (i32.add (local.get $halfBytes) (local.get $j))))))
+        (v128.store (i32.add (local.get $y) (i32.add (local.get $row) (local.get $j)))
+          (f32x4.sub (f32x4.mul (local.get $x1) (local.get $c)) (f32x4.mul (local.get $x2) (local.get $s))))
+        (v128.store (i32.add (local.get $y) (i32.add (local.get $row) (i32.add (local.get $halfBytes) (local.get $j))))
+          (f32x4.add (f32x4.mul (local.get $x1) (local.get $s)) (f32x4.mul (local.get $x2) (local.get $c))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br_if $pair (i32.lt_u (local.get $j) (local.get $halfBytes))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rowLoop))))
 
   ;; Causal softmax of attention scores x [rows, S] (S a multiple of 4), rows in blocks of T
   ;; queries: row r is query i = r mod T, which sees keys j ≤ i + S − T. Per row:
@@ -353,8 +422,11 @@ export interface SimdExports {
     beta1: number, beta2: number, neg: number, eps: number, shrink: number): void;
   gelu(x: number, y: number, s: number, n: number, c1: number, c2: number): void;
   gelu_grad(x: number, s: number, g: number, out: number, n: number, c2: number, c3: number): void;
-  layernorm(x: number, w: number, b: number, y: number, xhat: number, rstd: number, rows: number, cols: number, eps: number): void;
-  layernorm_grad(g: number, xhat: number, rstd: number, w: number, dx: number, dw: number, db: number, rows: number, cols: number): void;
+  layernorm(x: number, w: number, b: number, y: number, xhat: number, rstd: number, rows: number, cols: number, eps: number, center: number): void;
+  layernorm_grad(g: number, xhat: number, rstd: number, w: number, dx: number, dw: number, db: number, rows: number, cols: number, center: number): void;
+  swiglu(a: number, b: number, y: number, s: number, n: number): void;
+  swiglu_grad(a: number, b: number, s: number, g: number, da: number, db: number, n: number): void;
+  rope(x: number, cos: number, sin: number, y: number, rows: number, t: number, d: number, offset: number, sign: number): void;
   causal_softmax(x: number, y: number, rows: number, t: number, s: number, scale: number): void;
   causal_softmax_grad(y: number, dy: number, dx: number, rows: number, s: number, scale: number): void;
   heads(rows: number, heads: number, bt: number, t: number, h: number, d: number, stride: number, col: number, toHeads: number): void;
