@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../../lib/core/backend";
-import { fusedCausalSoftmax, fusedKernelCalls, geluGrad, geluWithSigmoid, layerNormRows, layerNormRowsGrad, mergeHeads, splitHeads } from "../../../lib/core/kernels/fused";
+import { fusedCausalSoftmax, fusedKernelCalls, geluGrad, geluWithSigmoid, layerNormRows, layerNormRowsGrad, mergeHeads, ropeRows, splitHeads, swigluRows, swigluRowsGrad } from "../../../lib/core/kernels/fused";
+import { applyRope, ropeAngles } from "../../../lib/attention/positional";
 import { loadSimdKernels, setSimdKernels, simdKernelsActive } from "../../../lib/core/kernels/simd";
 import { gelu, layerNorm } from "../../../lib/gpt/gpt";
 import { causalMask, MASKED_SCORE } from "../../../lib/attention/attention";
@@ -144,6 +145,49 @@ describe("WebAssembly SIMD kernels (LayerNorm, GELU, attention heads: lib/core/k
     assert.equal(fusedCausalSoftmax(z, 1), undefined, "undefined when the kernel cannot run");
     z.dispose();
     setSimdKernels(true);
+  });
+
+  it("RMSNorm (LayerNorm with centering off): forward and backward equal the tensor-op formulas", () => {
+    const x = tf.randomNormal([6, 12], 0.5, 2, "float32", 4) as tf.Tensor2D;
+    const w = tf.randomNormal([12], 1, 0.3, "float32", 5) as tf.Tensor1D;
+    const g = tf.randomNormal([6, 12], 0, 1, "float32", 6) as tf.Tensor2D;
+    const [fast, ref] = both(["CourseLayerNorm", "CourseLayerNormGrad"], () => {
+      const f = layerNormRows(x, w, undefined, 1e-5, false);
+      const b = layerNormRowsGrad(g, f.xhat, f.rstd, w, false);
+      return [f.y, f.xhat, f.rstd, b.dx, b.dw];
+    });
+    fast.forEach((t, i) => assert.ok(maxRelDiff(t, ref[i]) < 1e-5, `output ${i}`));
+    // The reference itself against the definition: y = x / √(mean(x²) + eps) · w.
+    const want = tf.tidy(() => tf.mul(tf.div(x, tf.sqrt(tf.add(tf.mean(tf.square(x), 1, true), 1e-5))), w));
+    assert.ok(maxRelDiff(ref[0], want) < 1e-6);
+    tf.dispose([x, w, g, ...fast, ...ref, want]);
+  });
+
+  it("SwiGLU: y = SiLU(a)·b, σ(a) and both gradients equal the tensor-op formulas, for sizes not a multiple of 4 too", () => {
+    for (const shape of [[5, 8], [3, 7]]) {
+      const a = tf.randomNormal(shape, 0, 3, "float32", 7), b = tf.randomNormal(shape, 0, 1, "float32", 8), g = tf.randomNormal(shape, 0, 1, "float32", 9);
+      const [fast, ref] = both(["CourseSwiglu", "CourseSwigluGrad"], () => {
+        const f = swigluRows(a, b);
+        const d = swigluRowsGrad(a, b, f.s, g);
+        return [f.y, f.s, d.da, d.db];
+      });
+      fast.forEach((t, i) => assert.ok(maxRelDiff(t, ref[i]) < 1e-5, `[${shape}] output ${i}`));
+      tf.dispose([a, b, g, ...fast, ...ref]);
+    }
+  });
+
+  it("rotary embeddings: rotation and its inverse equal the tensor-op formula, at an offset too", () => {
+    const tables = ropeAngles(20, 16);
+    const x = tf.randomNormal([2, 3, 5, 16], 0, 1, "float32", 10);
+    for (const offset of [0, 7]) {
+      const [fast, ref] = both(["CourseRope"], () => [applyRope(x, tables, offset)]);
+      assert.ok(maxRelDiff(fast[0], ref[0]) < 1e-6, `offset ${offset}`);
+      // sign −1 turns it back.
+      const back = tf.tidy(() => ropeRows(fast[0], tables.cos, tables.sin, offset, -1)!);
+      assert.ok(maxRelDiff(back, x) < 1e-5);
+      tf.dispose([...fast, ...ref, back]);
+    }
+    tf.dispose([x, tables.cos, tables.sin]);
   });
 
   it("no tensor leak across forward and backward passes", () => {
