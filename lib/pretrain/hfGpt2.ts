@@ -33,11 +33,9 @@ import * as tf from "@tensorflow/tfjs";
 import { writeFileAtomic } from "../core/atomic";
 import type { GPTConfig } from "../gpt/gpt";
 import type { BPETokenizer } from "../tokens/bpe";
-import { checkpointExists } from "./checkpoint";
-import { GPT2_END_OF_TEXT_ID, GPT2_VOCAB_SIZE, gpt2Tokenizer } from "../tokens/gpt2Tokenizer";
-import { disposeParams, loadPretrained, type PretrainedModel } from "./pretrain";
+import { GPT2_END_OF_TEXT_ID, GPT2_VOCAB_SIZE } from "../tokens/gpt2Tokenizer";
 import type { Tokenizer } from "../tokens/tokenizer";
-import { loadTokenizer, tokenizerToJSON } from "../tokens/tokenizerFiles";
+import { tokenizerToJSON } from "../tokens/tokenizerFiles";
 import { SafeTensor, SafeTensors, bf16ToNumber, decodeSafetensors, encodeSafetensors, f16ToNumber } from "../core/safetensors";
 
 /** The course's model config (lib/gpt/gpt.ts); the name says which side of the mapping it is. */
@@ -60,6 +58,9 @@ function checkModelConfig(config: HfGpt2ModelConfig, where: string): void {
   if (typeof config.dropout !== "number" || !(config.dropout >= 0 && config.dropout < 1)) {
     throw new Error(`${where}: config.dropout must be in [0, 1), got ${String(config.dropout)}`);
   }
+  const modern = [config.norm === "rmsnorm" && "RMSNorm", config.mlp === "swiglu" && "SwiGLU", config.positions === "rope" && "RoPE",
+    (config.nKvHead ?? config.nHead) !== config.nHead && "grouped-query attention"].filter(Boolean);
+  if (modern.length > 0) throw new Error(`${where}: a model with ${modern.join(", ")} is not GPT-2's layout; export it as Llama (lib/pretrain/hfLlama.ts, npm run export -- --format hf-llama)`);
 }
 
 /**
@@ -94,7 +95,7 @@ export function hfGpt2TensorList(config: HfGpt2ModelConfig): Array<[hfName: stri
   return out;
 }
 
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+export const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /**
  * The course's parameters as GPT2LMHeadModel's checkpoint tensors (F32, save_pretrained
@@ -226,7 +227,8 @@ export interface FromHfGpt2Result {
   config: HfGpt2ModelConfig;
 }
 
-function toFloat32(t: SafeTensor, what: string): Float32Array {
+/** A float tensor of a checkpoint as float32 values (F16, BF16, F64 converted). */
+export function toFloat32(t: SafeTensor, what: string): Float32Array {
   switch (t.dtype) {
     case "F32":
       return t.data as Float32Array;
@@ -303,18 +305,28 @@ export interface ExportHfGpt2Options extends HfGpt2ConfigOptions {
  * Returns the paths written.
  */
 export function exportHfGpt2(dir: string, params: Record<string, tf.Tensor>, config: HfGpt2ModelConfig, opts: ExportHfGpt2Options = {}): string[] {
-  const files = opts.tokenizerFiles ?? {};
+  checkTokenizerFiles(opts.tokenizerFiles ?? {}, "exportHfGpt2");
+  return writeHfModelDir(dir, toHfGpt2(params, config), hfGpt2Config(config, opts), opts.tokenizerFiles ?? {});
+}
+
+/** Tokenizer files to write beside the weights: plain file names, string or bytes. */
+export function checkTokenizerFiles(files: Record<string, unknown>, who: string): void {
   for (const [name, content] of Object.entries(files)) {
     if (name !== path.basename(name) || name === "" || name === "." || name === ".." || name.includes("\\")) {
-      throw new Error(`exportHfGpt2: tokenizer file name "${name}" must be a plain file name (no directories)`);
+      throw new Error(`${who}: tokenizer file name "${name}" must be a plain file name (no directories)`);
     }
-    if (name === HF_CONFIG_FILE || name === HF_WEIGHTS_FILE) throw new Error(`exportHfGpt2: tokenizer file name "${name}" is written by exportHfGpt2 itself`);
+    if (name === HF_CONFIG_FILE || name === HF_WEIGHTS_FILE) throw new Error(`${who}: tokenizer file name "${name}" is written by ${who} itself`);
     if (typeof content !== "string" && !(content instanceof Uint8Array)) {
-      throw new Error(`exportHfGpt2: tokenizer file "${name}" must be a string or a Uint8Array, got ${typeof content}`);
+      throw new Error(`${who}: tokenizer file "${name}" must be a string or a Uint8Array, got ${typeof content}`);
     }
   }
-  const tensors = toHfGpt2(params, config);
-  const hfConfig = hfGpt2Config(config, opts);
+}
+
+/**
+ * Write a Hugging Face model directory: model.safetensors, the tokenizer files, then
+ * config.json (last: a directory with a config is complete), each atomically. Returns the paths.
+ */
+export function writeHfModelDir(dir: string, tensors: SafeTensors, hfConfig: Record<string, unknown>, files: Record<string, string | Uint8Array>): string[] {
   const bytes = encodeSafetensors(tensors, { format: "pt" }); // transformers requires format "pt"
   fs.mkdirSync(dir, { recursive: true });
   const written: string[] = [];
@@ -341,8 +353,14 @@ export interface ImportedHfGpt2 extends FromHfGpt2Result {
 
 /** Read a GPT-2 model directory (config.json + model.safetensors) into course parameters. */
 export function importHfGpt2(dir: string): ImportedHfGpt2 {
+  const { hfConfig, tensors, metadata, configFile, weightsFile } = readHfModelDir(dir, (c, file) => courseConfigFromHfGpt2(c, file));
+  const { params, config } = fromHfGpt2(tensors, hfConfig, weightsFile, configFile);
+  return { params, config, hfConfig, metadata };
+}
+
+/** The config.json of a Hugging Face model directory, parsed (one line naming the file if it cannot be). */
+export function readHfConfig(dir: string): { hfConfig: Record<string, unknown>; configFile: string } {
   const configFile = path.join(dir, HF_CONFIG_FILE);
-  const weightsFile = path.join(dir, HF_WEIGHTS_FILE);
   let text: string;
   try {
     text = fs.readFileSync(configFile, "utf8");
@@ -355,8 +373,17 @@ export function importHfGpt2(dir: string): ImportedHfGpt2 {
   } catch (err) {
     throw new Error(`${configFile}: not valid JSON: ${(err as Error).message.split("\n")[0]}`);
   }
-  // Validate the config first: a clear error before reading a large file.
-  courseConfigFromHfGpt2(hfConfig, configFile);
+  return { hfConfig: hfConfig as Record<string, unknown>, configFile }; // the model's reader checks its fields
+}
+
+/**
+ * Read a Hugging Face model directory: config.json, checked by `checkConfig` first (a clear
+ * error before reading a large file), then model.safetensors.
+ */
+export function readHfModelDir(dir: string, checkConfig: (hfConfig: unknown, configFile: string) => unknown) {
+  const { hfConfig, configFile } = readHfConfig(dir);
+  const weightsFile = path.join(dir, HF_WEIGHTS_FILE);
+  checkConfig(hfConfig, configFile);
   let bytes: Uint8Array;
   try {
     bytes = fs.readFileSync(weightsFile);
@@ -366,8 +393,7 @@ export function importHfGpt2(dir: string): ImportedHfGpt2 {
     throw new Error(`${weightsFile}: cannot read the weights: ${code ?? (err as Error).message}${hint}`);
   }
   const { tensors, metadata } = decodeSafetensors(bytes, weightsFile);
-  const { params, config } = fromHfGpt2(tensors, hfConfig, weightsFile, configFile);
-  return { params, config, hfConfig: hfConfig as Record<string, unknown>, metadata };
+  return { hfConfig, tensors, metadata, configFile, weightsFile };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -402,30 +428,4 @@ export function gpt2TokenizerFiles(tokenizer: BPETokenizer): Record<string, stri
 export function hfTokenizerFiles(tokenizer: Tokenizer): Record<string, string> {
   if (tokenizer.type === "gpt2") return gpt2TokenizerFiles(tokenizer as BPETokenizer);
   return { [COURSE_TOKENIZER_FILE]: JSON.stringify(tokenizerToJSON(tokenizer)) + "\n" };
-}
-
-/**
- * A course checkpoint (as pretrain writes), or a Hugging Face GPT-2 model directory
- * (config.json + model.safetensors, e.g. GPT-2 small or what `npm run export` wrote) with
- * its tokenizer: the course's tokenizer.course.json when present, else GPT-2's own BPE
- * (the model must then have GPT-2's 50,257-token vocabulary).
- */
-export function loadModelDir(dir: string): PretrainedModel {
-  if (!checkpointExists(dir) && !fs.existsSync(path.join(dir, HF_CONFIG_FILE)) && fs.existsSync(path.join(dir, HF_WEIGHTS_FILE))) {
-    throw new Error(`${dir}: ${HF_WEIGHTS_FILE} without ${HF_CONFIG_FILE}: a Hugging Face model directory needs its ${HF_CONFIG_FILE} beside the weights`);
-  }
-  if (checkpointExists(dir) || !fs.existsSync(path.join(dir, HF_CONFIG_FILE))) return loadPretrained(dir);
-  const { params, config } = importHfGpt2(dir);
-  try {
-    const courseTokenizer = path.join(dir, COURSE_TOKENIZER_FILE);
-    let tokenizer: Tokenizer;
-    if (fs.existsSync(courseTokenizer)) tokenizer = loadTokenizer(courseTokenizer);
-    else if (config.vocabSize === GPT2_VOCAB_SIZE) tokenizer = gpt2Tokenizer();
-    else throw new Error(`${dir}: no ${COURSE_TOKENIZER_FILE}, and the vocabulary (${config.vocabSize}) is not GPT-2's ${GPT2_VOCAB_SIZE}: which tokenizer goes with this model?`);
-    if (tokenizer.vocabSize > config.vocabSize) throw new Error(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocabSize}`);
-    return { params, config, tokenizer, step: 0, dir, backend: "hf-gpt2" };
-  } catch (e) {
-    disposeParams(params);
-    throw e;
-  }
 }

@@ -10,7 +10,7 @@
  * The prompt and the continuation go to stdout; the speed (tokens/s) to stderr.
  */
 import * as tf from "@tensorflow/tfjs";
-import { loadModelDir } from "../../pretrain/hfGpt2";
+import { loadModelDir } from "../../pretrain/modelDir";
 import { refuseRewardModel } from "../../rlhf/chat";
 import { artifactPath } from "../../core/paths";
 import { disposeParams } from "../../pretrain/pretrain";

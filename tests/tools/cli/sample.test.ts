@@ -9,7 +9,8 @@ import { GPT2_VOCAB_SIZE, gpt2Tokenizer } from "../../../lib/tokens/gpt2Tokenize
 import { exportHfGpt2 } from "../../../lib/pretrain/hfGpt2";
 import { disposeParams } from "../../../lib/pretrain/pretrain";
 import { textGenerate } from "../../../lib/gpt/sampling";
-import { hfTokenizerFiles, loadModelDir } from "../../../lib/pretrain/hfGpt2";
+import { hfTokenizerFiles } from "../../../lib/pretrain/hfGpt2";
+import { loadModelDir } from "../../../lib/pretrain/modelDir";
 import { main } from "../../../lib/tools/cli/sample";
 
 async function runSample(argv: string[]): Promise<{ code: number; out: string; err: string }> {
