@@ -1124,6 +1124,53 @@ function encoderDecoderFigure() {
 
 // ---------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------
+// 12. gpt2-vs-llama.svg — a GPT-2 block next to a Llama block: the four changes of notebook 10
+
+function gpt2VsLlamaFigure() {
+  let b = titleText("From GPT-2's block to Llama's: four changes");
+  const cols = [
+    { x: 40, title: "GPT-2 (2019)", emb: ["token embedding", "+ a learned position table (wpe)"], norm: ["LayerNorm", "subtract the mean, divide by the std; weight and bias"],
+      attn: ["causal self-attention", "H query heads, H key/value heads"], mlp: ["MLP: C → 4C → GELU → C", "two matrices"], note: "biases in every linear layer" },
+    { x: 660, title: "Llama (2023) and its successors", emb: ["token embedding", "no position table"], norm: ["RMSNorm", "divide by the root-mean-square; weight only"],
+      attn: ["causal self-attention with RoPE", "q, k turned by position; G key/value heads, fewer than H"], mlp: ["SwiGLU MLP", "(SiLU(x·W_gate) ⊙ x·W_up)·W_down, hidden ≈ 8C/3"], note: "no biases" },
+  ];
+  const w = 580;
+  /** A layer: a bold title and a lighter detail line; a thick outline when it is one of the changes. */
+  const layer = (x, y, h, [title, detail], col, thick) =>
+    rect(x, y, w - 80, h, { color: col, sw: thick ? 5 : 2.5 }) + "\n" +
+    text(x + (w - 80) / 2, y + h / 2 - 12, t(title), { size: 20, weight: 700 }) + "\n" +
+    text(x + (w - 80) / 2, y + h / 2 + 14, t(detail), { size: 17, fill: "#333333" });
+  for (const [i, c] of cols.entries()) {
+    const changed = i === 1;
+    const bx = c.x + 60, mid = bx + (w - 80) / 2, rx = c.x + 22;
+    b += text(c.x + w / 2, 96, c.title, { size: 26, weight: 700 });
+    b += text(c.x + w / 2, 128, c.note, { size: 19, italic: true, fill: changed ? C.vermillion.line : MUTED });
+    // bottom-up: the embedding, one block (norm → attention → add, norm → MLP → add), out to the next block
+    b += layer(bx, 650, 62, c.emb, PIECE.embedding, changed);
+    b += line([[mid, 650], [mid, 628], [rx, 628], [rx, 168]]); // the residual stream, up the left side
+    b += layer(bx, 548, 58, c.norm, PIECE.norm, changed);
+    b += arrow(mid, 628, mid, 608);
+    b += layer(bx, 462, 62, c.attn, PIECE.attention, changed);
+    b += arrow(mid, 548, mid, 526);
+    // each branch's output joins the stream at a ⊕ from its right end; the next branch leaves the stream above it
+    const out = bx + (w - 80) - 50;
+    b += line([[out, 462], [out, 440], [rx + 20, 440]]);
+    b += plus(rx, 440);
+    b += line([[rx, 416], [mid, 416], [mid, 410]]);
+    b += layer(bx, 350, 58, c.norm, PIECE.norm, changed);
+    b += layer(bx, 262, 62, c.mlp, PIECE.mlp, changed);
+    b += arrow(mid, 350, mid, 326);
+    b += line([[out, 262], [out, 236], [rx + 20, 236]]);
+    b += plus(rx, 236);
+    b += text(bx + w - 80, 190, "× L blocks, then a norm and the head", { size: 18, anchor: "end", fill: MUTED });
+  }
+  b += text(40, 752, "Thick outlines: what changed. Each is an option of the course's GPT (norm, mlp, positions, nKvHead); the llama preset has all four.", { size: 18, anchor: "start", fill: MUTED });
+  return svg(776, "A GPT-2 block and a Llama block side by side",
+    "Two columns, each drawn bottom-up with the residual stream running up the left side. GPT-2, left: the token embedding plus a learned position table; in each of the L blocks, LayerNorm (subtract the mean, divide by the standard deviation, weight and bias), causal self-attention with H query heads and H key/value heads, added back to the residual stream, then LayerNorm and an MLP from C to 4C channels, GELU, and back to C, added back; biases in every linear layer. Llama, right, every part outlined thickly because each changed: the token embedding with no position table; RMSNorm (divide by the root-mean-square, weight only); causal self-attention with RoPE, which turns queries and keys by their positions, and G key/value heads, fewer than the H query heads; a SwiGLU MLP, SiLU of x times W_gate multiplied elementwise by x times W_up, then W_down, with a hidden width of about 8C/3; no biases.",
+    b);
+}
+
 write("tokenizer.svg", tokenizerFigure());
 write("embedding.svg", embeddingFigure());
 write("architecture.svg", architectureFigure(null));
@@ -1138,3 +1185,4 @@ write("training-loop.svg", trainingLoopFigure());
 write("chat-template.svg", chatTemplateFigure());
 write("ppo-vs-dpo.svg", ppoVsDpoFigure());
 write("encoder-decoder.svg", encoderDecoderFigure());
+write("gpt2-vs-llama.svg", gpt2VsLlamaFigure());

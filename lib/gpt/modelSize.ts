@@ -8,6 +8,8 @@
  * below needs to know.
  */
 
+import { type GPTConfig, kvHeads, mlpHiddenSize } from "./gpt";
+
 export type NormType = "layernorm" | "rmsnorm";
 export type PositionType = "learned" | "rope";
 
@@ -30,7 +32,7 @@ export interface ModelConfig {
   tiedEmbeddings: boolean;
   /** Gated MLP (SwiGLU): gate, up and down matrices (3) instead of up and down (2). */
   gatedMLP: boolean;
-  /** LayerNorm has a weight and a bias per channel; RMSNorm only a weight. */
+  /** LayerNorm has a weight and a bias per channel (the bias only when `bias` is set); RMSNorm only a weight. */
   norm: NormType;
   /** Do the linear layers (attention and MLP) have bias vectors? */
   bias: boolean;
@@ -260,8 +262,8 @@ export function parameterCount(c: ModelConfig): ParameterBreakdown {
   const upMatrices = c.gatedMLP ? 2 : 1;
   const mlpPerLayer = upMatrices * (d * c.dFF + b * c.dFF) + c.dFF * d + b * d;
 
-  // LayerNorm: a scale and a shift per channel; RMSNorm: only a scale.
-  const perNorm = (c.norm === "layernorm" ? 2 : 1) * d;
+  // LayerNorm: a scale and a shift per channel (no shift in a model without biases); RMSNorm: only a scale.
+  const perNorm = (c.norm === "layernorm" && c.bias ? 2 : 1) * d;
   const norms = (2 * c.nLayers + 1) * perNorm;
 
   const head = c.tiedEmbeddings ? 0 : d * c.vocabSize; // no model here has a bias on its head
@@ -277,6 +279,20 @@ export function parameterCount(c: ModelConfig): ParameterBreakdown {
   return { tokenEmbedding, positionEmbedding, attention, mlp, norms, head, router, total, active };
 }
 
+/**
+ * The same description for one of the course's own GPTs (chapter 10's options included): the
+ * counts here then equal gptParameterCount's, and a course model can sit in the tables beside
+ * the real ones.
+ */
+export function modelConfigFromGPT(config: GPTConfig, name: string): ModelConfig {
+  return {
+    name, vocabSize: config.vocabSize, contextLength: config.blockSize, nLayers: config.nLayer, nHeads: config.nHead,
+    nKVHeads: kvHeads(config), dModel: config.nEmbd, dFF: mlpHiddenSize(config), tiedEmbeddings: config.tiedHead !== false,
+    gatedMLP: config.mlp === "swiglu", norm: config.norm ?? "layernorm", bias: config.bias, positions: config.positions ?? "learned",
+    trainingTokens: null, trainingTokensNote: "the course's own model", source: "lib/gpt/gpt.ts",
+  };
+}
+
 export type DType = "fp32" | "fp16" | "bf16" | "int8" | "int4";
 
 /** Bytes per number for each storage type. */
@@ -287,6 +303,17 @@ export const BYTES_PER_PARAM: Readonly<Record<DType, number>> = {
   int8: 1,
   int4: 0.5,
 };
+
+/**
+ * Bytes the KV cache keeps per token of context while generating: a key and a value vector of
+ * headDim numbers per key/value head, in every layer — 2 · nLayers · nKVHeads · headDim · bytes.
+ * Grouped-query attention stores only the nKVHeads heads, which is why it was adopted:
+ * Llama 3 8B (8 KV heads for 32 query heads) keeps 128 KiB per token in bf16 instead of 512 KiB.
+ */
+export function kvCacheBytesPerToken(c: ModelConfig, dtype: DType = "bf16"): number {
+  checkConfig(c);
+  return 2 * c.nLayers * c.nKVHeads * (c.dModel / c.nHeads) * BYTES_PER_PARAM[dtype];
+}
 
 /**
  * Bytes to hold `params` weights in `dtype`: what it takes just to load the model for inference
@@ -456,6 +483,7 @@ export function sizeTable(configs: readonly ModelConfig[] = MODEL_CONFIGS): Size
       "int8 weights": formatBytes(memoryBytes(n, "int8")),
       "int4 weights": formatBytes(memoryBytes(n, "int4")),
       "Adam training (16 B/param)": formatBytes(trainingMemoryBytes(n, "mixed").total),
+      "KV cache, full context (bf16)": formatBytes(kvCacheBytesPerToken(c, "bf16") * c.contextLength),
       "Training tokens": tokens === null ? na : formatCount(tokens),
       "Tokens per parameter": tokens === null ? na : String(Math.round(tokens / n)),
       "Compute 6ND (FLOP)": flops === null ? na : formatFlops(flops),

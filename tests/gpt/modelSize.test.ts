@@ -23,9 +23,26 @@ import {
   trainingFlops,
   trainingMemoryBytes,
   trainingSeconds,
+  kvCacheBytesPerToken,
+  modelConfigFromGPT,
 } from "../../lib/gpt/modelSize";
+import { GPT_PRESETS, gptConfig, gptParameterCount } from "../../lib/gpt/gpt";
 
 describe("modelSize", () => {
+  describe("the KV cache and the course's own GPTs", () => {
+    it("KV cache per token: 2 · layers · key/value heads · head size · bytes (GQA stores only the key/value heads)", () => {
+      assert.equal(kvCacheBytesPerToken(GPT2_SMALL, "bf16"), 2 * 12 * 12 * 64 * 2); // 36,864
+      assert.equal(kvCacheBytesPerToken(LLAMA3_8B, "bf16"), 2 * 32 * 8 * 128 * 2); // 131,072 = 128 KiB
+      assert.equal(kvCacheBytesPerToken({ ...LLAMA3_8B, nKVHeads: 32 }, "bf16"), 4 * kvCacheBytesPerToken(LLAMA3_8B, "bf16"), "multi-head: 4x");
+      assert.equal(sizeTable([LLAMA3_8B])[0]["KV cache, full context (bf16)"], formatBytes(131072 * 8192));
+    });
+
+    it("modelConfigFromGPT: the tables count a course GPT exactly as gptParameterCount does, chapter 10's options included", () => {
+      const configs = [gptConfig("nanogpt-cpu"), GPT_PRESETS.llama, gptConfig("tiny", { tiedHead: false, nKvHead: 1, norm: "rmsnorm" }), gptConfig("tiny", { mlp: "swiglu", bias: false })];
+      for (const c of configs) assert.equal(parameterCount(modelConfigFromGPT(c, "x")).total, gptParameterCount(c), JSON.stringify(c));
+    });
+  });
+
   describe("parameterCount: published totals", () => {
     it("GPT-2 small = 124,439,808 (Hugging Face gpt2, tied head)", () => {
       assert.equal(parameterCount(GPT2_SMALL).total, 124_439_808);
