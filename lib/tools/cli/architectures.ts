@@ -17,7 +17,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { writeFileAtomic } from "../../core/atomic";
 import { projectPath, repoRoot } from "../../core/paths";
-import { Command, fail, runAsScript, commandMain } from "./cli";
+import { Command, fail, runAsScript, commandMain, UsageError } from "./cli";
 import { spread, type Spread } from "./seeds";
 
 /** Each variant: what it changes from GPT-2's block, as train's flags. */
@@ -105,7 +105,7 @@ const ARCHITECTURES: Command<ArchitecturesArgs> = {
   },
   validate(args) {
     for (const name of args.only?.split(",") ?? []) {
-      if (!ARCHITECTURE_VARIANTS.some((v) => v.name === name)) fail(`--only: unknown variant "${name}"; expected one of ${ARCHITECTURE_VARIANTS.map((v) => v.name).join(", ")}`, 2);
+      if (!ARCHITECTURE_VARIANTS.some((v) => v.name === name)) throw new UsageError(`--only: unknown variant "${name}"; expected one of ${ARCHITECTURE_VARIANTS.map((v) => v.name).join(", ")}`);
     }
   },
   async run(args, { out, err }) {
