@@ -142,7 +142,7 @@ describe("train and sample CLIs", function () {
       [["--batch-size", "0"], /^train: --batch-size must be an integer >= 1/],
       [["--eval-iters", "0"], /^train: --eval-iters must be an integer >= 1, got "0"/], // 0 batches made NaN losses
       [["--tokenizer", "word"], /^train: --tokenizer must be char or bpe, got "word"/],
-      [["--preset", "huge"], /^train: --preset must be one of gpt2, nanogpt-cpu, course-base, tiny, got "huge"/],
+      [["--preset", "huge"], /^train: --preset must be one of gpt2, nanogpt-cpu, course-base, llama, tiny, got "huge"/],
       [["--out"], /^train: --out needs a value/],
       [["--frobnicate"], /^train: unknown option --frobnicate/],
       [["extra"], /^train: unexpected argument "extra"/],
