@@ -72,11 +72,12 @@ export function architectureMarkdown(c: ArchitectureComparison): string {
   const base = c.variants.find((v) => v.name === "gpt-2");
   const rows = c.variants.map((v) => {
     const d = base && v !== base ? ` (${v.valLoss.mean - base.valLoss.mean >= 0 ? "+" : "−"}${Math.abs(v.valLoss.mean - base.valLoss.mean).toFixed(3)})` : "";
-    return `| ${v.change} | ${v.valLoss.mean.toFixed(3)}${d} | ${v.valLoss.values.map((x) => x.toFixed(3)).join(" / ")} | ${v.parameters.toLocaleString("en-US")} | ${Math.round(v.msPerStep.mean)} |`;
+    return `| ${v.change} | ${v.valLoss.mean.toFixed(3)}${d} | ${v.valLoss.values.map((x) => x.toFixed(3)).join(" / ")} | ${v.parameters.toLocaleString("en-US")} |`;
   });
+  // No step times: runs one after another are timed in different conditions; `npm run bench` compares speeds in one sitting.
   return [
-    `| Block | Val loss (mean) | Per seed (${c.variants[0]?.seeds.join(", ")}) | Parameters | ms/step |`,
-    "|---|---|---|---|---|",
+    `| Block | Val loss (mean) | Per seed (${c.variants[0]?.seeds.join(", ")}) | Parameters |`,
+    "|---|---|---|---|",
     ...rows,
   ].join("\n");
 }

@@ -19,7 +19,7 @@ describe("architectures CLI (chapter 10's comparison)", () => {
     const figures = architectureFigures([run("gpt-2", 1, 1.9), run("gpt-2", 2, 1.92), run("rope", 1, 1.8), run("rope", 2, 1.78)]);
     assert.deepEqual(figures.map((f) => [f.name, f.valLoss.mean, f.valLoss.min, f.valLoss.max, f.seeds]), [["gpt-2", 1.91, 1.9, 1.92, [1, 2]], ["rope", 1.79, 1.78, 1.8, [1, 2]]]);
     const md = architectureMarkdown({ date: "d", command: "c", iters: 1, evalBatches: 1, data: "shakespeare", backend: "wasm", variants: figures });
-    assert.equal(md.split("\n")[3], "| rotary positions instead of a learned table | 1.790 (−0.120) | 1.800 / 1.780 | 1,000 | 60 |");
+    assert.equal(md.split("\n")[3], "| rotary positions instead of a learned table | 1.790 (−0.120) | 1.800 / 1.780 | 1,000 |");
   });
 
   it("an unknown variant is refused in one line", async () => {
