@@ -11,3 +11,4 @@ export * from "./gpt";
 export * from "./pretrain";
 export * from "./finetune";
 export * from "./rlhf";
+export * from "./rlvr";
