@@ -12,6 +12,11 @@
  * is why the fraction of groups with a right answer (and a wrong one) is worth watching.
  */
 import * as tf from "@tensorflow/tfjs";
+import { AdamW, clipByGlobalNorm, type NamedTensors } from "../core/optim";
+import type { Rng } from "../core/random";
+import { type GPTConfig, type GPTParams, tokenLogProbs } from "../gpt/gpt";
+import { generateBatch, responseBatch, rowsToTensor } from "../gpt/rollout";
+import type { ChatCodec } from "../rlhf/chat";
 
 export interface GroupAdvantageOptions {
   /** Divide by the group's standard deviation (GRPO) or not (Dr. GRPO). Default true. */
@@ -77,4 +82,129 @@ export function grpoLoss(
     const clipFraction = tf.div(tf.sum(tf.mul(tf.cast(tf.less(clipped, unclipped), "float32"), m)), tf.maximum(tf.sum(m), 1)) as tf.Scalar;
     return { loss, kl, clipFraction };
   });
+}
+
+// ---------------------------------------------------------------------------------------
+// pass@k and the loop
+
+/**
+ * The unbiased pass@k of Chen et al. (2021, Codex) from n samples of which c are right:
+ * 1 − C(n − c, k) / C(n, k), the chance that k of the n samples, drawn without replacement,
+ * include a right one. pass@1 = c/n.
+ */
+export function passAtK(n: number, c: number, k: number): number {
+  if (!(Number.isInteger(n) && Number.isInteger(c) && Number.isInteger(k) && n >= 1 && c >= 0 && c <= n && k >= 1 && k <= n)) {
+    throw new Error(`passAtK: need integers 1 <= k <= n and 0 <= c <= n, got n=${n}, c=${c}, k=${k}`);
+  }
+  if (n - c < k) return 1;
+  let missAll = 1; // C(n − c, k) / C(n, k) as a product, no large numbers
+  for (let i = 0; i < k; i++) missAll *= (n - c - i) / (n - i);
+  return 1 - missAll;
+}
+
+/** A prompt whose answers a checker verifies. */
+export interface VerifiablePrompt {
+  question: string;
+  check: (answer: string) => boolean;
+}
+
+export interface GRPOHyper {
+  /** Answers sampled per prompt (G). */
+  groupSize: number;
+  /** Gradient steps on each batch of answers (μ). */
+  epochs: number;
+  clipEps: number;
+  /** KL coefficient to the reference; 0 drops the term (and the reference pass). */
+  beta: number;
+  /** Divide advantages by the group's standard deviation (GRPO) or not (Dr. GRPO). */
+  scaleAdvantages: boolean;
+  temperature: number;
+  maxNewTokens: number;
+  gradClip: number;
+}
+
+export const DEFAULT_GRPO_HYPER: Readonly<GRPOHyper> = {
+  groupSize: 8, epochs: 2, clipEps: 0.2, beta: 0.04, scaleAdvantages: true, temperature: 1, maxNewTokens: 16, gradClip: 1,
+};
+
+export interface GRPOIterationStats {
+  /** Mean reward of the sampled answers (the fraction the checker accepted). */
+  reward: number;
+  /** Groups with at least one right answer, and groups with both right and wrong ones (the only ones that teach). */
+  solvedGroups: number;
+  mixedGroups: number;
+  kl: number;
+  clipFraction: number;
+  /** Mean answer length in tokens. */
+  length: number;
+}
+
+/**
+ * One GRPO iteration: G answers per prompt sampled from the policy, the checker's rewards,
+ * group-relative advantages, then `epochs` clipped updates (AdamW) on those answers.
+ */
+export function grpoIteration(
+  policy: GPTParams, ref: GPTParams | undefined, optimizer: AdamW, config: GPTConfig, codec: ChatCodec,
+  prompts: readonly VerifiablePrompt[], hyper: GRPOHyper, rng: Rng,
+): GRPOIterationStats {
+  const G = hyper.groupSize;
+  const ids = prompts.flatMap((p) => Array.from({ length: G }, () => codec.encodePrompt(p.question)));
+  const gen = generateBatch(policy, config, ids, {
+    maxNewTokens: hyper.maxNewTokens, temperature: hyper.temperature, stopId: codec.endId, padId: codec.padId, rng, streams: "row",
+  });
+  const answers = gen.responses.map((r) => codec.decodeResponse(r.filter((id) => id !== codec.endId)));
+  const rewards: number[] = answers.map((a, i) => (prompts[Math.floor(i / G)].check(a) ? 1 : 0));
+  const advantages = groupAdvantages(rewards, G, { scale: hyper.scaleAdvantages });
+  const batch = responseBatch(gen.prompts, gen.responses, config.blockSize, codec.padId);
+  const names = Object.keys(policy).filter((k) => policy[k].trainable);
+  const nameOf = new Map(names.map((k) => [policy[k].name, k]));
+  const inputs = rowsToTensor(batch.inputs, "int32"), targets = rowsToTensor(batch.targets, "int32");
+  const mask = rowsToTensor(batch.mask, "float32");
+  const adv = tf.tensor1d(advantages);
+  const old = tf.tidy(() => tokenLogProbs(policy, config, inputs, targets));
+  const refLogp = ref && hyper.beta > 0 ? tf.tidy(() => tokenLogProbs(ref, config, inputs, targets)) : undefined;
+  let kl = 0, clipFraction = 0;
+  try {
+    for (let e = 0; e < hyper.epochs; e++) {
+      const stats: tf.Tensor[] = [];
+      tf.tidy(() => {
+        const { grads } = tf.variableGrads(() => {
+          const r = grpoLoss(tokenLogProbs(policy, config, inputs, targets), old, adv, mask, { clipEps: hyper.clipEps, beta: hyper.beta, refLogp });
+          stats.push(tf.keep(r.kl), tf.keep(r.clipFraction));
+          return r.loss;
+        }, names.map((k) => policy[k]));
+        const named: NamedTensors = {};
+        for (const [vn, g] of Object.entries(grads)) named[nameOf.get(vn) as string] = g;
+        const { grads: clipped, norm } = clipByGlobalNorm(named, hyper.gradClip);
+        if (Number.isFinite(norm)) optimizer.step(clipped);
+      });
+      [kl, clipFraction] = stats.map((s) => s.dataSync()[0]);
+      tf.dispose(stats);
+    }
+  } finally {
+    tf.dispose([inputs, targets, mask, adv, old, ...(refLogp ? [refLogp] : [])]);
+  }
+  const groups = Array.from({ length: prompts.length }, (_, g) => rewards.slice(g * G, (g + 1) * G));
+  return {
+    reward: rewards.reduce((a, b) => a + b, 0) / rewards.length,
+    solvedGroups: groups.filter((g) => g.some((r) => r === 1)).length / groups.length,
+    mixedGroups: groups.filter((g) => g.some((r) => r === 1) && g.some((r) => r === 0)).length / groups.length,
+    kl, clipFraction,
+    length: batch.responseLengths.reduce((a, b) => a + b, 0) / batch.batch,
+  };
+}
+
+/** pass@1 and pass@k over prompts from n sampled answers each (the unbiased estimators). */
+export function evaluateVerifiable(
+  params: GPTParams, config: GPTConfig, codec: ChatCodec, prompts: readonly VerifiablePrompt[],
+  opts: { samples: number; k: number; temperature?: number; maxNewTokens?: number; seed?: number },
+): { pass1: number; passK: number; correct: number[] } {
+  const ids = prompts.flatMap((p) => Array.from({ length: opts.samples }, () => codec.encodePrompt(p.question)));
+  const gen = generateBatch(params, config, ids, {
+    maxNewTokens: opts.maxNewTokens ?? 16, temperature: opts.temperature ?? 1, stopId: codec.endId, padId: codec.padId, seed: opts.seed ?? 0, streams: "row",
+  });
+  const correct = prompts.map((p, i) =>
+    gen.responses.slice(i * opts.samples, (i + 1) * opts.samples).filter((r) => p.check(codec.decodeResponse(r.filter((id) => id !== codec.endId)))).length);
+  const mean = (f: (c: number) => number) => correct.reduce((a, c) => a + f(c), 0) / correct.length;
+  return { pass1: mean((c) => passAtK(opts.samples, c, 1)), passK: mean((c) => passAtK(opts.samples, c, opts.k)), correct };
 }

@@ -58,3 +58,72 @@ describe("GRPO (chapter 11)", () => {
     assert.equal(tf.memory().numTensors, before);
   });
 });
+
+import { AdamW } from "../../lib/core/optim";
+import { createRng } from "../../lib/core/random";
+import { copyParams, gptConfig, initGPT } from "../../lib/gpt/gpt";
+import { disposeParams } from "../../lib/pretrain/pretrain";
+import { chatCodec } from "../../lib/rlhf/chat";
+import { CharTokenizer } from "../../lib/tokens/charTokenizer";
+import { chatTokenizer } from "../../lib/finetune/sft";
+import { DEFAULT_GRPO_HYPER, evaluateVerifiable, grpoIteration, passAtK } from "../../lib/rlvr/grpo";
+
+describe("GRPO's loop and pass@k (chapter 11)", function () {
+  this.timeout(60_000);
+  before(async () => {
+    await initBackend({ quiet: true });
+  });
+
+  it("pass@k by hand: the chance that k of n samples include one of the c right ones", () => {
+    close(passAtK(4, 1, 2), 1 - 3 / 6); // 1 − C(3,2)/C(4,2)
+    close(passAtK(10, 5, 1), 0.5);
+    assert.equal(passAtK(5, 0, 3), 0);
+    assert.equal(passAtK(5, 3, 3), 1, "fewer wrong samples than k: a right one is always drawn");
+    assert.throws(() => passAtK(4, 5, 1), /need integers 1 <= k <= n and 0 <= c <= n, got n=4, c=5, k=1/);
+  });
+
+  function tinyChat() {
+    const tokenizer = chatTokenizer(CharTokenizer.fromText("abcdefgh ?."));
+    const config = gptConfig("tiny", { vocabSize: tokenizer.vocabSize, blockSize: 32 });
+    return { tokenizer, config, codec: chatCodec(tokenizer, 32), sft: initGPT(config, { seed: 4 }) };
+  }
+
+  it("an iteration: rewards from the checker, stats in range, reproducible, no tensor left behind", () => {
+    const { config, codec, sft } = tinyChat();
+    const prompts = [{ question: "ab?", check: (a: string) => a.length % 2 === 0 }, { question: "cd?", check: (a: string) => a.includes("a") }];
+    const hyper = { ...DEFAULT_GRPO_HYPER, groupSize: 4, maxNewTokens: 6, beta: 0.04 };
+    const run = () => {
+      const policy = copyParams(sft);
+      const opt = new AdamW(policy, { lr: 1e-2, weightDecay: 0 });
+      const rng = createRng(7);
+      const first = grpoIteration(policy, sft, opt, config, codec, prompts, hyper, rng);
+      const before = tf.memory().numTensors;
+      const second = grpoIteration(policy, sft, opt, config, codec, prompts, hyper, rng);
+      assert.equal(tf.memory().numTensors, before, "no tensor leak across iterations");
+      disposeParams(policy);
+      opt.dispose?.();
+      return [first, second];
+    };
+    const a = run(), b = run();
+    assert.deepEqual(a, b, "same seed, same numbers");
+    for (const s of a) {
+      for (const k of ["reward", "solvedGroups", "mixedGroups", "clipFraction"] as const) assert.ok(s[k] >= 0 && s[k] <= 1, `${k} ${s[k]}`);
+      assert.ok(s.kl >= 0 && s.length >= 1 && s.length <= 6);
+    }
+    disposeParams(sft);
+  });
+
+  it("a group whose answers all get the same reward teaches nothing: the weights do not move (no KL term)", () => {
+    const { config, codec, sft } = tinyChat();
+    const policy = copyParams(sft);
+    const opt = new AdamW(policy, { lr: 1e-2, weightDecay: 0 });
+    const s = grpoIteration(policy, undefined, opt, config, codec, [{ question: "ab?", check: () => true }], { ...DEFAULT_GRPO_HYPER, groupSize: 4, maxNewTokens: 4, beta: 0 }, createRng(1));
+    assert.equal(s.reward, 1);
+    assert.equal(s.mixedGroups, 0);
+    for (const [n, p] of Object.entries(policy)) assert.deepEqual(Array.from(p.dataSync()), Array.from(sft[n].dataSync()), n);
+    const ev = evaluateVerifiable(policy, config, codec, [{ question: "ab?", check: () => true }, { question: "cd?", check: () => false }], { samples: 4, k: 2, maxNewTokens: 4 });
+    assert.deepEqual(ev, { pass1: 0.5, passK: 0.5, correct: [4, 0] });
+    disposeParams(policy);
+    disposeParams(sft);
+  });
+});
