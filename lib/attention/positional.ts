@@ -107,6 +107,13 @@ export interface RopeTables {
 
 /** RoPE tables for positions 0..T-1 and head size D (even). */
 export function ropeAngles(T: number, headDim: number, base = 10000): RopeTables {
+  const { cos, sin } = ropeAngleValues(T, headDim, base);
+  const half = headDim / 2;
+  return { cos: tf.tensor2d(cos, [T, half]), sin: tf.tensor2d(sin, [T, half]) };
+}
+
+/** ropeAngles' numbers as plain arrays, row-major [T, D/2] (the Float32 decoder uses them). */
+export function ropeAngleValues(T: number, headDim: number, base = 10000): { cos: Float32Array; sin: Float32Array } {
   checkSize("ropeAngles", "T", T);
   if (!Number.isInteger(headDim) || headDim < 2 || headDim % 2 !== 0) {
     throw new Error(`ropeAngles: head size must be a positive even integer, got ${headDim}`);
@@ -121,7 +128,7 @@ export function ropeAngles(T: number, headDim: number, base = 10000): RopeTables
       sin[p * half + i] = Math.sin(angle);
     }
   }
-  return { cos: tf.tensor2d(cos, [T, half]), sin: tf.tensor2d(sin, [T, half]) };
+  return { cos, sin };
 }
 
 /**

@@ -30,6 +30,7 @@
  * holds only the G key/value heads; query head h reads key/value head ⌊h·G/H⌋).
  */
 import { type GPTConfig, type GPTParams, kvHeads, mlpHiddenSize } from "./gpt";
+import { ropeAngleValues } from "../attention/positional";
 import { onnxRuntimeLoaded, ortGemm } from "../core/kernels/onnxruntime";
 
 /** Width from which "auto" computes the products in onnxruntime (see the top of the file). */
@@ -150,16 +151,9 @@ export function createDecoder(params: GPTParams, config: GPTConfig, opts: Decode
   const opt = (name: string): Float32Array | null => (params[name] === undefined ? null : get(name));
   const wte = get("wte.weight"); // [V, C]
   const wpe = rope ? null : get("wpe.weight"); // [T, C]
-  // RoPE's angles for every position, as lib/attention/positional.ts's ropeAngles: [T, D/2]
+  // RoPE's angles for every position: [T, D/2]
   const half = D / 2;
-  const ropeCos = new Float32Array(rope ? T * half : 0), ropeSin = new Float32Array(rope ? T * half : 0);
-  for (let p = 0; rope && p < T; p++) {
-    for (let i = 0; i < half; i++) {
-      const angle = p * Math.pow(config.ropeBase ?? 10000, (-2 * i) / D);
-      ropeCos[p * half + i] = Math.cos(angle);
-      ropeSin[p * half + i] = Math.sin(angle);
-    }
-  }
+  const { cos: ropeCos, sin: ropeSin } = rope ? ropeAngleValues(T, D, config.ropeBase ?? 10000) : { cos: new Float32Array(0), sin: new Float32Array(0) };
   const norm = (x: Float32Array, w: Float32Array, b: Float32Array | null, out: Float32Array) => (rms ? rmsNormInto(x, w, out, C) : layerNormInto(x, w, b, out, C));
   const headW = params["lm_head.weight"] !== undefined ? get("lm_head.weight") : wte; // [V, C]
   const lnfW = get("ln_f.weight");

@@ -34,6 +34,11 @@ import { gptParameterShapes, mlpHiddenSize } from "../gpt/gpt";
 import type { SafeTensors } from "../core/safetensors";
 import { checkTokenizerFiles, HF_WEIGHTS_FILE, HF_CONFIG_FILE, readHfModelDir, sameShape, toFloat32, writeHfModelDir } from "./hfGpt2";
 
+/** The config has Llama's block (RMSNorm, SwiGLU, RoPE): it can be written as LlamaForCausalLM. */
+export function isLlamaLayout(config: GPTConfig): boolean {
+  return notLlama(config) === undefined;
+}
+
 /** Why a course config cannot be written as Llama, or undefined. */
 function notLlama(config: GPTConfig): string | undefined {
   const missing = [config.norm !== "rmsnorm" && "norm: \"rmsnorm\"", config.mlp !== "swiglu" && "mlp: \"swiglu\"", config.positions !== "rope" && "positions: \"rope\""].filter(Boolean);

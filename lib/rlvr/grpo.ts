@@ -102,6 +102,11 @@ export function passAtK(n: number, c: number, k: number): number {
   return 1 - missAll;
 }
 
+/** Sampled responses as answer texts, without the end-of-turn token. */
+function answerTexts(codec: ChatCodec, responses: readonly number[][]): string[] {
+  return responses.map((r) => codec.decodeResponse(r.filter((id) => id !== codec.endId)));
+}
+
 /** A prompt whose answers a checker verifies. */
 export interface VerifiablePrompt {
   question: string;
@@ -152,7 +157,7 @@ export function grpoIteration(
   const gen = generateBatch(policy, config, ids, {
     maxNewTokens: hyper.maxNewTokens, temperature: hyper.temperature, stopId: codec.endId, padId: codec.padId, rng, streams: "row",
   });
-  const answers = gen.responses.map((r) => codec.decodeResponse(r.filter((id) => id !== codec.endId)));
+  const answers = answerTexts(codec, gen.responses);
   const rewards: number[] = answers.map((a, i) => (prompts[Math.floor(i / G)].check(a) ? 1 : 0));
   const advantages = groupAdvantages(rewards, G, { scale: hyper.scaleAdvantages });
   const batch = responseBatch(gen.prompts, gen.responses, config.blockSize, codec.padId);
@@ -203,8 +208,8 @@ export function evaluateVerifiable(
   const gen = generateBatch(params, config, ids, {
     maxNewTokens: opts.maxNewTokens ?? 16, temperature: opts.temperature ?? 1, stopId: codec.endId, padId: codec.padId, seed: opts.seed ?? 0, streams: "row",
   });
-  const correct = prompts.map((p, i) =>
-    gen.responses.slice(i * opts.samples, (i + 1) * opts.samples).filter((r) => p.check(codec.decodeResponse(r.filter((id) => id !== codec.endId)))).length);
+  const answers = answerTexts(codec, gen.responses);
+  const correct = prompts.map((p, i) => answers.slice(i * opts.samples, (i + 1) * opts.samples).filter((a) => p.check(a)).length);
   const mean = (f: (c: number) => number) => correct.reduce((a, c) => a + f(c), 0) / correct.length;
   return { pass1: mean((c) => passAtK(opts.samples, c, 1)), passK: mean((c) => passAtK(opts.samples, c, opts.k)), correct };
 }

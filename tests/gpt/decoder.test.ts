@@ -3,17 +3,11 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../lib/core/backend";
 import { createDecoder } from "../../lib/gpt/decoder";
 import { loadOnnxRuntime } from "../../lib/core/kernels/ortMatMul";
-import { GPTConfig, gptConfig, gptForward, initGPT } from "../../lib/gpt/gpt";
+import { GPTConfig, gptConfig, gptForward } from "../../lib/gpt/gpt";
 import { disposeParams } from "../../lib/pretrain/pretrain";
 import { generate } from "../../lib/gpt/sampling";
+import { randomModel } from "./randomModel";
 
-/** Non-trivial weights: GPT-2 init leaves biases 0 and LayerNorm 1/0, which would hide bugs there. */
-function randomModel(config: GPTConfig, seed: number) {
-  const params = initGPT(config, { seed });
-  let s = seed;
-  for (const p of Object.values(params)) if (p.rank === 1) p.assign(tf.tidy(() => tf.add(p, tf.randomNormal(p.shape, 0, 0.3, "float32", s++))));
-  return params;
-}
 
 describe("decoder (the JavaScript inference engine)", function () {
   this.timeout(60000);

@@ -15,6 +15,7 @@ import { DataParallel } from "../../lib/pretrain/dataParallel";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { randomModel } from "./randomModel";
 
 /** Every combination of chapter 10's four options (biases alternate), on a tiny model. */
 function combinations(): Array<[string, GPTConfig]> {
@@ -32,13 +33,6 @@ function combinations(): Array<[string, GPTConfig]> {
   return out;
 }
 
-/** Non-trivial weights: the init leaves biases 0 and norms 1, which would hide bugs there. */
-function randomModel(config: GPTConfig, seed: number) {
-  const params = initGPT(config, { seed });
-  let s = seed;
-  for (const p of Object.values(params)) if (p.rank === 1) p.assign(tf.tidy(() => tf.add(p, tf.randomNormal(p.shape, 0, 0.3, "float32", s++))));
-  return params;
-}
 
 const ids = [3, 1, 4, 1, 5, 9, 2, 6];
 

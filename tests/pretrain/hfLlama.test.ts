@@ -13,13 +13,8 @@ import { loadModelDir } from "../../lib/pretrain/modelDir";
 import { disposeParams } from "../../lib/pretrain/pretrain";
 import { CharTokenizer } from "../../lib/tokens/charTokenizer";
 import { main as exportMain } from "../../lib/tools/cli/export";
+import { randomModel } from "../gpt/randomModel";
 
-function randomModel(config: GPTConfig, seed: number) {
-  const params = initGPT(config, { seed });
-  let s = seed;
-  for (const p of Object.values(params)) if (p.rank === 1) p.assign(tf.tidy(() => tf.add(p, tf.randomNormal(p.shape, 0, 0.3, "float32", s++))));
-  return params;
-}
 
 describe("Hugging Face Llama layout (LlamaForCausalLM)", function () {
   this.timeout(60_000);

@@ -13,7 +13,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { COURSE_TOKENIZER_FILE, exportHfGpt2, HF_CONFIG_FILE, HF_WEIGHTS_FILE, hfTokenizerFiles } from "../../pretrain/hfGpt2";
-import { exportHfLlama } from "../../pretrain/hfLlama";
+import { exportHfLlama, isLlamaLayout } from "../../pretrain/hfLlama";
 import { artifactPath, projectPath } from "../../core/paths";
 import { checkpointExists } from "../../pretrain/checkpoint";
 import { disposeParams, loadPretrained } from "../../pretrain/pretrain";
@@ -48,7 +48,7 @@ const EXPORT: Command<ExportArgs> = {
   async run(args, { out }) {
     const model = loadOrFail("the checkpoint", () => loadPretrained(args.checkpoint));
     try {
-      const format = args.format ?? (model.config.positions === "rope" && model.config.mlp === "swiglu" && model.config.norm === "rmsnorm" ? "hf-llama" : "hf-gpt2");
+      const format = args.format ?? (isLlamaLayout(model.config) ? "hf-llama" : "hf-gpt2");
       const write = format === "hf-llama" ? exportHfLlama : exportHfGpt2;
       let files: string[];
       try {

@@ -254,15 +254,22 @@ export async function executeNotebook(inputPath: string, opts: RunOptions = {}):
     const cellOfRequest = new Map<string, number>();
     let lastRun = -1;
     let late: { index: number; error: string } | undefined;
+    /** An output message of cell `index`: into its outputs, streamed, its stderr kept. Returns the stream text. */
+    const record = (index: number, msg: JupyterMessage, stderr?: string[]): string | undefined => {
+      const text = applyIopubMessage((nb.cells[index] as CodeCell).outputs, msg, displays);
+      if (text === undefined) return undefined;
+      if (msg.content.name === "stderr") stderr?.push(text);
+      opts.onOutput?.(text);
+      return text;
+    };
     const lateFailure = (l: { index: number; error: string }) =>
       fail(`${name}: an error was thrown after cell ${l.index + 1} returned, in a timer or an unawaited promise (of that cell or an earlier one): ${l.error} | source: ${sourceSnippet(nb.cells[l.index].source)}`, l.index);
     kernel.onLateIopub = (msg) => {
       const index = cellOfRequest.get(msg.parent_header.msg_id!);
       if (index === undefined) return;
       // Where Jupyter shows it too: in the cell that ran last.
-      const text = applyIopubMessage((nb.cells[index] as CodeCell).outputs, msg, displays);
+      const text = record(index, msg);
       if (text === undefined || msg.content.name !== "stderr") return;
-      opts.onOutput?.(text);
       const error = escapedError(text);
       if (error === undefined || late) return;
       late = { index, error };
@@ -291,12 +298,7 @@ export async function executeNotebook(inputPath: string, opts: RunOptions = {}):
         reply = await kernel.execute(cell.source, {
           msgId,
           timeoutMs,
-          onIopub: (msg) => {
-            const text = applyIopubMessage((cell as CodeCell).outputs, msg, displays);
-            if (text === undefined) return;
-            if (msg.content.name === "stderr") stderr.push(text);
-            opts.onOutput?.(text);
-          },
+          onIopub: (msg) => record(index, msg, stderr),
         });
       } catch (err) {
         if (err instanceof KernelTimeoutError) {
@@ -338,12 +340,7 @@ export async function executeNotebook(inputPath: string, opts: RunOptions = {}):
       // Give the notebook's pending timers and promises their chance to fail before the verdict.
       // What they print belongs to the last cell, as in Jupyter.
       const stderr: string[] = [];
-      const onIopub = (msg: JupyterMessage) => {
-        const text = applyIopubMessage((nb.cells[lastRun] as CodeCell).outputs, msg, displays);
-        if (text === undefined) return;
-        if (msg.content.name === "stderr") stderr.push(text);
-        opts.onOutput?.(text);
-      };
+      const onIopub = (msg: JupyterMessage) => record(lastRun, msg, stderr);
       const after = `after cell ${lastRun + 1}, the last, returned`;
       try {
         const reply = await kernel.execute(SETTLE_CODE, { silent: true, timeoutMs: LATE_ERRORS_GRACE_MS + 30_000, onIopub });
