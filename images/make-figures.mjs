@@ -909,21 +909,21 @@ function chatTemplateFigure() {
 // ---------------------------------------------------------------------------------------
 // 10. ppo-vs-dpo.svg — the models PPO needs (four) and the models DPO needs (two) (notebook 09)
 
-function ppoVsDpoFigure() {
-  let b = titleText("PPO and DPO: what each one trains, and with what");
-  const POLICY = C.sky, REF = C.grey, REWARD = C.orange, CRITIC = C.purple;
-  const panel = (x, w, title) =>
-    `<rect x="${x}" y="76" width="${w}" height="666" rx="16" fill="#fafafa" stroke="#999999" stroke-width="2"/>\n` +
-    text(x + 22, 108, title, { size: 24, weight: 700, anchor: "start" });
-  /** A model box: title, lines, the trained/frozen tag; frozen models have a dashed outline. */
-  const model = (x, y, w, h, col, title, lines, trained) =>
-    card(x, y, w, h, col, title, lines, [], { dash: trained ? undefined : "8 5", sw: 3, titleSize: 21, titleY: 32, firstY: 62, size: 18, lh: 24 }) + "\n" + stateTag(x, y, w, trained);
-  const step = (x, y, w, h, lines, o = {}) => box(x, y, w, h, lines, { color: o.color ?? C.grey, fill: o.fill ?? "#ffffff", size: o.size ?? 19, weight: o.weight ?? 400, rx: 6, dash: o.dash, sw: 2 });
-  const pi = (s = "") => `π${s ? sub(s) : ""}`;
+/** The panel frame of a two-panel comparison (figures 10 and 13). */
+const comparePanel = (x, w, title) =>
+  `<rect x="${x}" y="76" width="${w}" height="666" rx="16" fill="#fafafa" stroke="#999999" stroke-width="2"/>\n` +
+  text(x + 22, 108, title, { size: 24, weight: 700, anchor: "start" });
+/** A model box: title, lines, the trained/frozen tag; frozen models have a dashed outline. */
+const modelCard = (x, y, w, h, col, title, lines, trained) =>
+  card(x, y, w, h, col, title, lines, [], { dash: trained ? undefined : "8 5", sw: 3, titleSize: 21, titleY: 32, firstY: 62, size: 18, lh: 24 }) + "\n" + stateTag(x, y, w, trained);
+const stepBox = (x, y, w, h, lines, o = {}) => box(x, y, w, h, lines, { color: o.color ?? C.grey, fill: o.fill ?? "#ffffff", size: o.size ?? 19, weight: o.weight ?? 400, rx: 6, dash: o.dash, sw: 2 });
+const piOf = (s = "") => `π${s ? sub(s) : ""}`;
 
-  // --- left panel: PPO --------------------------------------------------------------
-  const L = 30, LW = 660;
-  b += panel(L, LW, "PPO: four models");
+/** PPO's loop with its four models, in a panel from x = L, LW wide (figures 10 and 13). */
+function ppoPanel(L, LW) {
+  const POLICY = C.sky, REF = C.grey, REWARD = C.orange, CRITIC = C.purple;
+  const model = modelCard, step = stepBox, pi = piOf;
+  let b = comparePanel(L, LW, "PPO: four models");
   const lane = 52, x0 = 76, x1 = L + LW - 20; // the update loops back along the left lane
   // prompts → policy → answers
   b += step(x0, 128, 220, 42, "prompts", { dash: "7 5", fill: "#f4f4f4" });
@@ -956,6 +956,14 @@ function ppoVsDpoFigure() {
   b += box(upd.x, upd.y, upd.w, upd.h, "clipped PPO update of " + pi() + " and the critic", { color: C.vermillion, size: 19, weight: 600, rx: 6 });
   b += line([[upd.x - 2, upd.y + upd.h / 2], [lane, upd.y + upd.h / 2], [lane, pol.y + pol.h / 2], [pol.x - 3, pol.y + pol.h / 2]], { color: C.vermillion.line, red: true, sw: 3 });
   b += text(L + LW / 2, 716, "samples while it trains; needs a reward model and a critic", { size: 19, weight: 700, fill: "#333333" });
+  return b;
+}
+
+function ppoVsDpoFigure() {
+  let b = titleText("PPO and DPO: what each one trains, and with what");
+  const POLICY = C.sky, REF = C.grey;
+  const panel = comparePanel, model = modelCard, pi = piOf;
+  b += ppoPanel(30, 660);
 
   // --- right panel: DPO -------------------------------------------------------------
   const R = 710, RW = W - 30 - R;
@@ -1171,6 +1179,56 @@ function gpt2VsLlamaFigure() {
     b);
 }
 
+// ---------------------------------------------------------------------------------------
+// 13. grpo-vs-ppo.svg — GRPO's loop beside PPO's: a checker instead of a reward model, the
+//     group instead of a critic (notebook 11)
+
+function grpoVsPpoFigure() {
+  let b = titleText("PPO and GRPO: where the reward and the baseline come from");
+  const POLICY = C.sky, REF = C.grey, CHECK = C.green;
+  const model = modelCard, step = stepBox, pi = piOf;
+  b += ppoPanel(30, 660);
+
+  // --- right panel: GRPO ------------------------------------------------------------
+  const R = 710, RW = W - 30 - R;
+  b += comparePanel(R, RW, "GRPO: one model trained, no critic");
+  const rx0 = R + 46, rx1 = R + RW - 20, rlane = R + 22, rcx = (rx0 + rx1) / 2;
+  b += step(rx0, 128, 220, 42, "prompts", { dash: "7 5", fill: "#f4f4f4" });
+  b += arrow(rx0 + 88, 171, rx0 + 88, 198);
+  const pol = { x: rx0, y: 200, w: 220, h: 100 };
+  b += model(pol.x, pol.y, pol.w, pol.h, POLICY, "Policy " + pi(), ["initialised from", "the SFT model"], true);
+  const ans = { x: pol.x + pol.w + 40, y: 206, w: rx1 - (pol.x + pol.w + 40), h: 88 };
+  b += arrow(pol.x + pol.w + 2, pol.y + pol.h / 2, ans.x - 3, pol.y + pol.h / 2);
+  b += step(ans.x, ans.y, ans.w, ans.h, ["a group of G", "answers per prompt,", "sampled in training"]);
+  const mw = (rx1 - rx0 - 18) / 2, my = 344, mh = 178;
+  const mx = [rx0, rx0 + mw + 18];
+  const busY = 318, into = (x) => x + mw * 0.38;
+  b += line([[ans.x + ans.w / 2, ans.y + ans.h], [ans.x + ans.w / 2, busY]], { arrow: false });
+  b += line([[into(mx[0]), busY], [ans.x + ans.w / 2, busY]], { arrow: false });
+  b += arrow(into(mx[0]), busY, into(mx[0]), my - 3);
+  b += arrow(ans.x + ans.w / 2, busY, ans.x + ans.w / 2, my - 3);
+  // the checker is code, not a model: no tag, a solid outline
+  b += card(mx[0], my, mw, mh, CHECK, "Checker", ["a few lines of code:", "is the answer right?", "reward r = 1 or 0;", "nothing to train,", "nothing to game"], [], { sw: 3, titleSize: 21, titleY: 32, firstY: 62, size: 18, lh: 24 });
+  b += model(mx[1], my, mw, mh, REF, "Reference", [pi("ref") + " = the SFT", "model; optional", "KL penalty", "(β = 0 here:", "measured only)"], false);
+  const advY = 564, advH = 62;
+  const outs = ["r", "β·KL"];
+  mx.forEach((x, i) => {
+    b += arrow(x + mw / 2, my + mh + 2, x + mw / 2, advY - 3);
+    b += text(x + mw / 2 + 10, (my + mh + advY) / 2, outs[i], { size: 18, anchor: "start", fill: "#333333" });
+  });
+  b += step(rx0, advY, rx1 - rx0, advH, ["advantage = (r − the group's mean r)", "÷ the group's standard deviation"]);
+  const upd = { x: rx0 + 40, y: 648, w: rx1 - rx0 - 80, h: 42 };
+  b += arrow(rcx, advY + advH + 2, rcx, upd.y - 3);
+  b += box(upd.x, upd.y, upd.w, upd.h, "clipped update of " + pi() + ", as PPO's", { color: C.vermillion, size: 19, weight: 600, rx: 6 });
+  b += line([[upd.x - 2, upd.y + upd.h / 2], [rlane, upd.y + upd.h / 2], [rlane, pol.y + pol.h / 2], [pol.x - 3, pol.y + pol.h / 2]], { color: C.vermillion.line, red: true, sw: 3 });
+  b += text(R + RW / 2, 716, "a checker for reward, the group for baseline", { size: 19, weight: 700, fill: "#333333" });
+
+  b += text(40, 766, "Dashed outline and “frozen”: the model is never updated. “trained”: its weights change. The checker is code, not a model.", { size: 19, anchor: "start", fill: MUTED });
+  return svg(790, "GRPO's loop beside PPO's",
+    "Two panels. Left, PPO with four models, as in notebook 09's figure: prompts go to the policy (trained, initialised from the SFT model), which samples answers during training; each answer goes to the reward model (frozen, trained in notebook 07, gives a score), the reference (the frozen SFT model, for the KL penalty) and the critic (trained; it estimates the reward to come). The reward is the score minus beta times the KL; the advantage is the reward minus the critic's estimate; a clipped PPO update changes the policy and the critic, and the loop starts again. Right, GRPO: prompts go to the policy (trained, initialised from the SFT model), which samples a group of G answers to each prompt during training. Each answer goes to a checker, a few lines of code that say whether the answer is right (reward 1 or 0; nothing to train, nothing to game), and to the reference (the frozen SFT model; the KL penalty is optional, beta is 0 in this course and the KL is only measured). The advantage of an answer is its reward minus its group's mean reward, divided by the group's standard deviation; a clipped update with PPO's objective changes the policy, and the loop starts again. In GRPO the group is the baseline, so there is no critic, and a checker is the reward, so there is no reward model.",
+    b);
+}
+
 write("tokenizer.svg", tokenizerFigure());
 write("embedding.svg", embeddingFigure());
 write("architecture.svg", architectureFigure(null));
@@ -1186,3 +1244,4 @@ write("chat-template.svg", chatTemplateFigure());
 write("ppo-vs-dpo.svg", ppoVsDpoFigure());
 write("encoder-decoder.svg", encoderDecoderFigure());
 write("gpt2-vs-llama.svg", gpt2VsLlamaFigure());
+write("grpo-vs-ppo.svg", grpoVsPpoFigure());

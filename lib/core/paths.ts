@@ -96,6 +96,7 @@ export const ARTIFACT_MAKERS: Readonly<Record<string, { notebook: string; chapte
   reward: { notebook: "07", chapter: "reward model", command: "npm run reward" },
   ppo: { notebook: "08", chapter: "PPO", command: "npm run ppo" },
   dpo: { notebook: "09", chapter: "DPO", command: "npm run dpo" },
+  grpo: { notebook: "11", chapter: "GRPO", command: "npm run grpo" },
 };
 
 /**

@@ -127,6 +127,23 @@ export function loadPolicyEval(dir: string): PolicyEval | undefined {
   return ev;
 }
 
+/**
+ * KL from the baseline to the policy in nats per answer, estimated on the policy's own sampled
+ * answers: the mean over answers of log π(y|x) − log π_base(y|x), the answer's tokens only.
+ */
+export function meanAnswerKL(policy: GPTParams, baseline: GPTParams, config: GPTConfig, codec: ChatCodec, prompts: readonly number[][], responses: readonly number[][]): number {
+  let kl = 0;
+  for (let i = 0; i < prompts.length; i += 32) {
+    const rb = responseBatch(prompts.slice(i, i + 32), responses.slice(i, i + 32), config.blockSize, codec.padId);
+    const d = tf.tidy(() => {
+      const idx = rowsToTensor(rb.inputs, "int32"), tg = rowsToTensor(rb.targets, "int32"), m = rowsToTensor(rb.mask, "float32");
+      return tf.sub(sequenceLogProbs(policy, config, idx, tg, m), sequenceLogProbs(baseline, config, idx, tg, m)).dataSync();
+    });
+    d.forEach((x) => (kl += x));
+  }
+  return prompts.length ? kl / prompts.length : NaN;
+}
+
 /** Held-out evaluation of a policy against the SFT model (see PolicyEval). */
 export function evaluatePolicy(opts: PolicyEvalOptions): PolicyEval {
   const { config, codec } = opts;
@@ -144,15 +161,6 @@ export function evaluatePolicy(opts: PolicyEvalOptions): PolicyEval {
   }));
   const promptIds = texts.map((t) => codec.encodePrompt(t));
   const polIds = pol.map((r) => codec.encodeResponse(r));
-  let kl = 0;
-  for (let i = 0; i < items.length; i += 32) {
-    const rb = responseBatch(promptIds.slice(i, i + 32), polIds.slice(i, i + 32), config.blockSize, codec.padId);
-    const d = tf.tidy(() => {
-      const idx = rowsToTensor(rb.inputs, "int32"), tg = rowsToTensor(rb.targets, "int32"), m = rowsToTensor(rb.mask, "float32");
-      return tf.sub(sequenceLogProbs(opts.policy, config, idx, tg, m), sequenceLogProbs(opts.baseline, config, idx, tg, m)).dataSync();
-    });
-    d.forEach((x) => (kl += x));
-  }
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
   // Clipped as PPO sees them (rewardModelReward): a few junk answers near −100 must not decide the mean.
   const rm = (ids: number[][]) => (opts.reward ? mean(clippedScores(opts.reward, config, codec, promptIds, ids)) : NaN);
@@ -163,7 +171,7 @@ export function evaluatePolicy(opts: PolicyEvalOptions): PolicyEval {
     samplesPerQuestion: k,
     generation: gen,
     rewardScore: { policy: rm(polIds), baseline: rm(base.map((r) => codec.encodeResponse(r))) },
-    meanKL: items.length ? kl / items.length : NaN,
+    meanKL: meanAnswerKL(opts.policy, opts.baseline, config, codec, promptIds, polIds),
     endedFraction: mean(pol.map((r) => (r.endsWith("<|end|>") ? 1 : 0))),
     meanLength: mean(polIds.map((r) => r.length)),
     rows,

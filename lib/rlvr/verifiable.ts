@@ -1,10 +1,23 @@
 /**
- * A task with an exact checker (chapter 11): the letter questions of the course's SFT data —
- * "What is the second letter of whale?", "How does hidden begin?" — whose answer is one letter
- * that a few lines of code can verify. The SFT model answers them often but not always when it
- * samples, which is what reinforcement learning from a verifiable reward can sharpen: the
- * reward is the checker's verdict, not a learned model's opinion, so it cannot be gamed.
+ * Tasks with an exact checker (chapter 11): questions of the course's SFT data whose answers a
+ * few lines of code can verify. The reward is the checker's verdict, not a learned model's
+ * opinion, so it cannot be gamed the way a reward model can.
+ *
+ * - Letter questions ("What is the second letter of whale?"): one letter, checked by its
+ *   position in the word. The SFT model already samples the right letter almost every time, so
+ *   reinforcement learning has little left to sharpen here.
+ * - Fact questions ("Who was Pip?"): the reference answer of the data set, compared after
+ *   normalisation (case, punctuation, a polite closing). The SFT model samples the right answer
+ *   sometimes but not reliably: this is the task that GRPO improves.
  */
+import type { SFTExample } from "../finetune/sft";
+import { normalizeAnswer, plainAnswer } from "../finetune/sftData";
+
+/** A prompt whose answers a checker verifies. */
+export interface VerifiablePrompt {
+  question: string;
+  check: (answer: string) => boolean;
+}
 
 /** A letter question the checker understands: which word, which letter of it. */
 export interface LetterQuestion {
@@ -49,4 +62,35 @@ export function parseLetterQuestion(text: string): LetterQuestion | undefined {
 export function checkLetterAnswer(question: LetterQuestion, answer: string): boolean {
   const first = answer.trim().split(/\s+/)[0] ?? "";
   return first.replace(/[.!,;:]+$/, "").toLowerCase() === question.letter;
+}
+
+/**
+ * The fact checker: is `answer` the reference answer, up to case, punctuation and a polite
+ * closing? ("the cabin boy", "The cabin boy. Glad to help!" are right for "The cabin boy.";
+ * "A cabin boy.", "The cabin boy of the Pequod." are not.) Exact match, as TriviaQA's and
+ * Tülu 3's checkers: a partial match would pay for answers that list several guesses.
+ */
+export function checkFactAnswer(reference: string, answer: string): boolean {
+  return normalizeAnswer(plainAnswer(answer.trim())) === normalizeAnswer(plainAnswer(reference.trim()));
+}
+
+/** The task a course chapter trains on: which questions of the SFT data, checked how. */
+export type VerifiableTask = "facts" | "letters";
+
+/**
+ * The single-turn questions of `examples` that `task` covers, each with its checker (fact
+ * questions against their own reference answer, letter questions by parseLetterQuestion).
+ */
+export function verifiablePrompts(examples: readonly SFTExample[], task: VerifiableTask): VerifiablePrompt[] {
+  const out: VerifiablePrompt[] = [];
+  for (const e of examples) {
+    if (e.messages.length !== 2) continue;
+    const question = e.messages[0].content, reference = e.messages[1].content;
+    if (task === "facts" && e.kind === "fact") out.push({ question, check: (a) => checkFactAnswer(reference, a) });
+    if (task === "letters") {
+      const q = parseLetterQuestion(question);
+      if (q !== undefined) out.push({ question, check: (a) => checkLetterAnswer(q, a) });
+    }
+  }
+  return out;
 }

@@ -66,7 +66,7 @@ import { disposeParams } from "../../lib/pretrain/pretrain";
 import { chatCodec } from "../../lib/rlhf/chat";
 import { CharTokenizer } from "../../lib/tokens/charTokenizer";
 import { chatTokenizer } from "../../lib/finetune/sft";
-import { DEFAULT_GRPO_HYPER, evaluateVerifiable, grpoIteration, passAtK } from "../../lib/rlvr/grpo";
+import { DEFAULT_GRPO_HYPER, evaluateVerifiable, grpoIteration, passAtK, runGRPO } from "../../lib/rlvr/grpo";
 
 describe("GRPO's loop and pass@k (chapter 11)", function () {
   this.timeout(60_000);
@@ -106,7 +106,11 @@ describe("GRPO's loop and pass@k (chapter 11)", function () {
     };
     const a = run(), b = run();
     assert.deepEqual(a, b, "same seed, same numbers");
-    for (const s of a) {
+    for (const r of a) {
+      assert.equal(r.answers.length, 8);
+      r.rewards.forEach((x, i) => assert.equal(x, prompts[Math.floor(i / 4)].check(r.answers[i]) ? 1 : 0, "the reward is the checker's verdict"));
+    }
+    for (const s of a.map((r) => r.stats)) {
       for (const k of ["reward", "solvedGroups", "mixedGroups", "clipFraction"] as const) assert.ok(s[k] >= 0 && s[k] <= 1, `${k} ${s[k]}`);
       assert.ok(s.kl >= 0 && s.length >= 1 && s.length <= 6);
     }
@@ -117,13 +121,56 @@ describe("GRPO's loop and pass@k (chapter 11)", function () {
     const { config, codec, sft } = tinyChat();
     const policy = copyParams(sft);
     const opt = new AdamW(policy, { lr: 1e-2, weightDecay: 0 });
-    const s = grpoIteration(policy, undefined, opt, config, codec, [{ question: "ab?", check: () => true }], { ...DEFAULT_GRPO_HYPER, groupSize: 4, maxNewTokens: 4, beta: 0 }, createRng(1));
+    const s = grpoIteration(policy, undefined, opt, config, codec, [{ question: "ab?", check: () => true }], { ...DEFAULT_GRPO_HYPER, groupSize: 4, maxNewTokens: 4, beta: 0 }, createRng(1)).stats;
     assert.equal(s.reward, 1);
     assert.equal(s.mixedGroups, 0);
     for (const [n, p] of Object.entries(policy)) assert.deepEqual(Array.from(p.dataSync()), Array.from(sft[n].dataSync()), n);
-    const ev = evaluateVerifiable(policy, config, codec, [{ question: "ab?", check: () => true }, { question: "cd?", check: () => false }], { samples: 4, k: 2, maxNewTokens: 4 });
-    assert.deepEqual(ev, { pass1: 0.5, passK: 0.5, correct: [4, 0] });
     disposeParams(policy);
+    disposeParams(sft);
+  });
+
+  it("evaluation: pass@1 with its interval over prompts, pass@k for every k, by hand", () => {
+    const { config, codec, sft } = tinyChat();
+    const even = (a: string) => a.length % 2 === 0;
+    const prompts = [{ question: "ab?", check: () => true }, { question: "ab?", check: () => false }, { question: "ab?", check: even }];
+    const ev = evaluateVerifiable(sft, config, codec, prompts, { samples: 4, maxNewTokens: 4, seed: 3 });
+    const c2 = ev.answers[2].filter(even).length;
+    assert.ok(c2 > 0 && c2 < 4, `a mixed prompt (${ev.answers[2]})`);
+    assert.deepEqual(ev.correct, [4, 0, c2]);
+    assert.deepEqual(evaluateVerifiable(sft, config, codec, prompts, { samples: 4, maxNewTokens: 4, seed: 3 }).answers, ev.answers, "same seed, same answers");
+    const per = [1, 0, c2 / 4], mean = per.reduce((x, y) => x + y) / 3;
+    const se = Math.sqrt(per.reduce((s, x) => s + (x - mean) ** 2, 0) / 2 / 3);
+    close(ev.pass1.mean, mean, 1e-12);
+    close(ev.pass1.hi - ev.pass1.mean, 1.96 * se, 1e-12);
+    assert.equal(ev.pass1.n, 3);
+    assert.equal(ev.passAt.length, 4);
+    [1, 2, 3, 4].forEach((k) => close(ev.passAt[k - 1], (1 + 0 + passAtK(4, c2, k)) / 3, 1e-12));
+    assert.throws(() => evaluateVerifiable(sft, config, codec, prompts, { samples: 0 }), /samples must be an integer >= 1, got 0/);
+    assert.ok(Number.isNaN(ev.kl));
+    close(evaluateVerifiable(sft, config, codec, prompts, { samples: 4, maxNewTokens: 4, seed: 3, reference: sft }).kl, 0, 1e-9);
+    disposeParams(sft);
+  });
+
+  it("runGRPO: one row of stats per iteration, the SFT model untouched, reproducible, nothing left behind", async () => {
+    const { config, codec, sft } = tinyChat();
+    const snapshot = Object.fromEntries(Object.entries(sft).map(([n, p]) => [n, Array.from(p.dataSync())]));
+    const prompts = ["ab?", "cd?", "ef?"].map((q) => ({ question: q, check: (a: string) => a.startsWith("a") }));
+    const run = async () => {
+      const before = tf.memory().numTensors;
+      const lines: string[] = [];
+      const r = await runGRPO({ sft, config, codec, prompts, iterations: 3, promptsPerIteration: 2, groupSize: 4, maxNewTokens: 5, lr: 1e-2, seed: 5, log: (l) => lines.push(l) });
+      const weights = Object.values(r.policy).map((p) => Array.from(p.dataSync()));
+      disposeParams(r.policy);
+      assert.equal(tf.memory().numTensors, before, "the policy and the optimizer's moments disposed, nothing else left");
+      assert.equal(lines.length, 3);
+      assert.match(lines[0], /^iteration 1\/3: reward [0-9.]+, groups with a right answer/);
+      return { history: r.history.map(({ seconds, ...s }) => s), weights };
+    };
+    const a = await run(), b = await run();
+    assert.deepEqual(a.history.map((s) => s.iteration), [1, 2, 3]);
+    assert.deepEqual(a, b, "same seed, same run");
+    for (const [n, p] of Object.entries(sft)) assert.deepEqual(Array.from(p.dataSync()), snapshot[n], `${n}: the SFT model is not trained`);
+    await assert.rejects(runGRPO({ sft, config, codec, prompts: [], iterations: 1 }), /runGRPO: no training prompts/);
     disposeParams(sft);
   });
 });

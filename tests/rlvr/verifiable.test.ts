@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { checkLetterAnswer, parseLetterQuestion } from "../../lib/rlvr/verifiable";
+import { checkFactAnswer, checkLetterAnswer, parseLetterQuestion, verifiablePrompts } from "../../lib/rlvr/verifiable";
+import { loadSFTData } from "../../lib/finetune/sft";
 import { repoRoot } from "../../lib/core/paths";
 
 describe("the verifiable letter task (chapter 11)", () => {
@@ -31,6 +32,25 @@ describe("the verifiable letter task (chapter 11)", () => {
         const q = parseLetterQuestion(r.messages[0].content);
         assert.ok(q, `${split} ${r.id}: "${r.messages[0].content}" not parsed`);
         assert.ok(checkLetterAnswer(q!, r.messages[1].content), `${split} ${r.id}: reference "${r.messages[1].content}" rejected`);
+      }
+    }
+  });
+
+  it("the fact checker: the reference up to case, punctuation and a polite closing; nothing looser", () => {
+    for (const ok of ["The cabin boy.", "the cabin boy", "The cabin boy. Glad to help!", "  THE CABIN BOY!  "]) assert.equal(checkFactAnswer("The cabin boy.", ok), true, ok);
+    for (const bad of ["A cabin boy.", "The cabin boy of the Pequod.", "cabin boy", "", "The cabin boy. The cook."]) assert.equal(checkFactAnswer("The cabin boy.", bad), false, bad);
+  });
+
+  it("verifiablePrompts: every fact (letter) question of each split, and its reference passes its own checker", () => {
+    for (const split of ["train", "val", "test"]) {
+      const examples = loadSFTData(path.join(repoRoot, "data", "sft", `${split}.jsonl`));
+      const facts = verifiablePrompts(examples, "facts"), letters = verifiablePrompts(examples, "letters");
+      assert.equal(facts.length, examples.filter((e) => e.kind === "fact" && e.messages.length === 2).length);
+      assert.equal(letters.length, examples.filter((e) => e.kind === "transform").length);
+      const byQuestion = new Map(examples.map((e) => [e.messages[0].content, e.messages[1].content]));
+      for (const p of [...facts, ...letters]) {
+        assert.ok(p.check(byQuestion.get(p.question)!), `${split}: "${p.question}"`);
+        assert.equal(p.check("Glad to help!"), false, `${split}: "${p.question}" accepts a non-answer`);
       }
     }
   });
