@@ -18,7 +18,7 @@ import { savePolicy } from "../../rlhf/chat";
 import { formatSeconds } from "../../pretrain/trainer";
 import { DEFAULT_GRPO_HYPER, evaluateVerifiable, GRPO_ITERATIONS, GRPO_LR, GRPO_PROMPTS_PER_ITERATION, GRPO_EVAL_SAMPLES, runGRPO, type VerifiableEval } from "../../rlvr/grpo";
 import { type VerifiableTask, verifiablePrompts } from "../../rlvr/verifiable";
-import { Command, Env, fail, jsonOption, optionParser, runAsScript, commandMain, smokeOr, outApartFrom } from "./cli";
+import { Command, Env, fail, jsonOption, loadOrFail, optionParser, runAsScript, commandMain, smokeOr, outApartFrom } from "./cli";
 import { disposingAfter, loadSFTPolicy, pct, RLHF_OPTIONS } from "./rlhfCli";
 
 export interface GRPOArgs {
@@ -69,10 +69,13 @@ Then the held-out evaluation: pass@1 of SFT and of the policy with 95% intervals
   run: (args, { err, smoke, seconds, backend }) => disposingAfter(async (held) => {
     const sft = loadSFTPolicy(args.checkpoint, held);
     const { config, codec } = sft;
-    const files = sftSplitFiles(path.resolve(args.data));
-    const train = verifiablePrompts(loadSFTData(files.train), args.task);
-    const heldOut = [...verifiablePrompts(loadSFTData(files.val), args.task), ...verifiablePrompts(loadSFTData(files.test), args.task)]
-      .slice(0, args.evalPrompts ?? (smoke ? 6 : Infinity));
+    const { files, train, heldOut } = loadOrFail("the questions", () => {
+      const files = sftSplitFiles(path.resolve(args.data));
+      const train = verifiablePrompts(loadSFTData(files.train), args.task);
+      const heldOut = [...verifiablePrompts(loadSFTData(files.val), args.task), ...verifiablePrompts(loadSFTData(files.test), args.task)]
+        .slice(0, args.evalPrompts ?? (smoke ? 6 : Infinity));
+      return { files, train, heldOut };
+    });
     if (train.length === 0) fail(`${projectPath(files.train)}: no ${args.task} questions to train on`);
     if (heldOut.length === 0) fail(`${projectPath(files.val)}, ${projectPath(files.test)}: no held-out ${args.task} questions`);
     const evalOpts = { samples: args.evalSamples, maxNewTokens: args.maxNewTokens, seed: args.seed + 1 };
