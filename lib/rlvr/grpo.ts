@@ -256,9 +256,9 @@ export function grpoLiveCharts(title = "GRPO"): GRPOCharts {
   return {
     charts: [reward, kl, length],
     push(st) {
-      reward.push("mean reward (answers the checker accepts)", st.iteration, st.reward);
+      reward.push("reward (fraction right)", st.iteration, st.reward);
       reward.push("groups with a right answer", st.iteration, st.solvedGroups);
-      reward.push("groups with right and wrong answers (they teach)", st.iteration, st.mixedGroups);
+      reward.push("groups that teach", st.iteration, st.mixedGroups);
       kl.push("KL", st.iteration, st.kl);
       length.push("mean answer length", st.iteration, st.length);
     },
@@ -272,13 +272,13 @@ export function grpoLiveCharts(title = "GRPO"): GRPOCharts {
  * The course's learning rate for GRPO (AdamW, no weight decay): higher than PPO's, since each
  * answer carries one bit of reward and most groups teach nothing.
  */
-export const GRPO_LR = 2e-4;
+export const GRPO_LR = 3e-4;
 
 /** Prompts per GRPO iteration (each answered groupSize times). */
 export const GRPO_PROMPTS_PER_ITERATION = 8;
 
 /** Iterations of the course's GRPO run (notebook 11, npm run grpo). */
-export const GRPO_ITERATIONS = 120;
+export const GRPO_ITERATIONS = 400;
 
 /** Answers sampled per held-out question in the evaluation: pass@k for k up to 16. */
 export const GRPO_EVAL_SAMPLES = 16;

@@ -173,4 +173,19 @@ describe("GRPO's loop and pass@k (chapter 11)", function () {
     await assert.rejects(runGRPO({ sft, config, codec, prompts: [], iterations: 1 }), /runGRPO: no training prompts/);
     disposeParams(sft);
   });
+
+  it("it learns: on a task the untrained model solves by chance, the reward rises (a sign error anywhere would make it fall)", async () => {
+    const { config, codec, sft } = tinyChat();
+    const prompts = ["ab?", "cd?", "ef?", "gh?"].map((q) => ({ question: q, check: (a: string) => a.startsWith("a") }));
+    const r = await runGRPO({ sft, config, codec, prompts, iterations: 40, promptsPerIteration: 4, groupSize: 8, maxNewTokens: 3, lr: 1e-2, seed: 1 });
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const early = mean(r.history.slice(0, 5).map((s) => s.reward)), late = mean(r.history.slice(-5).map((s) => s.reward));
+    assert.ok(early < 0.3, `by chance at first: ${early}`);
+    assert.ok(late > 0.8, `learned: ${early} → ${late}`);
+    const ev = evaluateVerifiable(r.policy, config, codec, prompts, { samples: 8, maxNewTokens: 3, seed: 9, reference: sft });
+    assert.ok(ev.pass1.mean > 0.8 && ev.kl > 0, `pass@1 ${ev.pass1.mean}, KL ${ev.kl}`);
+    disposeParams(r.policy);
+    disposeParams(sft);
+  });
 });
+
