@@ -132,12 +132,15 @@ export interface GRPOHyper {
 }
 
 /**
- * The course's GRPO settings. β = 0 (no KL term), as DAPO and Dr. GRPO train: the clipped ratio
- * already keeps each update small, and with a checker there is no reward model to exploit by
- * drifting away (the KL is still measured and charted). 8 answers per prompt, 2 epochs per batch.
+ * The course's GRPO settings. β = 0 (no KL term), as DAPO and Dr. GRPO train: with a checker
+ * there is no reward model to exploit by drifting away (the KL is still measured and charted).
+ * One update per batch of answers (μ = 1, as DeepSeekMath trained and TRL's default): the ratio
+ * is then 1 where the gradient is taken and the clip never acts; on the course's fact task a
+ * second epoch bought less than the extra iterations the same time buys (measured: 23.6 % held-out
+ * pass@1 with one epoch against 21.5 % with two, 270–281 s each, lr 3e-4). 8 answers per prompt.
  */
 export const DEFAULT_GRPO_HYPER: Readonly<GRPOHyper> = {
-  groupSize: 8, epochs: 2, clipEps: 0.2, beta: 0, scaleAdvantages: true, temperature: 1, maxNewTokens: 16, gradClip: 1,
+  groupSize: 8, epochs: 1, clipEps: 0.2, beta: 0, scaleAdvantages: true, temperature: 1, maxNewTokens: 16, gradClip: 1,
 };
 
 export interface GRPOIterationStats {
@@ -270,9 +273,11 @@ export function grpoLiveCharts(title = "GRPO"): GRPOCharts {
 
 /**
  * The course's learning rate for GRPO (AdamW, no weight decay): higher than PPO's, since each
- * answer carries one bit of reward and most groups teach nothing.
+ * answer carries one bit of reward and many groups teach nothing. Measured on the fact task
+ * (one epoch, 270 s): lr 3e-4 reached 23.6 % held-out pass@1 and pass@16 41.7 %, lr 5e-4 25.8 %
+ * and 36.7 %: sharper, and a little narrower.
  */
-export const GRPO_LR = 3e-4;
+export const GRPO_LR = 5e-4;
 
 /** Prompts per GRPO iteration (each answered groupSize times). */
 export const GRPO_PROMPTS_PER_ITERATION = 8;
