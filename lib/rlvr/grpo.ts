@@ -283,7 +283,7 @@ export const GRPO_LR = 5e-4;
 export const GRPO_PROMPTS_PER_ITERATION = 8;
 
 /** Iterations of the course's GRPO run (notebook 11, npm run grpo). */
-export const GRPO_ITERATIONS = 400;
+export const GRPO_ITERATIONS = 500;
 
 /** Answers sampled per held-out question in the evaluation: pass@k for k up to 16. */
 export const GRPO_EVAL_SAMPLES = 16;
