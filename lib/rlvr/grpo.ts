@@ -150,8 +150,9 @@ export interface GRPOIterationStats {
   solvedGroups: number;
   mixedGroups: number;
   /**
-   * Mean k3 KL to the reference per answer token (0 without a reference), in the last epoch, on
-   * the answers of the update (without a KL term: the answers of the groups that teach).
+   * Mean k3 KL to the reference per answer token (0 without a reference), from the last epoch's
+   * forward pass (before its step), on the answers of the update (without a KL term: the answers
+   * of the groups that teach).
    */
   kl: number;
   clipFraction: number;
