@@ -37,6 +37,8 @@ export interface BatchGenerateOptions extends SamplingOptions {
   streams?: "batch" | "row";
   /** Threads that sample the rows (lib/gpt/samplingThreads.ts): with "row" streams or temperature 0, default defaultThreads(); else 1. */
   threads?: number;
+  /** With "row" streams or temperature 0, the rows a thread samples at once (the rest wait their turn). Default MAX_ROWS_AT_ONCE. */
+  maxRowsAtOnce?: number;
 }
 
 export interface BatchGeneration {
@@ -91,10 +93,34 @@ function croppedPrompts(prompts: readonly number[][], config: GPTConfig): number
 }
 
 /**
+ * Rows one thread samples at once, at most: every row holds its own KV cache and logits, and a
+ * few thousand rows of the course's base model overflow a wasm thread's 4 GiB (measured: 2,560
+ * rows crashed, 960 did not). Rows with their own random stream, or greedy ones, are sampled in
+ * chunks of this many, which gives the same answers as all at once.
+ */
+export const MAX_ROWS_AT_ONCE = 256;
+
+/**
  * generateBatch's work on one thread, for checked prompts (a worker of lib/gpt/samplingThreads.ts
  * calls it for its shard): row r draws from its own stream when `rowSeeds` are given, else every row from `rng`.
+ * Rows that do not share a stream go opts.maxRowsAtOnce at a time.
  */
 export function generateRows(params: GPTParams, config: GPTConfig, prompts: readonly number[][], opts: BatchGenerateOptions & { rowSeeds?: number[] }): BatchGeneration {
+  const chunk = opts.maxRowsAtOnce ?? MAX_ROWS_AT_ONCE;
+  if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`generateRows: maxRowsAtOnce must be an integer >= 1, got ${chunk}`);
+  const independent = opts.rowSeeds !== undefined || opts.temperature === 0;
+  if (!independent || prompts.length <= chunk) return generateRowsAtOnce(params, config, prompts, opts);
+  const out: BatchGeneration = { prompts: [], responses: [], ended: [] };
+  for (let i = 0; i < prompts.length; i += chunk) {
+    const part = generateRowsAtOnce(params, config, prompts.slice(i, i + chunk), { ...opts, rowSeeds: opts.rowSeeds?.slice(i, i + chunk) });
+    out.prompts.push(...part.prompts);
+    out.responses.push(...part.responses);
+    out.ended.push(...part.ended);
+  }
+  return out;
+}
+
+function generateRowsAtOnce(params: GPTParams, config: GPTConfig, prompts: readonly number[][], opts: BatchGenerateOptions & { rowSeeds?: number[] }): BatchGeneration {
   const { maxNewTokens, stopId, padId = 0 } = opts;
   const rng = opts.rng ?? createRng(opts.seed ?? 0);
   const rowRngs = opts.rowSeeds?.map((s) => createRng(s));

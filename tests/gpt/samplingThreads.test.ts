@@ -43,6 +43,21 @@ describe("samplingThreads: a batch of prompts sampled on two threads", function 
     }
   });
 
+  it("rows with their own streams, or greedy ones, sampled a few at a time give the same answers as all at once", () => {
+    const params = initGPT(config, { seed: 2 });
+    try {
+      for (const opts of [{ maxNewTokens: 8, temperature: 1, stopId: 0, streams: "row" as const, seed: 5 }, { maxNewTokens: 6, temperature: 0 }]) {
+        for (const threads of [1, 2]) {
+          const all = generateBatch(params, config, prompts, { ...opts, threads });
+          assert.deepEqual(generateBatch(params, config, prompts, { ...opts, threads, maxRowsAtOnce: 2 }), all, `${opts.temperature}, ${threads} threads`);
+        }
+      }
+      assert.throws(() => generateBatch(params, config, prompts, { maxNewTokens: 2, temperature: 0, threads: 1, maxRowsAtOnce: 0 }), /maxRowsAtOnce must be an integer >= 1, got 0/);
+    } finally {
+      disposeParams(params);
+    }
+  });
+
   it("one stream for the batch (the default) is one thread's: asking for more is an error", () => {
     const params = initGPT(config, { seed: 2 });
     try {
