@@ -173,8 +173,9 @@ export interface GRPOIterationResult {
  * (the frozen SFT model), when given, is where the KL is measured from, and penalised with β > 0.
  *
  * Without a KL term, an answer whose advantage is 0 (every answer of a group all right or all
- * wrong) contributes nothing to the gradient, so only the groups that teach enter the update
- * (as DAPO's dynamic sampling keeps them): the same step for about half the backward passes.
+ * wrong) contributes nothing to the gradient, so only the groups that teach enter the update,
+ * and the loss is their answers' mean (as DAPO's dynamic sampling keeps only such groups): the
+ * same direction for about half the backward passes.
  * The KL is then measured on those answers. The old log-probabilities are the first epoch's own
  * (before any step the policy is the old policy), which saves a forward pass.
  */
