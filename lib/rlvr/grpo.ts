@@ -250,6 +250,9 @@ export interface GRPOCharts {
   charts: LiveLineChart[];
 }
 
+/** Iterations in the running mean of the reward chart. */
+export const GRPO_CHART_WINDOW = 20;
+
 /**
  * Three live charts for a notebook (nothing is drawn outside a kernel): reward and the groups
  * that teach, KL to the reference, answer length.
@@ -258,10 +261,14 @@ export function grpoLiveCharts(title = "GRPO"): GRPOCharts {
   const reward = liveLineChart({ title: `${title}: reward and groups`, xTitle: "iteration", height: 300 });
   const kl = liveLineChart({ title: `${title}: KL to the SFT model (nats per token)`, xTitle: "iteration", height: 260 });
   const length = liveLineChart({ title: `${title}: answer length (tokens)`, xTitle: "iteration", height: 260 });
+  const recent: number[] = []; // one iteration's 64 answers are noisy: the trend shows in a running mean
   return {
     charts: [reward, kl, length],
     push(st) {
+      recent.push(st.reward);
+      if (recent.length > GRPO_CHART_WINDOW) recent.shift();
       reward.push("reward (fraction right)", st.iteration, st.reward);
+      reward.push(`reward, mean of the last ${GRPO_CHART_WINDOW} iterations`, st.iteration, recent.reduce((a, b) => a + b, 0) / recent.length);
       reward.push("groups with a right answer", st.iteration, st.solvedGroups);
       reward.push("groups that teach", st.iteration, st.mixedGroups);
       kl.push("KL", st.iteration, st.kl);
