@@ -1,6 +1,9 @@
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { CharTokenizer } from "../../lib/tokens/charTokenizer";
+import { initBackend } from "../../lib/core/backend";
 import { saveCheckpoint } from "../../lib/pretrain/checkpoint";
 import { gptConfig, initGPT } from "../../lib/gpt/gpt";
 import { chatTokenizer, saveSFTData, SFTExample } from "../../lib/finetune/sft";
@@ -25,3 +28,31 @@ export function makeTinyChatModel(dir: string): { ckpt: string; data: string } {
   return { ckpt, data: path.join(dir, "data", "train.jsonl") };
 }
 
+
+/** A command-line tool's main, as the tests call it: argv, stdout and stderr lines, the environment. */
+export type CliMain = (argv: string[], out: (l: string) => void, err: (l: string) => void, env: NodeJS.ProcessEnv) => Promise<number>;
+
+/**
+ * Mocha hooks for testing CLIs on the tiny chat model: a temp dir (removed afterwards) holding
+ * the model and its data, smoke mode with the artifacts inside that dir, and `run`, which calls
+ * a tool and reads its JSON summary from the last stdout line.
+ */
+export function tinyChatCli(prefix: string) {
+  const cli = {
+    dir: "", ckpt: "", data: "", env: {} as NodeJS.ProcessEnv,
+    async run(main: CliMain, ...argv: string[]) {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await main(argv, (l) => out.push(l), (l) => err.push(l), cli.env);
+      return { code, out, err, json: code === 0 && out.length ? JSON.parse(out[out.length - 1]) : undefined };
+    },
+  };
+  before(async () => {
+    await initBackend({ quiet: true });
+    cli.dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    cli.env = { COURSE_SMOKE: "1", COURSE_ARTIFACTS: path.join(cli.dir, "artifacts") };
+    ({ ckpt: cli.ckpt, data: cli.data } = makeTinyChatModel(cli.dir));
+  });
+  after(() => fs.rmSync(cli.dir, { recursive: true, force: true }));
+  return cli;
+}

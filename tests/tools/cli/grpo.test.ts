@@ -1,35 +1,17 @@
 import assert from "node:assert/strict";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import { initBackend } from "../../../lib/core/backend";
 import { loadPretrained, disposeParams } from "../../../lib/pretrain/pretrain";
 import { saveSFTData } from "../../../lib/finetune/sft";
 import { main as grpoMain, parseGRPOArgs } from "../../../lib/tools/cli/grpo";
-import { makeTinyChatModel } from "../../rlhf/rlhfFixture";
+import { tinyChatCli } from "../../rlhf/rlhfFixture";
 
 // npm run grpo on a tiny untrained chat model: nothing needs build/artifacts.
 
 describe("grpo CLI", function () {
   this.timeout(120000);
-  let dir: string;
-  let env: NodeJS.ProcessEnv;
-  let ckpt: string;
-  let data: string;
-  before(async () => {
-    await initBackend({ quiet: true });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "grpo-cli-"));
-    env = { COURSE_SMOKE: "1", COURSE_ARTIFACTS: path.join(dir, "artifacts") };
-    ({ ckpt, data } = makeTinyChatModel(dir));
-  });
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-  async function run(...argv: string[]) {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await grpoMain(argv, (l) => out.push(l), (l) => err.push(l), env);
-    return { code, out, err, json: code === 0 && out.length ? JSON.parse(out[out.length - 1]) : undefined };
-  }
+  const cli = tinyChatCli("grpo-cli-");
+  const run = (...argv: string[]) => cli.run(grpoMain, ...argv);
 
   it("options: defaults from the artifacts folder and the library, bad values refused", () => {
     const a = parseGRPOArgs([], { COURSE_ARTIFACTS: "/x" });
@@ -44,8 +26,8 @@ describe("grpo CLI", function () {
   });
 
   it("trains, saves a loadable policy, evaluates before and after; the JSON summary is the last line and agrees with itself", async () => {
-    const out = path.join(dir, "grpo");
-    const r = await run("--checkpoint", ckpt, "--data", data, "--iters", "2", "--group-size", "3", "--eval-samples", "3", "--out", out, "--seed", "2", "--json");
+    const out = path.join(cli.dir, "grpo");
+    const r = await run("--checkpoint", cli.ckpt, "--data", cli.data, "--iters", "2", "--group-size", "3", "--eval-samples", "3", "--out", out, "--seed", "2", "--json");
     assert.equal(r.code, 0, r.err.join("\n"));
     const j = r.json;
     assert.equal(j.task, "facts");
@@ -69,17 +51,17 @@ describe("grpo CLI", function () {
   });
 
   it("refuses to overwrite its checkpoint, and a data set without the task's questions", async () => {
-    const same = await run("--checkpoint", ckpt, "--data", data, "--out", ckpt);
+    const same = await run("--checkpoint", cli.ckpt, "--data", cli.data, "--out", cli.ckpt);
     assert.equal(same.code, 2);
     assert.match(same.err[0], /^grpo: --out is the same directory as --checkpoint/);
-    const letters = await run("--checkpoint", ckpt, "--data", data, "--task", "letters", "--out", path.join(dir, "x"));
+    const letters = await run("--checkpoint", cli.ckpt, "--data", cli.data, "--task", "letters", "--out", path.join(cli.dir, "x"));
     assert.equal(letters.code, 2);
     assert.match(letters.err[letters.err.length - 1], /^grpo: .*train\.jsonl: no letters questions to train on$/);
-    const other = path.join(dir, "other");
+    const other = path.join(cli.dir, "other");
     for (const s of ["train", "val", "test"]) saveSFTData(path.join(other, `${s}.jsonl`), []);
-    const none = await run("--checkpoint", ckpt, "--data", path.join(other, "train.jsonl"), "--out", path.join(dir, "y"));
+    const none = await run("--checkpoint", cli.ckpt, "--data", path.join(other, "train.jsonl"), "--out", path.join(cli.dir, "y"));
     assert.equal(none.code, 2, none.err.join("\n"));
     assert.match(none.err[none.err.length - 1], /^grpo: cannot load the questions: .*train\.jsonl: no examples \(the file is empty\)$/);
-    assert.ok(!fs.existsSync(path.join(dir, "x")) && !fs.existsSync(path.join(dir, "y")), "nothing written");
+    assert.ok(!fs.existsSync(path.join(cli.dir, "x")) && !fs.existsSync(path.join(cli.dir, "y")), "nothing written");
   });
 });
