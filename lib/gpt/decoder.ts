@@ -56,6 +56,11 @@ export interface DecoderOptions {
    * JavaScript; "onnxruntime" (throws when it is not loaded).
    */
   products?: "auto" | "js" | "onnxruntime";
+  /**
+   * Keep each step's attention weights (`Decoder.attention`): what the course's browser widget
+   * draws as heatmaps. Off by default: it costs a copy per head per step.
+   */
+  recordAttention?: boolean;
 }
 
 export interface Decoder {
@@ -65,7 +70,17 @@ export interface Decoder {
   step(id: number): Float32Array;
   /** Empty the cache (weights stay). */
   reset(): void;
+  /** LN_f(x) of the last token fed, [C] (a reused buffer): the hidden state a scalar head (reward, value) reads. */
+  readonly hidden: Float32Array;
+  /**
+   * With `recordAttention`: attention weights [L, H, blockSize]; after feeding position p, row
+   * (l, h) holds that token's weights over positions 0..p (the rest of the row is 0). Else null.
+   */
+  readonly attention: Float32Array | null;
 }
+
+/** A model's weights as plain arrays by parameter name (GPT-2's names, [in, out] orientation). */
+export type DecoderWeights = Readonly<Record<string, Float32Array>>;
 
 /**
  * y[0..out) = x[0..in) · W [in, out] (+ b). Four rows of W per pass over y: a quarter of the
@@ -129,6 +144,16 @@ function layerNormInto(x: Float32Array, w: Float32Array, b: Float32Array | null,
  * 2 · nLayer · blockSize · G · D floats (G · D = nEmbd without grouped-query attention).
  */
 export function createDecoder(params: GPTParams, config: GPTConfig, opts: DecoderOptions = {}): Decoder {
+  const weights: Record<string, Float32Array> = {};
+  for (const [name, p] of Object.entries(params)) weights[name] = p.dataSync() as Float32Array;
+  return createDecoderFromWeights(weights, config, opts);
+}
+
+/**
+ * The same decoder over weights already in plain arrays (no TensorFlow.js: how the browser
+ * widgets run the course's models). The arrays are read, never written, and not copied.
+ */
+export function createDecoderFromWeights(weights: DecoderWeights, config: GPTConfig, opts: DecoderOptions = {}): Decoder {
   const products = opts.products ?? "auto";
   if (products !== "auto" && products !== "js" && products !== "onnxruntime") {
     throw new Error(`createDecoder: products must be "auto", "js" or "onnxruntime", got ${JSON.stringify(products)}`);
@@ -143,39 +168,42 @@ export function createDecoder(params: GPTParams, config: GPTConfig, opts: Decode
   const swiglu = config.mlp === "swiglu";
   const rms = config.norm === "rmsnorm";
   const rope = config.positions === "rope";
-  const get = (name: string): Float32Array => {
-    const p = params[name];
+  const get = (name: string, size: number): Float32Array => {
+    const p = weights[name];
     if (p === undefined) throw new Error(`createDecoder: missing parameter "${name}"`);
-    return p.dataSync() as Float32Array;
+    if (p.length !== size) throw new Error(`createDecoder: parameter "${name}" has ${p.length} values, expected ${size} for this config`);
+    return p;
   };
-  const opt = (name: string): Float32Array | null => (params[name] === undefined ? null : get(name));
-  const wte = get("wte.weight"); // [V, C]
-  const wpe = rope ? null : get("wpe.weight"); // [T, C]
+  const opt = (name: string, size: number): Float32Array | null => (weights[name] === undefined ? null : get(name, size));
+  const wte = get("wte.weight", V * C); // [V, C]
+  const wpe = rope ? null : get("wpe.weight", T * C); // [T, C]
   // RoPE's angles for every position: [T, D/2]
   const half = D / 2;
   const { cos: ropeCos, sin: ropeSin } = rope ? ropeAngleValues(T, D, config.ropeBase ?? 10000) : { cos: new Float32Array(0), sin: new Float32Array(0) };
   const norm = (x: Float32Array, w: Float32Array, b: Float32Array | null, out: Float32Array) => (rms ? rmsNormInto(x, w, out, C) : layerNormInto(x, w, b, out, C));
-  const headW = params["lm_head.weight"] !== undefined ? get("lm_head.weight") : wte; // [V, C]
-  const lnfW = get("ln_f.weight");
-  const lnfB = opt("ln_f.bias");
+  const headW = weights["lm_head.weight"] !== undefined ? get("lm_head.weight", V * C) : wte; // [V, C]
+  const lnfW = get("ln_f.weight", C);
+  const lnfB = opt("ln_f.bias", C);
+  const QKV = C + 2 * G * D;
   const layers: LayerWeights[] = [];
   for (let l = 0; l < L; l++) {
     const h = `h.${l}`;
     layers.push({
-      ln1w: get(`${h}.ln_1.weight`), ln1b: opt(`${h}.ln_1.bias`),
-      attnW: get(`${h}.attn.c_attn.weight`), attnB: opt(`${h}.attn.c_attn.bias`),
-      projW: get(`${h}.attn.c_proj.weight`), projB: opt(`${h}.attn.c_proj.bias`),
-      ln2w: get(`${h}.ln_2.weight`), ln2b: opt(`${h}.ln_2.bias`),
-      fcW: get(`${h}.mlp.c_fc.weight`), fcB: opt(`${h}.mlp.c_fc.bias`),
-      gateW: swiglu ? get(`${h}.mlp.c_gate.weight`) : null, gateB: opt(`${h}.mlp.c_gate.bias`),
-      fc2W: get(`${h}.mlp.c_proj.weight`), fc2B: opt(`${h}.mlp.c_proj.bias`),
+      ln1w: get(`${h}.ln_1.weight`, C), ln1b: opt(`${h}.ln_1.bias`, C),
+      attnW: get(`${h}.attn.c_attn.weight`, C * QKV), attnB: opt(`${h}.attn.c_attn.bias`, QKV),
+      projW: get(`${h}.attn.c_proj.weight`, C * C), projB: opt(`${h}.attn.c_proj.bias`, C),
+      ln2w: get(`${h}.ln_2.weight`, C), ln2b: opt(`${h}.ln_2.bias`, C),
+      fcW: get(`${h}.mlp.c_fc.weight`, C * F), fcB: opt(`${h}.mlp.c_fc.bias`, F),
+      gateW: swiglu ? get(`${h}.mlp.c_gate.weight`, C * F) : null, gateB: swiglu ? opt(`${h}.mlp.c_gate.bias`, F) : null,
+      fc2W: get(`${h}.mlp.c_proj.weight`, F * C), fc2B: opt(`${h}.mlp.c_proj.bias`, C),
       k: new Float32Array(G * T * D), v: new Float32Array(G * T * D),
     });
   }
   // Work buffers, allocated once.
   const x = new Float32Array(C);
   const a = new Float32Array(C);
-  const qkv = new Float32Array(C + 2 * G * D);
+  const qkv = new Float32Array(QKV);
+  const attention = opts.recordAttention ? new Float32Array(L * H * T) : null;
   const att = new Float32Array(C);
   const tmp = new Float32Array(C);
   const u = new Float32Array(F);
@@ -192,13 +220,16 @@ export function createDecoder(params: GPTParams, config: GPTConfig, opts: Decode
     reset() {
       pos = 0;
     },
+    hidden: a,
+    attention,
     step(id: number): Float32Array {
       if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new Error(`decoder: token id ${id} is outside the vocabulary 0..${V - 1}`);
       if (pos >= T) throw new Error(`decoder: position ${pos} exceeds the context (blockSize ${T}); reset the decoder or crop the input`);
       for (let c = 0; c < C; c++) x[c] = wte[id * C + c] + (wpe ? wpe[pos * C + c] : 0); // [C]
-      for (const w of layers) {
+      for (let l = 0; l < L; l++) {
+        const w = layers[l];
         norm(x, w.ln1w, w.ln1b, a);
-        matVec(a, w.attnW, w.attnB, qkv, C, C + 2 * G * D); // q [C] = H heads × D | k, v [G·D] each
+        matVec(a, w.attnW, w.attnB, qkv, C, QKV); // q [C] = H heads × D | k, v [G·D] each
         if (rope) {
           ropeInto(qkv, 0, H, D, ropeCos, ropeSin, pos * half);
           ropeInto(qkv, C, G, D, ropeCos, ropeSin, pos * half);
@@ -227,11 +258,14 @@ export function createDecoder(params: GPTParams, config: GPTConfig, opts: Decode
             sum += scores[s];
           }
           for (let d = 0; d < D; d++) att[hd * D + d] = 0;
+          const row = attention ? (l * H + hd) * T : 0;
           for (let s = 0; s <= pos; s++) {
             const p = scores[s] / sum;
+            if (attention) attention[row + s] = p;
             const vRow = kv + s * D;
             for (let d = 0; d < D; d++) att[hd * D + d] += p * w.v[vRow + d];
           }
+          if (attention) attention.fill(0, row + pos + 1, row + T);
         }
         matVec(att, w.projW, w.projB, tmp, C, C);
         for (let c = 0; c < C; c++) x[c] += tmp[c];

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../lib/core/backend";
-import { createDecoder } from "../../lib/gpt/decoder";
+import { createDecoder, createDecoderFromWeights } from "../../lib/gpt/decoder";
 import { loadOnnxRuntime } from "../../lib/core/kernels/ortMatMul";
-import { GPTConfig, gptConfig, gptForward } from "../../lib/gpt/gpt";
+import { attentionMaps, GPTConfig, gptConfig, gptForward } from "../../lib/gpt/gpt";
 import { disposeParams } from "../../lib/pretrain/pretrain";
 import { generate } from "../../lib/gpt/sampling";
 import { randomModel } from "./randomModel";
@@ -40,6 +40,36 @@ describe("decoder (the JavaScript inference engine)", function () {
       disposeParams(params);
     });
   }
+
+  it("records gpt.ts's attention maps and hidden states, position by position, and reads plain arrays", () => {
+    const config = gptConfig("tiny", { vocabSize: 13, blockSize: 8 });
+    const params = randomModel(config, 4);
+    const ids = [3, 1, 4, 1, 5, 9];
+    const maps = attentionMaps(params, config, ids); // [L][H][T][T]
+    const hidden = tf.tidy(() => gptForward(params, config, tf.tensor2d([ids], [1, ids.length], "int32"), { returnHidden: true }).hidden.arraySync()[0]);
+    const weights = Object.fromEntries(Object.entries(params).map(([n, p]) => [n, p.dataSync() as Float32Array]));
+    const dec = createDecoderFromWeights(weights, config, { recordAttention: true, products: "js" });
+    const { nLayer: L, nHead: H, blockSize: T } = config;
+    for (let t = 0; t < ids.length; t++) {
+      dec.step(ids[t]);
+      for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) {
+        const row = dec.attention!.subarray((l * H + h) * T, (l * H + h + 1) * T);
+        for (let s = 0; s < T; s++) {
+          const want = s <= t ? maps[l][h][t][s] : 0;
+          assert.ok(Math.abs(row[s] - want) < 1e-5, `layer ${l} head ${h} query ${t} key ${s}: ${row[s]} vs ${want}`);
+        }
+      }
+      const err = Math.max(...hidden[t].map((v, c) => Math.abs(v - dec.hidden[c])));
+      assert.ok(err < 1e-4, `hidden state at ${t} differs by ${err}`);
+    }
+    // A shorter sequence after reset leaves no weights of the longer one behind.
+    dec.reset();
+    dec.step(ids[0]);
+    assert.deepEqual(Array.from(dec.attention!.subarray(0, T)), [1, 0, 0, 0, 0, 0, 0, 0]);
+    assert.equal(createDecoder(params, config).attention, null);
+    assert.throws(() => createDecoderFromWeights({ ...weights, "wte.weight": new Float32Array(5) }, config), /"wte.weight" has 5 values, expected 208 for this config/);
+    disposeParams(params);
+  });
 
   it("generate: the js engine samples exactly what the tfjs KV cache samples (greedy and seeded), past the context too", () => {
     const config = gptConfig("tiny", { vocabSize: 13, blockSize: 16 });
