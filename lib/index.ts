@@ -12,3 +12,4 @@ export * from "./pretrain";
 export * from "./finetune";
 export * from "./rlhf";
 export * from "./rlvr";
+export * from "./widgets";

@@ -37,7 +37,7 @@ export function importGraph(root: string, opts: { types?: boolean } = {}): Map<s
  * The library's stages in lesson order (lib/index.ts exports them in this order). A file may
  * import its own stage and earlier ones; tools/ (CLIs, course builder) may import any stage.
  */
-export const STAGES = ["core", "show", "tokens", "embeddings", "attention", "gpt", "pretrain", "finetune", "rlhf", "rlvr", "tools"];
+export const STAGES = ["core", "show", "tokens", "embeddings", "attention", "gpt", "pretrain", "finetune", "rlhf", "rlvr", "widgets", "tools"];
 
 /** "a/x.ts imports b/y.ts" for every import of a later stage (stage = first folder under root; files at the root are not checked). */
 export function laterStageImports(graph: Map<string, string[]>, root: string, stages: readonly string[] = STAGES): string[] {

@@ -10,6 +10,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { ropeRows, ropeRowsRun } from "../core/kernels/fused";
 import { Rng, seedFor } from "../core/random";
+import { ropeAngleValues } from "./ropeAngles";
+
+export { ropeAngleValues } from "./ropeAngles";
 
 function checkSize(name: string, what: string, n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: ${what} must be a positive integer, got ${n}`);
@@ -110,25 +113,6 @@ export function ropeAngles(T: number, headDim: number, base = 10000): RopeTables
   const { cos, sin } = ropeAngleValues(T, headDim, base);
   const half = headDim / 2;
   return { cos: tf.tensor2d(cos, [T, half]), sin: tf.tensor2d(sin, [T, half]) };
-}
-
-/** ropeAngles' numbers as plain arrays, row-major [T, D/2] (the Float32 decoder uses them). */
-export function ropeAngleValues(T: number, headDim: number, base = 10000): { cos: Float32Array; sin: Float32Array } {
-  checkSize("ropeAngles", "T", T);
-  if (!Number.isInteger(headDim) || headDim < 2 || headDim % 2 !== 0) {
-    throw new Error(`ropeAngles: head size must be a positive even integer, got ${headDim}`);
-  }
-  const half = headDim / 2;
-  const cos = new Float32Array(T * half);
-  const sin = new Float32Array(T * half);
-  for (let p = 0; p < T; p++) {
-    for (let i = 0; i < half; i++) {
-      const angle = p * Math.pow(base, (-2 * i) / headDim);
-      cos[p * half + i] = Math.cos(angle);
-      sin[p * half + i] = Math.sin(angle);
-    }
-  }
-  return { cos, sin };
 }
 
 /**

@@ -29,8 +29,9 @@
  * by the position's angles; cached keys keep theirs) and grouped-query attention (the cache
  * holds only the G key/value heads; query head h reads key/value head ⌊h·G/H⌋).
  */
-import { type GPTConfig, type GPTParams, kvHeads, mlpHiddenSize } from "./gpt";
-import { ropeAngleValues } from "../attention/positional";
+import { type GPTConfig, kvHeads, mlpHiddenSize } from "./config";
+import type { GPTParams } from "./gpt";
+import { ropeAngleValues } from "../attention/ropeAngles";
 import { onnxRuntimeLoaded, ortGemm } from "../core/kernels/onnxruntime";
 
 /** Width from which "auto" computes the products in onnxruntime (see the top of the file). */

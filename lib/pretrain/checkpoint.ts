@@ -265,12 +265,8 @@ export function checkpointExists(dir: string): boolean {
   return fs.existsSync(path.join(target, MODEL_JSON)) || (!fs.existsSync(target) && fs.existsSync(path.join(`${target}.old`, MODEL_JSON)));
 }
 
-/**
- * Read a checkpoint written by saveCheckpoint. Every problem (missing directory or file,
- * truncated or corrupted .bin, manifest fields of the wrong type or size) is a one-line
- * error naming the file and the field.
- */
-export function loadCheckpoint(dir: string): LoadedCheckpoint {
+/** model.json of a checkpoint, checked: its format, version, step and manifests. */
+function readCheckpointMeta(dir: string): { target: string; metaFile: string; meta: Record<string, unknown> } {
   let target = path.resolve(dir);
   if (!fs.existsSync(target)) {
     const old = `${target}.old`;
@@ -303,7 +299,40 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
   const optMeta = meta.optimizer;
   field("optimizer", optMeta === null || optMeta === undefined || isObject(optMeta), "an object or null");
 
-  const params = readTensors(target, metaFile, "weights", meta.weights as Record<string, unknown>);
+  return { target, metaFile, meta };
+}
+
+/** A checkpoint's weights as plain arrays, without TensorFlow.js (the site build's model export reads them). */
+export interface CheckpointWeights {
+  config?: unknown;
+  tokenizer?: Tokenizer;
+  step: number;
+  savedAt: string;
+  weights: Record<string, { shape: number[]; values: Float32Array | Int32Array }>;
+}
+
+/** The weights, config and tokenizer of a checkpoint, checked as loadCheckpoint checks them; the optimizer's state is not read. */
+export function loadCheckpointWeights(dir: string): CheckpointWeights {
+  const { target, metaFile, meta } = readCheckpointMeta(dir);
+  const out: CheckpointWeights = {
+    step: meta.step as number,
+    savedAt: typeof meta.savedAt === "string" ? meta.savedAt : "",
+    weights: readTensorValues(target, metaFile, "weights", meta.weights as Record<string, unknown>),
+  };
+  if (meta.config !== null && meta.config !== undefined) out.config = meta.config;
+  if (meta.tokenizer !== null && meta.tokenizer !== undefined) out.tokenizer = tokenizerFromJSON(meta.tokenizer, `${metaFile}: field "tokenizer"`);
+  return out;
+}
+
+/**
+ * Read a checkpoint written by saveCheckpoint. Every problem (missing directory or file,
+ * truncated or corrupted .bin, manifest fields of the wrong type or size) is a one-line
+ * error naming the file and the field.
+ */
+export function loadCheckpoint(dir: string): LoadedCheckpoint {
+  const { target, metaFile, meta } = readCheckpointMeta(dir);
+  const optMeta = meta.optimizer;
+  const params = tensorsOf(readTensorValues(target, metaFile, "weights", meta.weights as Record<string, unknown>));
   let optimizer: OptimizerState | undefined;
   if (isObject(optMeta)) {
     const o = optMeta as Record<string, unknown>;
@@ -313,7 +342,7 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
     }
     let tensors: NamedTensors;
     try {
-      tensors = readTensors(target, metaFile, "optimizer", o);
+      tensors = tensorsOf(readTensorValues(target, metaFile, "optimizer", o));
     } catch (err) {
       tf.dispose(Object.values(params));
       throw err;
@@ -343,7 +372,13 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
   return result;
 }
 
-function readTensors(dir: string, metaFile: string, key: string, m: Record<string, unknown>): NamedTensors {
+function tensorsOf(values: Record<string, { shape: number[]; values: Float32Array | Int32Array }>): NamedTensors {
+  const out: NamedTensors = {};
+  for (const [name, v] of Object.entries(values)) out[name] = tf.tensor(v.values, v.shape, v.values instanceof Int32Array ? "int32" : "float32");
+  return out;
+}
+
+function readTensorValues(dir: string, metaFile: string, key: string, m: Record<string, unknown>): Record<string, { shape: number[]; values: Float32Array | Int32Array }> {
   const f = (name: string) => `${key}.${name}`;
   const bad = (name: string, expected: string, value: unknown): never => {
     throw new Error(`${metaFile}: field "${f(name)}" must be ${expected}, got ${describeJSONValue(value)}`);
@@ -370,9 +405,8 @@ function readTensors(dir: string, metaFile: string, key: string, m: Record<strin
     if (sha !== m.sha256) throw new Error(`${binFile}: corrupted: its SHA-256 differs from field "${f("sha256")}" of ${metaFile}`);
   }
   const entries = m.tensors as unknown[];
-  const out: NamedTensors = {};
-  try {
-    entries.forEach((e, i) => {
+  const out: Record<string, { shape: number[]; values: Float32Array | Int32Array }> = {};
+  entries.forEach((e, i) => {
       const at = `tensors[${i}]`;
       if (!isObject(e)) bad(at, "an object {name, shape, dtype, offset, byteLength}", e);
       const t = e as Record<string, unknown>;
@@ -397,12 +431,8 @@ function readTensors(dir: string, metaFile: string, key: string, m: Record<strin
       // A run that diverged saves NaN weights; loaded, they would sample nothing and say nothing.
       const nonFinite = t.dtype === "float32" ? values.findIndex((v) => !Number.isFinite(v)) : -1;
       if (nonFinite >= 0) throw new Error(`${binFile}: tensor "${name}" holds ${values[nonFinite]} at element ${nonFinite}: the run that saved it diverged; train again (a lower learning rate) or load an earlier checkpoint`);
-      out[name] = tf.tensor(values, shape, t.dtype as "float32" | "int32");
-    });
-  } catch (err) {
-    tf.dispose(Object.values(out));
-    throw err;
-  }
+      out[name] = { shape, values };
+  });
   return out;
 }
 

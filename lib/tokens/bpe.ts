@@ -1,4 +1,3 @@
-import { TextDecoder, TextEncoder } from "util";
 import {
   EncodeOptions,
   loneSurrogateIndex,
@@ -326,7 +325,15 @@ export class BPETokenizer implements Tokenizer {
       run = [];
     }
     chunks.push(this.encoder.decodeBytes(run));
-    return Buffer.concat(chunks);
+    if (chunks.length === 1) return chunks[0];
+    // Joined by hand, not Buffer.concat: the tokenizers run in the browser too (the site's widgets).
+    const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
   }
 
   /** Ids → text. Bytes that do not form valid UTF-8 (a character cut between ids) become "�". */

@@ -353,7 +353,12 @@ function renderSite(notebookDir: string, siteDir: string, names: string[], smoke
     outDir: tmp,
     ...courseInfo(),
     notice: smoke ? "Smoke build: every notebook ran with tiny sizes, so numbers and plots are not meaningful." : undefined,
+    env: kernelEnv({ smoke }),
   });
+  if (res.widgetFiles.length > 0) {
+    const mb = (n: number) => (n / 1e6).toFixed(1);
+    progress.log(`live widgets: ${res.widgetFiles.map((f) => `${f.file.replace(/^assets\//, "")} ${mb(f.bytes)} MB`).join(", ")}`);
+  }
   const old = `${siteDir}.old-${process.pid}`;
   if (fs.existsSync(siteDir)) fs.renameSync(siteDir, old);
   fs.renameSync(tmp, siteDir);

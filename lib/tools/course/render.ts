@@ -9,6 +9,7 @@ import katex from "katex";
 import hljs from "highlight.js";
 import { type Cell, type Notebook, type Output } from "./notebook";
 import { PLOTLY_MIME } from "../../show/plot";
+import { validateWidgetSpec, WIDGET_MIME, type WidgetSpec } from "../../widgets/spec";
 import { isSolutionTitle, notebookPieces, type SolutionRef } from "./notebookStructure";
 
 // ---------------------------------------------------------------------------------------
@@ -347,6 +348,7 @@ export function chapterFromNotebook(name: string, notebook: Notebook, file: stri
 
 /** The richest representation we can render, best first. */
 export const MIME_PREFERENCE = [
+  WIDGET_MIME,
   PLOTLY_MIME,
   "text/html",
   "image/svg+xml",
@@ -372,8 +374,8 @@ export function isPlotlyLoader(output: Output): boolean {
 export interface OutputContext {
   /** Names the output in error messages, e.g. "x.ipynb: cell 4, output 2". */
   where: string;
-  /** Counter for unique figure ids on the page. */
-  figures: { count: number };
+  /** Counter for unique figure ids on the page; the page's live widgets, when collected. */
+  figures: { count: number; widgets?: WidgetSpec[] };
   env: PageEnv;
   warnings: string[];
 }
@@ -404,6 +406,20 @@ function renderPlotly(value: unknown, ctx: OutputContext): string {
   );
 }
 
+/**
+ * A live widget (lib/widgets/spec.ts): its settings for assets/course-widgets.js and the
+ * build-time view, which is what the page shows until the script takes over, or without scripts.
+ */
+function renderWidget(value: unknown, html: unknown, ctx: OutputContext): string {
+  const spec = validateWidgetSpec(typeof value === "string" ? JSON.parse(value) : value, ctx.where);
+  ctx.figures.widgets?.push(spec);
+  return (
+    `<div class="output course-widget" data-kind="${spec.kind}">` +
+    `<script type="application/json" class="widget-spec">${scriptJson(spec)}</script>` +
+    `<div class="widget-fallback output-html">${html === undefined ? "" : text(html)}</div></div>`
+  );
+}
+
 function imageDataUri(mime: string, value: unknown): string {
   const b64 = text(value).replace(/\s+/g, "");
   return `data:${mime};base64,${b64}`;
@@ -431,6 +447,8 @@ function renderMimeBundle(data: Record<string, unknown>, metadata: Record<string
   }
   const value = data[mime];
   switch (mime) {
+    case WIDGET_MIME:
+      return renderWidget(value, data["text/html"], ctx);
     case PLOTLY_MIME:
       return renderPlotly(value, ctx);
     case "text/html":

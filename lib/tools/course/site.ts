@@ -20,6 +20,8 @@ import {
   type Chapter, type PageEnv, type SiteOptions,
 } from "./render";
 import { renderSlideDeck } from "./slides";
+import { WIDGET_BUNDLE, writeWidgetAssets } from "./widgetAssets";
+import { widgetModels, type WidgetSpec } from "../../widgets/spec";
 
 /** The chapter number from the file name ("03-attention" → "03"), unless the title already starts with it. */
 function chapterLabel(ch: Chapter): string {
@@ -62,6 +64,8 @@ export interface RenderedPage {
   html: string;
   /** Number of plotly figures on the page (0 means plotly.js is not loaded). */
   figures: number;
+  /** The page's live widgets (lib/widgets/spec.ts). */
+  widgets: WidgetSpec[];
   /** Non-fatal problems, e.g. an output with no MIME type we can show. */
   warnings: string[];
 }
@@ -72,7 +76,7 @@ export function renderNotebookPage(
   nav: { prev?: Chapter; next?: Chapter; index: number; total: number },
   opts: SiteOptions = DEFAULT_SITE_OPTIONS,
 ): RenderedPage {
-  const figures = { count: 0 };
+  const figures = { count: 0, widgets: [] as WidgetSpec[] };
   const env: PageEnv = { slugs: new Set() };
   const warnings: string[] = [];
   const cells = renderPieces(ch, (p) => {
@@ -81,7 +85,8 @@ export function renderNotebookPage(
     return renderCell(p.type === "markdown" ? { ...cell, source: p.source } : cell, p.cell, ch, figures, env, warnings);
   });
   // plotly.js is 4.8 MB: only pages with figures load it.
-  const scripts = figures.count > 0 ? `<script src="assets/plotly.min.js"></script>\n<script src="assets/figures.js"></script>\n` : "";
+  const scripts = (figures.count > 0 ? `<script src="assets/plotly.min.js"></script>\n<script src="assets/figures.js"></script>\n` : "") +
+    (figures.widgets.length > 0 ? `<link rel="stylesheet" href="assets/widgets.css">\n<script src="${WIDGET_BUNDLE}"></script>\n` : "");
   const html = `${pageHead(`${ch.title} — ${opts.courseTitle}`)}
 <body>
 <header class="site-header">
@@ -96,7 +101,7 @@ ${pager(nav.prev, nav.next, "bottom")}
 ${scripts}</body>
 </html>
 `;
-  return { html, figures: figures.count, warnings };
+  return { html, figures: figures.count, widgets: figures.widgets, warnings };
 }
 
 /** The index page: title, intro and the chapter list in order. */
@@ -136,6 +141,7 @@ export function assetSources(): { from: string; to: string }[] {
   return [
     { from: path.join(own, "site.css"), to: "assets/site.css" },
     { from: path.join(own, "figures.js"), to: "assets/figures.js" },
+    { from: path.join(own, "widgets.css"), to: "assets/widgets.css" },
     { from: require.resolve("highlight.js/styles/github.min.css"), to: "assets/hljs.css" },
     { from: path.join(katexDist, "katex.min.css"), to: "assets/katex/katex.min.css" },
     ...fonts.map((f) => ({ from: path.join(fontsDir, f), to: `assets/katex/fonts/${f}` })),
@@ -184,6 +190,8 @@ export interface BuildSiteOptions extends Partial<Omit<SiteOptions, "slides">> {
   imagesDir?: string;
   /** Also write slides/<name>.html per notebook (default true); "only": just the slides and assets. */
   slides?: boolean | "only";
+  /** Environment that says where the widgets' models are (COURSE_ARTIFACTS, COURSE_SMOKE…); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface BuildSiteResult {
@@ -192,6 +200,8 @@ export interface BuildSiteResult {
   decks: string[];
   chapters: Chapter[];
   figures: number;
+  /** The widgets' bundle and models written (relative paths, bytes). */
+  widgetFiles: { file: string; bytes: number }[];
   warnings: string[];
 }
 
@@ -220,9 +230,11 @@ export function buildSite(options: BuildSiteOptions): BuildSiteResult {
   const warnings: string[] = [];
   let figures = 0;
   const decks: string[] = [];
+  const widgets: WidgetSpec[] = [];
   if (options.slides !== false) {
     for (const ch of chapters) {
       const deck = renderSlideDeck(ch, opts);
+      widgets.push(...deck.widgets);
       writeFileAtomic(path.join(outDir, "slides", `${ch.name}.html`), deck.html);
       decks.push(`slides/${ch.name}.html`);
       warnings.push(...deck.warnings);
@@ -233,6 +245,7 @@ export function buildSite(options: BuildSiteOptions): BuildSiteResult {
     writeFileAtomic(path.join(outDir, `${ch.name}.html`), page.html);
     pages.push(`${ch.name}.html`);
     warnings.push(...page.warnings);
+    widgets.push(...page.widgets);
     figures += page.figures;
   });
   if (options.slides !== "only") {
@@ -241,9 +254,13 @@ export function buildSite(options: BuildSiteOptions): BuildSiteResult {
   }
 
   for (const a of assetSources()) copyFile(a.from, path.join(outDir, a.to));
+  const widgetFiles = widgets.length === 0 ? [] : writeWidgetAssets(outDir, {
+    models: new Set(widgets.flatMap(widgetModels)),
+    gpt2: widgets.some((w) => w.kind === "tokenizers" && w.tokenizers.some((t) => t.json.type === "gpt2")),
+  }, options.env).files;
   const imagesDir = options.imagesDir ?? path.join(repoRoot, "images");
   // Pictures only: images/ also holds the figures' generator and its README.
   const isPicture = (name: string) => /\.(svg|png|jpe?g|gif|webp)$/i.test(name);
   if (fs.existsSync(imagesDir)) copyTree(imagesDir, path.join(outDir, "images"), isPicture);
-  return { pages, decks, chapters, figures, warnings };
+  return { pages, decks, chapters, figures, widgetFiles, warnings };
 }

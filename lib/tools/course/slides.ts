@@ -18,6 +18,8 @@ import type MarkdownIt from "markdown-it";
 import type { Cell, Output } from "./notebook";
 import { cellSource, isSolutionTitle, notebookPieces, type SolutionRef } from "./notebookStructure";
 import { PLOTLY_MIME } from "../../show/plot";
+import { WIDGET_MIME, type WidgetSpec } from "../../widgets/spec";
+import { WIDGET_BUNDLE } from "./widgetAssets";
 import { cellTags, escapeHtml, renderCell, renderCodeOutputs, renderMarkdownBlocks, renderMarkdownInline, renderMarkdownTokens, solutionDetails, type Chapter, type PageEnv, type SiteOptions } from "./render";
 
 type Token = MarkdownIt.Token;
@@ -113,6 +115,8 @@ const CODE_LINE = 27; // code: 19px, line-height 1.4
 const OUTPUT_LINE = 25; // text outputs: 18px
 const OUTPUT_MAX_LINES = 10; // taller text outputs scroll inside their box (slides.css)
 const BLOCK_GAP = 20;
+/** What a live widget is counted as: a whole slide (its controls and output grow as it is used). */
+const WIDGET_SLIDE_HEIGHT = SLIDE_BUDGET - TITLE_HEIGHT;
 const OUTPUT_HTML_MAX_HEIGHT = 400; // estimate cap: a taller table gets a slide of its own and shrinks to fit
 /** Plots are drawn at most this tall on a slide (assets/figures.js). */
 export const SLIDE_FIGURE_MAX_HEIGHT = SLIDE_BUDGET - TITLE_HEIGHT;
@@ -207,6 +211,7 @@ function outputHeight(o: Output): number {
       const d = o.data ?? {};
       const meta = (o.metadata ?? {}) as Record<string, any>;
       if (meta.llm_course?.role === "plotly-loader" || Object.values(meta).some((m: any) => m?.llm_course?.role === "plotly-loader")) return 0;
+      if (d[WIDGET_MIME] !== undefined) return WIDGET_SLIDE_HEIGHT; // a live widget gets a slide of its own
       const plotly = d[PLOTLY_MIME] as any;
       if (plotly) {
         const fig = typeof plotly === "string" ? safeJson(plotly) : plotly;
@@ -391,6 +396,8 @@ export interface RenderedDeck {
   html: string;
   slides: number;
   figures: number;
+  /** The deck's live widgets. */
+  widgets: WidgetSpec[];
   warnings: string[];
 }
 
@@ -406,7 +413,7 @@ function slideHtml(s: Slide, classes: string[]): string {
 
 /** The reveal.js deck of one chapter (written to slides/<name>.html, so URLs go up one folder). */
 export function renderSlideDeck(ch: Chapter, opts: SiteOptions): RenderedDeck {
-  const figures = { count: 0 };
+  const figures = { count: 0, widgets: [] as WidgetSpec[] };
   const env: PageEnv = { slugs: new Set() };
   const warnings: string[] = [];
   const columns = splitSlides(chapterUnits(ch, figures, env, warnings));
@@ -422,7 +429,8 @@ export function renderSlideDeck(ch: Chapter, opts: SiteOptions): RenderedDeck {
   const slides = columns.reduce((n, c) => n + c.length, 0);
   const scripts =
     (figures.count > 0 ? `<script src="../assets/plotly.min.js"></script>\n` : "") +
-    `<script src="../assets/figures.js"></script>\n<script src="../assets/reveal/reveal.js"></script>\n<script src="../assets/reveal/notes.js"></script>\n<script src="../assets/slides.js"></script>\n`;
+    `<script src="../assets/figures.js"></script>\n<script src="../assets/reveal/reveal.js"></script>\n<script src="../assets/reveal/notes.js"></script>\n<script src="../assets/slides.js"></script>\n` +
+    (figures.widgets.length > 0 ? `<link rel="stylesheet" href="../assets/widgets.css">\n<script src="../${WIDGET_BUNDLE}"></script>\n` : "");
   const html = `<!doctype html>
 <html lang="en">
 <head>
@@ -445,5 +453,5 @@ ${relocateUrls(sections.join("\n"))}
 ${scripts}</body>
 </html>
 `;
-  return { html, slides, figures: figures.count, warnings };
+  return { html, slides, figures: figures.count, widgets: figures.widgets, warnings };
 }
