@@ -116,7 +116,7 @@ export function basePromptIds(model: LiveModel, question: string): number[] {
 /**
  * A model's answer to a question, as text. A chat model answers in the chat template and stops
  * at "<|end|>" (kept in the text, as the labeller reads it); a base model continues the text
- * "question\n" and stops at the end of its line (it has no notion of an answer).
+ * "question\n" for all maxNewTokens (it has no notion of an answer, nor of stopping).
  */
 export function answerQuestion(model: LiveModel, question: string, opts: Omit<LiveSampleOptions, "stopId">): string {
   if (isChatModel(model)) {
@@ -124,9 +124,7 @@ export function answerQuestion(model: LiveModel, question: string, opts: Omit<Li
     const ids = [...sampleTokens(model, chatPromptIds(model, question, opts.maxNewTokens), { ...opts, stopId: endId })];
     return model.tokenizer.decode(ids);
   }
-  const newline = model.tokenizer.encode("\n");
-  const ids = [...sampleTokens(model, basePromptIds(model, question), { ...opts, stopId: newline.length === 1 ? newline[0] : undefined })];
-  return model.tokenizer.decode(ids).replace(/\n$/, "");
+  return model.tokenizer.decode([...sampleTokens(model, basePromptIds(model, question), opts)]);
 }
 
 /**

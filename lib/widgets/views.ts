@@ -105,7 +105,7 @@ export function answersView(question: string, reference: string | undefined, row
   return `<table class="cw-table cw-answers"><caption>${escapeHtml(question)} <span class="cw-reference">(${escapeHtml(ref)})</span></caption><thead><tr><th>model</th><th>answer</th><th>reward model</th><th>labeller's true score</th></tr></thead><tbody>${body}</tbody></table>`;
 }
 
-/** "<|end|>" at the end of an answer shown as a mark: the model ended its turn. */
+/** An answer on one line: "<|end|>" at its end shown as "⏎" (the model ended its turn), new lines as "↵". */
 export function visibleEnd(answer: string): string {
-  return answer.replace(/<\|end\|>$/, " ⏎");
+  return answer.replace(/<\|end\|>$/, " ⏎").replace(/\n/g, "↵");
 }

@@ -25,6 +25,7 @@ import { pathToFileURL } from "url";
 import type { BrowserContext, Page } from "playwright-core";
 import { projectPath, repoRoot } from "../../core/paths";
 import { type Command, commandMain, optionParser, type Parsed, runAsScript, UsageError } from "../cli/cli";
+import { checkWidgets } from "./checkWidgets";
 
 // Without the networking flags Chromium's background services fail loudly on a closed network.
 export const CHROMIUM_ARGS = [
@@ -126,6 +127,8 @@ export interface PageResult {
   ms: number;
   /** Slide decks: how many slides were stepped through. */
   slides?: number;
+  /** Live widgets used and checked (lib/tools/course/checkWidgets.ts). */
+  widgets?: number;
   /** Things worth knowing that are not failures (e.g. slides that scroll). */
   notes?: string[];
 }
@@ -180,12 +183,17 @@ async function checkPage(context: BrowserContext, siteDir: string, page: string,
     if (res.status() >= 400) problems.push(`HTTP ${res.status()}: ${res.url()}`);
   });
   let figures = 0;
+  let widgets = 0;
   try {
     await tab.goto(base + encodeURI(page), { waitUntil: "load" });
     figures = await tab.locator(".plotly-figure").count();
     // Worked solutions are collapsed (<details>); their plots are drawn when opened. Open them all.
     await tab.$$eval("details", (ds) => ds.forEach((d) => ((d as unknown as { open: boolean }).open = true)));
     if (figures > 0) problems.push(...(await figureProblems(tab, ".plotly-figure")));
+    for (const w of await checkWidgets(tab, "main", siteDir, page)) {
+      widgets++;
+      problems.push(...w.problems.map((p) => `${w.kind} widget: ${p}`));
+    }
     // KaTeX fonts load lazily; a font that failed shows up here, not as a console error.
     const badFonts = await tab.evaluate(async () => {
       await document.fonts.ready;
@@ -205,7 +213,7 @@ async function checkPage(context: BrowserContext, siteDir: string, page: string,
   } finally {
     await tab.close();
   }
-  return { page, mode, problems, figures, ms: Date.now() - t0 };
+  return { page, mode, problems, figures, widgets, ms: Date.now() - t0 };
 }
 
 /**
@@ -284,6 +292,7 @@ async function checkDeck(context: BrowserContext, siteDir: string, deck: string,
   });
   let figures = 0;
   let slides = 0;
+  let widgets = 0;
   try {
     await tab.goto(base + encodeURI(deck), { waitUntil: "load" });
     await tab.waitForFunction(() => (globalThis as any).Reveal?.isReady?.() === true, undefined, { timeout: FIGURE_TIMEOUT_MS });
@@ -303,6 +312,11 @@ async function checkDeck(context: BrowserContext, siteDir: string, deck: string,
       const visible = `${current} .plotly-figure:not(details:not([open]) .plotly-figure)`;
       // Plots first: they set the slide's height, which the fit then shrinks if it must.
       if (await tab.locator(visible).count()) for (const p of await figureProblems(tab, visible)) problems.push(`${where}: ${p}`);
+      // Widgets are used before the slide is measured: what they show grows the slide.
+      for (const w of await checkWidgets(tab, current, siteDir, deck)) {
+        widgets++;
+        problems.push(...w.problems.map((p) => `${where}: ${w.kind} widget: ${p}`));
+      }
       const info: SlideInfo = await tab.$eval(current, (el: any) => {
         const zoom = (globalThis as any).courseSlides?.fit(el) ?? 1;
         return {
@@ -359,7 +373,7 @@ async function checkDeck(context: BrowserContext, siteDir: string, deck: string,
   } finally {
     await tab.close();
   }
-  return { page: deck, mode, problems, figures, ms: Date.now() - t0, slides, notes };
+  return { page: deck, mode, problems, figures, widgets, ms: Date.now() - t0, slides, notes };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -416,7 +430,7 @@ function formatResult(r: PageResult): string {
   const where = `${r.page} (${r.mode})`;
   if (r.problems.length === 0) {
     const slides = r.slides !== undefined ? `, ${r.slides} slides` : "";
-    const figs = r.figures ? `, ${r.figures} figure${r.figures === 1 ? "" : "s"}` : "";
+    const figs = (r.figures ? `, ${r.figures} figure${r.figures === 1 ? "" : "s"}` : "") + (r.widgets ? `, ${r.widgets} live widget${r.widgets === 1 ? "" : "s"} used` : "");
     const notes = (r.notes ?? []).map((n) => `\n        note: ${n}`).join("");
     return `ok    ${where}${slides}${figs}, ${(r.ms / 1000).toFixed(1)} s${notes}`;
   }

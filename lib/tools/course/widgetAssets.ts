@@ -13,7 +13,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { writeFileAtomic } from "../../core/atomic";
 import { artifactPath, baseModelDir, projectPath, repoRoot } from "../../core/paths";
-import { encodeWeightsFile } from "../../gpt/weightsFile";
+import { decodeWeightsFile, encodeWeightsFile } from "../../gpt/weightsFile";
+import { tokenizerFromJSON } from "../../tokens/tokenizerFiles";
+import type { LiveModel } from "../../widgets/live";
 import { loadCheckpointWeights } from "../../pretrain/checkpoint";
 import { GPT2_END_OF_TEXT, GPT2_END_OF_TEXT_ID, gpt2Tokenizer } from "../../tokens/gpt2Tokenizer";
 import type { GPTConfig } from "../../gpt/gpt";
@@ -63,6 +65,15 @@ export function widgetModelScript(name: string, dir: string): string {
   const weights = Object.entries(ck.weights).map(([n, t]) => ({ name: n, shape: t.shape, values: t.values }));
   const bytes = encodeWeightsFile({ config: ck.config as GPTConfig, tokenizer: ck.tokenizer.toJSON(), meta: { name, step: ck.step, savedAt: ck.savedAt } }, weights);
   return registerScript(name, JSON.stringify(Buffer.from(bytes).toString("base64")));
+}
+
+/** The model in a script written by widgetModelScript, decoded as the page decodes it (the site check compares with it). */
+export function readWidgetModelScript(file: string): LiveModel {
+  const text = fs.readFileSync(file, "utf8");
+  const m = /^\(self\.llmCourseModels = self\.llmCourseModels \|\| \{\}\)\[("[^"]+")\] = "([A-Za-z0-9+/=]*)";\n$/.exec(text);
+  if (!m) throw new Error(`${projectPath(file)}: not a model script written by the site build`);
+  const decoded = decodeWeightsFile(new Uint8Array(Buffer.from(m[2], "base64")), projectPath(file));
+  return { config: decoded.header.config, tokenizer: tokenizerFromJSON(decoded.header.tokenizer, projectPath(file)), weights: decoded.weights };
 }
 
 /** GPT-2's tokenizer as the widgets rebuild it: byte order, merges (flat pairs), <|endoftext|>. */
