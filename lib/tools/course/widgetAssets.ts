@@ -32,8 +32,8 @@ const NOT_IN_BROWSER = [
 ];
 const STUB = path.join(repoRoot, "lib", "widgets", "browser", "notInBrowser.js");
 
-/** The widgets' bundle as text (minified, with the licence comments esbuild keeps). */
-export function buildWidgetBundle(): string {
+/** The widgets' bundle (minified, with the licence comments esbuild keeps) and the source files in it, relative to the project. */
+export function buildWidgetBundle(): { js: string; inputs: string[] } {
   // Loaded here, not at the top: only the site build needs esbuild (a dev dependency).
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const esbuild = require("esbuild") as typeof import("esbuild");
@@ -47,10 +47,11 @@ export function buildWidgetBundle(): string {
     write: false,
     legalComments: "eof",
     logLevel: "silent",
+    metafile: true,
     alias: Object.fromEntries(NOT_IN_BROWSER.map((m) => [m, STUB])),
   });
   if (result.errors.length > 0) throw new Error(`${projectPath(ENTRY)}: ${result.errors[0].text}`);
-  return result.outputFiles[0].text;
+  return { js: result.outputFiles[0].text, inputs: Object.keys(result.metafile.inputs) };
 }
 
 /** Where the site build finds each model a widget names ("base" is the base model chapters 06–09 start from). */
@@ -102,7 +103,7 @@ export function writeWidgetAssets(outDir: string, needs: { models: ReadonlySet<W
     writeFileAtomic(path.join(outDir, rel), text);
     files.push({ file: rel, bytes: Buffer.byteLength(text) });
   };
-  write(WIDGET_BUNDLE, buildWidgetBundle());
+  write(WIDGET_BUNDLE, buildWidgetBundle().js);
   for (const name of [...needs.models].sort()) {
     const dir = widgetModelDir(name, env);
     if (!fs.existsSync(dir)) throw new Error(`a live widget needs the model "${name}", but ${projectPath(dir)} does not exist: run the notebook that makes it first`);
