@@ -224,15 +224,19 @@ export class BytePairEncoder {
 
   /** The bytes of a list of ids (all below `size`). */
   decodeBytes(ids: readonly number[]): Uint8Array {
-    const parts = ids.map((id) => this.tokenBytes[id]);
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes(ids.map((id) => this.tokenBytes[id]));
   }
+}
+
+/** Byte arrays joined into one (by hand, not Buffer.concat: the tokenizers run in the browser too). */
+function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 const IDENTITY_BYTES: readonly number[] = Array.from({ length: 256 }, (_, b) => b);
@@ -325,15 +329,7 @@ export class BPETokenizer implements Tokenizer {
       run = [];
     }
     chunks.push(this.encoder.decodeBytes(run));
-    if (chunks.length === 1) return chunks[0];
-    // Joined by hand, not Buffer.concat: the tokenizers run in the browser too (the site's widgets).
-    const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    return chunks.length === 1 ? chunks[0] : concatBytes(chunks);
   }
 
   /** Ids → text. Bytes that do not form valid UTF-8 (a character cut between ids) become "�". */
