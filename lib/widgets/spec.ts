@@ -84,12 +84,26 @@ export function widgetModels(spec: WidgetSpec): WidgetModelName[] {
   }
 }
 
+/** The fields each kind needs, and what each must be (checked where a page reads a notebook's widget). */
+const FIELDS: Record<WidgetSpec["kind"], Record<string, "string" | "number" | "list">> = {
+  tokenizers: { text: "string", tokenizers: "list" },
+  attention: { model: "string", text: "string" },
+  sampler: { model: "string", prompt: "string", maxNewTokens: "number", temperature: "number", topK: "number", topP: "number", seed: "number" },
+  answers: { models: "list", reward: "string", questions: "list", maxNewTokens: "number", temperature: "number", seed: "number" },
+  ranking: { model: "string", questions: "list", k: "number", maxNewTokens: "number", temperature: "number", seed: "number" },
+};
+
 /** Check a widget spec read from a notebook; one line naming the field at fault. */
 export function validateWidgetSpec(value: unknown, where: string): WidgetSpec {
   const v = value as Record<string, unknown>;
-  if (v === null || typeof v !== "object") throw new Error(`${where}: a widget must be an object {kind, …}`);
-  const kinds = ["tokenizers", "attention", "sampler", "answers", "ranking"];
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Error(`${where}: a widget must be an object {kind, …}`);
+  const kinds = Object.keys(FIELDS);
   if (!kinds.includes(v.kind as string)) throw new Error(`${where}: field "kind" must be one of ${kinds.join(", ")}, got ${JSON.stringify(v.kind)}`);
+  for (const [field, type] of Object.entries(FIELDS[v.kind as WidgetSpec["kind"]])) {
+    const x = v[field];
+    const ok = type === "list" ? Array.isArray(x) && x.length > 0 : type === "number" ? typeof x === "number" && Number.isFinite(x) : typeof x === "string";
+    if (!ok) throw new Error(`${where}: field "${field}" of a ${v.kind} widget must be ${type === "list" ? "a non-empty list" : `a ${type}`}, got ${JSON.stringify(x)}`);
+  }
   const spec = v as unknown as WidgetSpec;
   for (const m of widgetModels(spec)) {
     if (!(WIDGET_MODELS as readonly string[]).includes(m)) throw new Error(`${where}: model ${JSON.stringify(m)} must be one of ${WIDGET_MODELS.join(", ")}`);

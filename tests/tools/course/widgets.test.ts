@@ -80,7 +80,9 @@ describe("live widgets in the site (render, bundle, exported models)", function 
     assert.throws(() => buildSite({ notebooks: [write("05-x", widgetNotebook({ ...SAMPLER, model: "dpo" }))], outDir: path.join(dir, "site3"), env: { COURSE_ARTIFACTS: path.join(dir, "none") } }),
       /a live widget needs the model "dpo", but .*none\/dpo does not exist: run the notebook that makes it first/);
     assert.throws(() => buildSite({ notebooks: [write("05-y", widgetNotebook({ kind: "sampler", model: "gpt5" } as Record<string, unknown>))], outDir: path.join(dir, "site4") }),
-      /05-y\.ipynb: cell 2, output 1: model "gpt5" must be one of pretrained, base/);
+      /05-y\.ipynb: cell 2, output 1: field "prompt" of a sampler widget must be a string, got undefined/);
+    assert.throws(() => buildSite({ notebooks: [write("05-z", widgetNotebook({ ...SAMPLER, model: "gpt5" } as Record<string, unknown>))], outDir: path.join(dir, "site5") }),
+      /05-z\.ipynb: cell 2, output 1: model "gpt5" must be one of pretrained, base/);
   });
 
   it("reads a checkpoint's weights as plain arrays, the same numbers loadCheckpoint gives", () => {
