@@ -44,7 +44,7 @@ export function showAttentionWidget(model: WidgetModelName, live: LiveModel, tex
   const ids = live.tokenizer.encode(text).slice(0, live.config.blockSize);
   const maps = attentionForIds(live, ids);
   const spec: AttentionWidget = { kind: "attention", model, text };
-  showWidget(spec, attentionView(ids.map((id) => live.tokenizer.decode([id])), maps, 0, 0));
+  showWidget(spec, attentionView(ids.map((id) => live.tokenizer.decode([id])), maps, 0, 0, false));
 }
 
 /** Chapter 05: a sample from the model, with the settings a reader can change. */

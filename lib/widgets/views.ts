@@ -67,11 +67,11 @@ export function attentionHeatmap(tokens: readonly string[], weights: readonly (r
   return `<svg class="cw-heatmap" role="img" aria-label="${escapeHtml(title)}" width="${size}" height="${size}" viewBox="0 0 ${size} ${size}" font-size="${fontSize}" font-family="monospace"><rect x="${label}" y="${label}" width="${n * cell}" height="${n * cell}" fill="#fff" stroke="#ccc"/>${rects.join("")}${labels}</svg>`;
 }
 
-/** Layer and head pickers (buttons the browser wires) around one head's heatmap. */
-export function attentionView(tokens: readonly string[], maps: number[][][][], layer: number, head: number): string {
+/** Layer and head pickers (buttons the browser wires; disabled in the build-time view) around one head's heatmap. */
+export function attentionView(tokens: readonly string[], maps: number[][][][], layer: number, head: number, live = true): string {
   const L = maps.length, H = maps[0]?.length ?? 0;
   const buttons = (what: "layer" | "head", count: number, selected: number) =>
-    Array.from({ length: count }, (_, i) => `<button type="button" class="cw-pick${i === selected ? " cw-selected" : ""}" data-${what}="${i}" aria-pressed="${i === selected}">${i + 1}</button>`).join("");
+    Array.from({ length: count }, (_, i) => `<button type="button" class="cw-pick${i === selected ? " cw-selected" : ""}" data-${what}="${i}" aria-pressed="${i === selected}"${live ? "" : " disabled"}>${i + 1}</button>`).join("");
   const title = `layer ${layer + 1}, head ${head + 1}: row = a token, its weights over the tokens up to it`;
   return `<div class="cw-attention"><div class="cw-pickers"><span>layer</span>${buttons("layer", L, layer)}<span>head</span>${buttons("head", H, head)}</div>` +
     `<p class="cw-caption">${escapeHtml(title)} (darker = more weight; ${tokens.length} tokens)</p>${attentionHeatmap(tokens, maps[layer]?.[head] ?? [], title)}</div>`;
