@@ -184,6 +184,7 @@ async function checkPage(context: BrowserContext, siteDir: string, page: string,
   });
   let figures = 0;
   let widgets = 0;
+  const notes: string[] = [];
   try {
     await tab.goto(base + encodeURI(page), { waitUntil: "load" });
     figures = await tab.locator(".plotly-figure").count();
@@ -193,6 +194,7 @@ async function checkPage(context: BrowserContext, siteDir: string, page: string,
     for (const w of await checkWidgets(tab, "main", siteDir, page)) {
       widgets++;
       problems.push(...w.problems.map((p) => `${w.kind} widget: ${p}`));
+      notes.push(...w.notes);
     }
     // KaTeX fonts load lazily; a font that failed shows up here, not as a console error.
     const badFonts = await tab.evaluate(async () => {
@@ -213,7 +215,7 @@ async function checkPage(context: BrowserContext, siteDir: string, page: string,
   } finally {
     await tab.close();
   }
-  return { page, mode, problems, figures, widgets, ms: Date.now() - t0 };
+  return { page, mode, problems, figures, widgets, ms: Date.now() - t0, notes };
 }
 
 /**
