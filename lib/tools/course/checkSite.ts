@@ -25,7 +25,7 @@ import { pathToFileURL } from "url";
 import type { BrowserContext, Page } from "playwright-core";
 import { projectPath, repoRoot } from "../../core/paths";
 import { type Command, commandMain, optionParser, type Parsed, runAsScript, UsageError } from "../cli/cli";
-import { checkWidgets } from "./checkWidgets";
+import { checkWidgets, fallbackProblems } from "./checkWidgets";
 
 // Without the networking flags Chromium's background services fail loudly on a closed network.
 export const CHROMIUM_ARGS = [
@@ -486,6 +486,19 @@ async function checkSite(args: CheckArgs): Promise<number> {
       await slideContext.close();
       await context.close();
     }
+    // Scripts off (once, from the first mode's address): every widget still shows what the notebook computed.
+    const noScripts = await browser.newContext({ javaScriptEnabled: false });
+    const base = args.modes[0] === "http" ? server!.url : pathToFileURL(args.siteDir + path.sep).href;
+    for (const page of pages.filter((p) => fs.readFileSync(path.join(args.siteDir, p), "utf8").includes('class="output course-widget"'))) {
+      const tab = await noScripts.newPage();
+      await tab.goto(base + encodeURI(page), { waitUntil: "load" });
+      const problems = await fallbackProblems(tab);
+      await tab.close();
+      if (problems.length === 0) passed++;
+      else failed++;
+      process.stdout.write(formatResult({ page, mode: args.modes[0], problems, figures: 0, ms: 0, notes: ["scripts off: every widget shows its build-time view"] }) + "\n");
+    }
+    await noScripts.close();
   } finally {
     await browser.close();
     await server?.close();

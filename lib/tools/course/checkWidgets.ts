@@ -71,6 +71,15 @@ export async function checkWidgets(tab: Page, scope: string, siteDir: string, pa
   return out;
 }
 
+/** With scripts off, each widget of the page must show its build-time view (what a notebook showed). */
+export async function fallbackProblems(tab: Page): Promise<string[]> {
+  const views = await tab.$$eval(".course-widget", (ws) => ws.map((w) => {
+    const f = w.querySelector(".widget-fallback") as HTMLElement | null;
+    return { kind: w.getAttribute("data-kind"), shown: f !== null && f.offsetHeight > 0 && (f.textContent ?? "").trim() !== "" };
+  }));
+  return views.filter((v) => !v.shown).map((v) => `${v.kind} widget: with scripts off, its build-time view is not shown`);
+}
+
 async function exercise(tab: Page, live: Locator, spec: WidgetSpec, model: (name: string) => LiveModel, notes: string[]): Promise<string[]> {
   const problems: string[] = [];
   switch (spec.kind) {
