@@ -490,13 +490,14 @@ async function checkSite(args: CheckArgs): Promise<number> {
     const noScripts = await browser.newContext({ javaScriptEnabled: false });
     const base = args.modes[0] === "http" ? server!.url : pathToFileURL(args.siteDir + path.sep).href;
     for (const page of pages.filter((p) => fs.readFileSync(path.join(args.siteDir, p), "utf8").includes('class="output course-widget"'))) {
+      const t0 = Date.now();
       const tab = await noScripts.newPage();
       await tab.goto(base + encodeURI(page), { waitUntil: "load" });
       const problems = await fallbackProblems(tab);
       await tab.close();
       if (problems.length === 0) passed++;
       else failed++;
-      process.stdout.write(formatResult({ page, mode: args.modes[0], problems, figures: 0, ms: 0, notes: ["scripts off: every widget shows its build-time view"] }) + "\n");
+      process.stdout.write(formatResult({ page, mode: args.modes[0], problems, figures: 0, ms: Date.now() - t0, notes: ["scripts off: every widget shows its build-time view"] }) + "\n");
     }
     await noScripts.close();
   } finally {
