@@ -83,6 +83,34 @@ describe("dataParallel", function () {
     });
   }
 
+  it("the mean of the shards' gradients is bit for bit tfjs's own mul and add of them", async () => {
+    const params = initGPT(config, { seed: 4 });
+    const dp = await DataParallel.start(params, { threads: 2, loss: { builtin: "gpt", options: { config } } });
+    try {
+      const b = batch(5, 9, true); // masked, shards of 3 and 2 rows: unequal weights
+      const names = Object.keys(params);
+      const shard = (start: number, n: number) => {
+        const part = Object.fromEntries(Object.entries(b).map(([k, t]) => [k, t.slice(start, n)]));
+        const g = tf.variableGrads(() => gptLoss(params, config, part.x, part.y, { mask: part.mask }), names.map((k) => params[k]));
+        const kept = tf.sum(tf.cast(part.mask, "float32")).dataSync()[0];
+        tf.dispose([g.value, ...Object.values(part)]);
+        return { grads: g.grads, kept };
+      };
+      const a = shard(0, 3), c = shard(3, 2);
+      const total = a.kept + c.kept;
+      const got = await dp.gradients(b, { step: 0, training: true, seed: 1 });
+      for (const n of names) {
+        const want = tf.tidy(() => tf.add(tf.mul(a.grads[params[n].name], a.kept / total), tf.mul(c.grads[params[n].name], c.kept / total)));
+        assert.deepEqual(Array.from(got.grads[n].dataSync()), Array.from(want.dataSync()), `${n}: not bit for bit`);
+        want.dispose();
+      }
+      tf.dispose([...Object.values(a.grads), ...Object.values(c.grads), ...Object.values(got.grads), ...Object.values(b)]);
+    } finally {
+      await dp.dispose();
+      disposeParams(params);
+    }
+  });
+
   it("workers follow the main thread's weights after an update; no tensor leak across steps", async () => {
     const params = initGPT(config, { seed: 4 });
     const dp = await DataParallel.start(params, { threads: 2, loss: { builtin: "gpt", options: { config } } });
