@@ -42,6 +42,10 @@ export function statusLine(): HTMLParagraphElement & { set(text: string, error?:
   return p;
 }
 
+/** An error as one line for a reader: a character the model's tokenizer lacks is said plainly. */
 export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  const message = err instanceof Error ? err.message : String(err);
+  const unknown = /character "(.+?)" \(U\+[0-9A-F]+\) at position (\d+) is not in the vocabulary/.exec(message);
+  if (unknown) return `the model has no token for "${unknown[1]}" (character ${Number(unknown[2]) + 1}): its vocabulary is the characters of the text it was trained on`;
+  return message;
 }
