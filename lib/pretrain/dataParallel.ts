@@ -317,22 +317,18 @@ export class DataParallel {
     }
     const share = shares([mine.weight, ...replies.map((r) => r.weight as number)]);
     const loss = share[0] * mine.value.dataSync()[0] + replies.reduce((s, r, i) => s + share[i + 1] * (r.loss as number), 0);
-    // The weighted mean, one pass over plain arrays per parameter instead of four tfjs kernels and
-    // a copy per parameter and worker (~200 kernel calls a step). Each product and sum is rounded
-    // to float32 as tfjs's mul and add round it, so the gradients are bit for bit the same (tested).
-    const weights = share.map((s) => Math.fround(s));
-    const grads: NamedTensors = {};
-    this.names.forEach((n, j) => {
-      const v = this.params[n];
-      const g = new Float32Array(mine.grads[v.name].dataSync()); // a copy: a backend may hand out its own array
-      const w0 = weights[0];
-      for (let e = 0; e < g.length; e++) g[e] *= w0;
-      replies.forEach((_, i) => {
-        const theirs = this.slots[i].grads.subarray(this.offsets[j], this.offsets[j] + this.sizes[j]);
-        const w = weights[i + 1];
-        for (let e = 0; e < g.length; e++) g[e] += Math.fround(theirs[e] * w);
+    const grads: NamedTensors = tf.tidy(() => {
+      const out: NamedTensors = {};
+      this.names.forEach((n, j) => {
+        const v = this.params[n];
+        let g = tf.mul(mine.grads[v.name], share[0]);
+        replies.forEach((_, i) => {
+          const view = this.slots[i].grads.subarray(this.offsets[j], this.offsets[j] + this.sizes[j]);
+          g = tf.add(g, tf.mul(tf.tensor(new Float32Array(view), v.shape, "float32"), share[i + 1]));
+        });
+        out[n] = g;
       });
-      grads[n] = tf.tensor(g, v.shape, "float32");
+      return out;
     });
     tf.dispose([mine.value, ...Object.values(mine.grads)]);
     return { loss, grads };

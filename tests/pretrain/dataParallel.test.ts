@@ -83,6 +83,7 @@ describe("dataParallel", function () {
     });
   }
 
+  // Pins the averaging rule: any faster reduction (plain arrays, overlapped with the backward pass) must keep these bits.
   it("the mean of the shards' gradients is bit for bit tfjs's own mul and add of them", async () => {
     const params = initGPT(config, { seed: 4 });
     const dp = await DataParallel.start(params, { threads: 2, loss: { builtin: "gpt", options: { config } } });
