@@ -407,31 +407,31 @@ function readTensorValues(dir: string, metaFile: string, key: string, m: Record<
   const entries = m.tensors as unknown[];
   const out: Record<string, { shape: number[]; values: Float32Array | Int32Array }> = {};
   entries.forEach((e, i) => {
-      const at = `tensors[${i}]`;
-      if (!isObject(e)) bad(at, "an object {name, shape, dtype, offset, byteLength}", e);
-      const t = e as Record<string, unknown>;
-      if (typeof t.name !== "string" || t.name === "") bad(`${at}.name`, "a non-empty string", t.name);
-      const name = t.name as string;
-      if (name in out) bad(`${at}.name`, "unique", name);
-      if (!Array.isArray(t.shape) || !t.shape.every(isCount)) bad(`${at}.shape`, "an array of integers >= 0", t.shape);
-      if (t.dtype !== "float32" && t.dtype !== "int32") bad(`${at}.dtype`, '"float32" or "int32"', t.dtype);
-      if (!isCount(t.offset) || (t.offset as number) % 4 !== 0) bad(`${at}.offset`, "an integer >= 0, multiple of 4", t.offset);
-      const shape = t.shape as number[];
-      const size = shape.reduce((a, b) => a * b, 1);
-      if (t.byteLength !== size * 4) {
-        bad(`${at}.byteLength`, `${size * 4} (4 bytes × ${size} elements of shape [${shape}], tensor "${name}")`, t.byteLength);
-      }
-      const offset = t.offset as number;
-      if (offset + size * 4 > byteLength) {
-        bad(`${at}.offset`, `at most ${byteLength - size * 4} (tensor "${name}" would end past the end of ${m.file})`, offset);
-      }
-      const slice = new Uint8Array(bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + size * 4));
-      if (os.endianness() === "BE") swap32(slice);
-      const values = t.dtype === "int32" ? new Int32Array(slice.buffer) : new Float32Array(slice.buffer);
-      // A run that diverged saves NaN weights; loaded, they would sample nothing and say nothing.
-      const nonFinite = t.dtype === "float32" ? values.findIndex((v) => !Number.isFinite(v)) : -1;
-      if (nonFinite >= 0) throw new Error(`${binFile}: tensor "${name}" holds ${values[nonFinite]} at element ${nonFinite}: the run that saved it diverged; train again (a lower learning rate) or load an earlier checkpoint`);
-      out[name] = { shape, values };
+    const at = `tensors[${i}]`;
+    if (!isObject(e)) bad(at, "an object {name, shape, dtype, offset, byteLength}", e);
+    const t = e as Record<string, unknown>;
+    if (typeof t.name !== "string" || t.name === "") bad(`${at}.name`, "a non-empty string", t.name);
+    const name = t.name as string;
+    if (name in out) bad(`${at}.name`, "unique", name);
+    if (!Array.isArray(t.shape) || !t.shape.every(isCount)) bad(`${at}.shape`, "an array of integers >= 0", t.shape);
+    if (t.dtype !== "float32" && t.dtype !== "int32") bad(`${at}.dtype`, '"float32" or "int32"', t.dtype);
+    if (!isCount(t.offset) || (t.offset as number) % 4 !== 0) bad(`${at}.offset`, "an integer >= 0, multiple of 4", t.offset);
+    const shape = t.shape as number[];
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (t.byteLength !== size * 4) {
+      bad(`${at}.byteLength`, `${size * 4} (4 bytes × ${size} elements of shape [${shape}], tensor "${name}")`, t.byteLength);
+    }
+    const offset = t.offset as number;
+    if (offset + size * 4 > byteLength) {
+      bad(`${at}.offset`, `at most ${byteLength - size * 4} (tensor "${name}" would end past the end of ${m.file})`, offset);
+    }
+    const slice = new Uint8Array(bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + size * 4));
+    if (os.endianness() === "BE") swap32(slice);
+    const values = t.dtype === "int32" ? new Int32Array(slice.buffer) : new Float32Array(slice.buffer);
+    // A run that diverged saves NaN weights; loaded, they would sample nothing and say nothing.
+    const nonFinite = t.dtype === "float32" ? values.findIndex((v) => !Number.isFinite(v)) : -1;
+    if (nonFinite >= 0) throw new Error(`${binFile}: tensor "${name}" holds ${values[nonFinite]} at element ${nonFinite}: the run that saved it diverged; train again (a lower learning rate) or load an earlier checkpoint`);
+    out[name] = { shape, values };
   });
   return out;
 }

@@ -11,11 +11,9 @@ import type { GPTConfig } from "../gpt/config";
 import type { GPTParams } from "../gpt/gpt";
 import { sampleFromLogits, type SamplingOptions } from "../gpt/nextToken";
 import { createRng, type Rng } from "../core/random";
+import { CHAT_TOKEN_NAMES, CHAT_TOKENS, encodeChat } from "../finetune/chatTemplate";
 import type { EncodeOptions, Tokenizer } from "../tokens/tokenizer";
 import type { TokenizedRow } from "./views";
-
-/** The chat template's tokens (lib/finetune/sft.ts CHAT_TOKENS, repeated: sft.ts needs TensorFlow.js). */
-export const LIVE_CHAT_TOKENS = { user: "<|user|>", assistant: "<|assistant|>", end: "<|end|>" } as const;
 
 /** A model ready to run in a widget: weights as arrays, its config and tokenizer. */
 export interface LiveModel {
@@ -34,7 +32,7 @@ export function liveModelFromParams(params: GPTParams, config: GPTConfig, tokeni
 /** True when the model was fine-tuned to chat: its tokenizer has the chat template's tokens. */
 export function isChatModel(model: LiveModel): boolean {
   const s = model.tokenizer.specialTokens;
-  return LIVE_CHAT_TOKENS.user in s && LIVE_CHAT_TOKENS.assistant in s && LIVE_CHAT_TOKENS.end in s;
+  return CHAT_TOKEN_NAMES.every((name) => name in s);
 }
 
 /** True when the model has a reward model's scalar head. */
@@ -102,9 +100,17 @@ export function attentionForIds(model: LiveModel, ids: readonly number[]): numbe
   return maps;
 }
 
-/** "<|user|>question<|end|><|assistant|>" as ids, cropped from the start to leave room for an answer. */
+/**
+ * "<|user|>question<|end|><|assistant|>" as ids, as lib/rlhf/chat.ts's codec encodes a prompt
+ * (the question as plain text: typing "<|end|>" cannot fake a turn).
+ */
+function chatTemplateIds(model: LiveModel, question: string): number[] {
+  return encodeChat(model.tokenizer, [{ role: "user", content: question }], model.config.blockSize, { addGenerationPrompt: true }).ids;
+}
+
+/** The chat prompt of a question, cropped from the start to leave room for an answer. */
 export function chatPromptIds(model: LiveModel, question: string, answerRoom: number): number[] {
-  const ids = model.tokenizer.encode(`${LIVE_CHAT_TOKENS.user}${question}${LIVE_CHAT_TOKENS.end}${LIVE_CHAT_TOKENS.assistant}`, { allowSpecial: true });
+  const ids = chatTemplateIds(model, question);
   return ids.slice(Math.max(0, ids.length - Math.max(1, model.config.blockSize - answerRoom)));
 }
 
@@ -120,7 +126,7 @@ export function basePromptIds(model: LiveModel, question: string): number[] {
  */
 export function answerQuestion(model: LiveModel, question: string, opts: Omit<LiveSampleOptions, "stopId">): string {
   if (isChatModel(model)) {
-    const endId = model.tokenizer.specialTokens[LIVE_CHAT_TOKENS.end];
+    const endId = model.tokenizer.specialTokens[CHAT_TOKENS.end];
     const ids = [...sampleTokens(model, chatPromptIds(model, question, opts.maxNewTokens), { ...opts, stopId: endId })];
     return model.tokenizer.decode(ids);
   }
@@ -138,7 +144,7 @@ export function rewardScore(model: LiveModel, question: string, answer: string):
   const T = model.config.blockSize;
   const response = model.tokenizer.encode(answer, { allowSpecial: true }).slice(0, T - 1);
   if (response.length === 0) throw new Error("rewardScore: the answer is empty");
-  const full = model.tokenizer.encode(`${LIVE_CHAT_TOKENS.user}${question}${LIVE_CHAT_TOKENS.end}${LIVE_CHAT_TOKENS.assistant}`, { allowSpecial: true });
+  const full = chatTemplateIds(model, question);
   const prompt = full.slice(full.length - Math.min(full.length, T - response.length));
   const seq = [...prompt, ...response];
   const w = model.weights["score.weight"], b = model.weights["score.bias"][0];

@@ -12,7 +12,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { writeFileAtomic } from "../../core/atomic";
-import { artifactPath, baseModelDir, projectPath, repoRoot } from "../../core/paths";
+import { projectPath, repoRoot, requireArtifact, requireBaseModel } from "../../core/paths";
 import { decodeWeightsFile, encodeWeightsFile } from "../../gpt/weightsFile";
 import { tokenizerFromJSON } from "../../tokens/tokenizerFiles";
 import type { LiveModel } from "../../widgets/live";
@@ -54,9 +54,16 @@ export function buildWidgetBundle(): { js: string; inputs: string[] } {
   return { js: result.outputFiles[0].text, inputs: Object.keys(result.metafile.inputs) };
 }
 
-/** Where the site build finds each model a widget names ("base" is the base model chapters 06–09 start from). */
+/**
+ * Where the site build finds each model a widget names ("base" is the base model chapters 06–09
+ * start from); one line naming the notebook or command that makes a missing one.
+ */
 export function widgetModelDir(name: WidgetModelName, env: NodeJS.ProcessEnv = process.env): string {
-  return name === "base" ? baseModelDir(env) : artifactPath(name, env);
+  try {
+    return name === "base" ? requireBaseModel(env) : requireArtifact(name, env);
+  } catch (err) {
+    throw new Error(`a live widget needs the model "${name}", but ${(err as Error).message}`);
+  }
 }
 
 /** One checkpoint as a weights file in base64 inside a script that registers it under `name`. */
@@ -93,10 +100,7 @@ export interface WidgetAssetsResult {
   files: { file: string; bytes: number }[];
 }
 
-/**
- * Write the bundle and every model and tokenizer the pages' widgets need into `outDir`. A model
- * that does not exist is one clear line naming the artifact and the notebook that makes it.
- */
+/** Write the bundle and every model and tokenizer the pages' widgets need into `outDir`. */
 export function writeWidgetAssets(outDir: string, needs: { models: ReadonlySet<WidgetModelName>; gpt2: boolean }, env: NodeJS.ProcessEnv = process.env): WidgetAssetsResult {
   const files: { file: string; bytes: number }[] = [];
   const write = (rel: string, text: string) => {
@@ -105,9 +109,7 @@ export function writeWidgetAssets(outDir: string, needs: { models: ReadonlySet<W
   };
   write(WIDGET_BUNDLE, buildWidgetBundle().js);
   for (const name of [...needs.models].sort()) {
-    const dir = widgetModelDir(name, env);
-    if (!fs.existsSync(dir)) throw new Error(`a live widget needs the model "${name}", but ${projectPath(dir)} does not exist: run the notebook that makes it first`);
-    write(`assets/models/${name}.js`, widgetModelScript(name, dir));
+    write(`assets/models/${name}.js`, widgetModelScript(name, widgetModelDir(name, env)));
   }
   if (needs.gpt2) write("assets/models/gpt2-tokenizer.js", gpt2TokenizerScript());
   return { files };

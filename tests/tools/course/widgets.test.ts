@@ -78,7 +78,7 @@ describe("live widgets in the site (render, bundle, exported models)", function 
     assert.deepEqual(res.widgetFiles, []);
     assert.ok(!fs.readFileSync(path.join(out, "00-plain.html"), "utf8").includes(WIDGET_BUNDLE));
     assert.throws(() => buildSite({ notebooks: [write("05-x", widgetNotebook({ ...SAMPLER, model: "dpo" }))], outDir: path.join(dir, "site3"), env: { COURSE_ARTIFACTS: path.join(dir, "none") } }),
-      /a live widget needs the model "dpo", but .*none\/dpo does not exist: run the notebook that makes it first/);
+      /a live widget needs the model "dpo", but .*none\/dpo does not exist yet: run notebook 09 \(DPO\) or `npm run dpo` first/);
     assert.throws(() => buildSite({ notebooks: [write("05-y", widgetNotebook({ kind: "sampler", model: "gpt5" } as Record<string, unknown>))], outDir: path.join(dir, "site4") }),
       /05-y\.ipynb: cell 2, output 1: field "prompt" of a sampler widget must be a string, got undefined/);
     assert.throws(() => buildSite({ notebooks: [write("05-z", widgetNotebook({ ...SAMPLER, model: "gpt5" } as Record<string, unknown>))], outDir: path.join(dir, "site5") }),
