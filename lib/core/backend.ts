@@ -14,11 +14,14 @@
  * one line, and is safe to call from every notebook (the second call is free and quiet).
  * `COURSE_BACKEND=tensorflow|wasm|cpu|auto` overrides the automatic choice.
  *
- * On wasm, matrix products (BatchMatMul) run in onnxruntime-node's native GEMM when that
- * optional package loads (lib/core/kernels/ortMatMul.ts, 2-2.5x faster), else in the course's
- * XNNPACK kernel (lib/core/kernels/batchMatmul.ts). `COURSE_MATMUL=auto|onnxruntime|wasm`:
- * "wasm" (or "xnnpack") forces the XNNPACK kernel, e.g. to compare or to rule ORT out;
- * "onnxruntime" makes a failure to load it an error instead of a fallback.
+ * On wasm, matrix products (BatchMatMul) run in the machine's BLAS (OpenBLAS, Accelerate)
+ * through the optional package koffi where both load (lib/core/kernels/blasMatMul.ts), else in
+ * onnxruntime-node's native GEMM when that optional package loads (lib/core/kernels/ortMatMul.ts),
+ * else in the course's XNNPACK kernel (lib/core/kernels/batchMatmul.ts).
+ * `COURSE_MATMUL=auto|blas|onnxruntime|wasm`: "wasm" (or "xnnpack") forces the XNNPACK kernel,
+ * e.g. to compare or to rule native code out; "blas" or "onnxruntime" picks that engine and
+ * makes a failure to load it an error instead of a fallback. COURSE_BLAS=/path/to/library
+ * chooses the BLAS (lib/core/kernels/blas.ts).
  *
  * It also patches what tfjs 4.22 lacks for training (see lib/core/kernels): the wasm
  * `UnsortedSegmentSum` kernel (gradient of tf.gather) and, on every backend, zero
@@ -31,7 +34,7 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import * as tfWasm from "@tensorflow/tfjs-backend-wasm";
-import { loadOnnxRuntime, loadSimdKernels, MATMUL_ENGINE_NAMES, type MatMulEngine, registerGradientFixes, registerWasmKernels } from "./kernels";
+import { blasDefaultThreads, blasInfo, loadBlas, loadOnnxRuntime, loadSimdKernels, MATMUL_ENGINE_NAMES, type MatMulEngine, registerGradientFixes, registerWasmKernels, wasmMatMulEngine } from "./kernels";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 export type BackendRequest = BackendName | "auto";
@@ -39,9 +42,9 @@ export type BackendRequest = BackendName | "auto";
 /** Accepted values of the COURSE_BACKEND environment variable. */
 export const BACKEND_REQUESTS: readonly BackendRequest[] = ["tensorflow", "wasm", "cpu", "auto"];
 
-export type MatMulRequest = "auto" | "onnxruntime" | "wasm";
+export type MatMulRequest = "auto" | "blas" | "onnxruntime" | "wasm";
 /** Accepted values of the COURSE_MATMUL environment variable ("xnnpack" means "wasm"). */
-export const MATMUL_REQUESTS: readonly string[] = ["auto", "onnxruntime", "wasm", "xnnpack"];
+export const MATMUL_REQUESTS: readonly string[] = ["auto", "blas", "onnxruntime", "wasm", "xnnpack"];
 
 export interface BackendInfo {
   /** The active tfjs backend, as `tf.getBackend()` names it. */
@@ -60,8 +63,10 @@ export interface BackendInfo {
   threads?: number;
   /** wasm only: what computes BatchMatMul (see COURSE_MATMUL at the top of this file). */
   matmul?: (typeof MATMUL_ENGINE_NAMES)[MatMulEngine];
-  /** wasm only, with matmul "xnnpack": why not onnxruntime (COURSE_MATMUL, or its load error). */
+  /** wasm only, when matmul is not "BLAS": why not the faster engines (COURSE_MATMUL, or their load errors). */
   matmulReason?: string;
+  /** wasm only, with matmul "BLAS": the library (e.g. "OpenBLAS 0.3.21 (SkylakeX)") and its threads per product. */
+  blas?: { name: string; threads: number | undefined };
   /** Kernels the course added to this backend (see lib/core/kernels). */
   addedKernels: string[];
   /** Kernels whose tfjs gradient the course added or fixed, on every backend (see lib/core/kernels/gradients.ts). */
@@ -85,6 +90,8 @@ export interface InitBackendOptions {
    * (default: lib/core/kernels' loadOnnxRuntime). Tests replace it.
    */
   loadOnnxRuntime?: () => string | undefined;
+  /** Loads the BLAS for the matmul, likewise (default: lib/core/kernels' loadBlas). Tests replace it. */
+  loadBlas?: () => string | undefined;
   /** Loads an optional package by name (default: Node's require). Tests replace it. */
   loadPackage?: (name: string) => unknown;
   /** Whether the optional package is installed (default: require.resolve succeeds). */
@@ -117,6 +124,18 @@ export function parseMatMulRequest(value: string | undefined): MatMulRequest {
   throw new Error(`COURSE_MATMUL="${value}" is not valid; use one of: ${MATMUL_REQUESTS.join(", ")}`);
 }
 
+/** The matmul engine a BackendInfo.matmul names (undefined: not wasm, so XNNPACK's name is harmless). */
+export function engineOf(matmul: BackendInfo["matmul"]): MatMulEngine {
+  const found = (Object.keys(MATMUL_ENGINE_NAMES) as MatMulEngine[]).find((e) => MATMUL_ENGINE_NAMES[e] === matmul);
+  return found ?? "xnnpack";
+}
+
+/** The COURSE_MATMUL that makes another thread (a worker) compute products as this one does. */
+export function matmulRequestOfThisThread(): MatMulRequest {
+  const engine = wasmMatMulEngine();
+  return engine === "blas" ? "blas" : engine === "onnxruntime" ? "onnxruntime" : "wasm";
+}
+
 /**
  * Pick and start the fastest working backend (see the top of this file). Prints one line
  * saying which and why, unless `quiet`. Idempotent: later calls return the first choice
@@ -126,7 +145,7 @@ export function initBackend(opts: InitBackendOptions = {}): Promise<BackendInfo>
   if (chosen !== null) {
     // Cheap and idempotent: undoes a stray unregister after the first call.
     registerGradientFixes();
-    if (chosen.name === "wasm") registerWasmKernels({ matmul: chosen.matmul === MATMUL_ENGINE_NAMES.onnxruntime ? "onnxruntime" : "xnnpack" });
+    if (chosen.name === "wasm") registerWasmKernels({ matmul: engineOf(chosen.matmul) });
   }
   if (pending === null) {
     pending = chooseBackend(opts).then(
@@ -210,6 +229,7 @@ async function chooseBackend(opts: InitBackendOptions): Promise<BackendInfo> {
   let threads: number | undefined;
   let matmul: BackendInfo["matmul"];
   let matmulReason: string | undefined;
+  let blas: BackendInfo["blas"];
   let engine: MatMulEngine = "xnnpack";
   let addedKernels: string[] = [];
   const details: string[] = [];
@@ -219,15 +239,24 @@ async function chooseBackend(opts: InitBackendOptions): Promise<BackendInfo> {
     if (matmulRequested === "wasm") {
       matmulReason = "COURSE_MATMUL=wasm";
     } else {
-      matmulReason = (opts.loadOnnxRuntime ?? loadOnnxRuntime)();
-      if (matmulReason === undefined) engine = "onnxruntime";
-      else if (matmulRequested === "onnxruntime") throw new Error(`COURSE_MATMUL=onnxruntime but ${matmulReason}`);
+      // onnxruntime is loaded whatever computes the products: column sums and the sampling decoder use it.
+      const ortWhy = (opts.loadOnnxRuntime ?? loadOnnxRuntime)();
+      const blasWhy = matmulRequested === "onnxruntime" ? "COURSE_MATMUL=onnxruntime" : (opts.loadBlas ?? loadBlas)();
+      if (blasWhy === undefined) engine = "blas";
+      else if (matmulRequested === "blas") throw new Error(`COURSE_MATMUL=blas but ${blasWhy}`);
+      else if (ortWhy === undefined) {
+        engine = "onnxruntime";
+        matmulReason = blasWhy;
+      } else if (matmulRequested === "onnxruntime") throw new Error(`COURSE_MATMUL=onnxruntime but ${ortWhy}`);
+      else matmulReason = `${blasWhy}; ${ortWhy}`;
     }
     const simdReason = await loadSimdKernels();
     addedKernels = registerWasmKernels({ matmul: engine });
     matmul = MATMUL_ENGINE_NAMES[engine];
+    blas = engine === "blas" ? blasInfo() : undefined;
     details.push(`SIMD ${simd ? "on" : "off"}, ${threads} thread${threads === 1 ? "" : "s"}`);
-    details.push(`matmul: ${matmul}${matmulReason === undefined ? "" : ` (${matmulReason})`}`);
+    const what = blas !== undefined ? `${blas.name}${blas.threads !== undefined ? `, ${blas.threads} thread${blas.threads === 1 ? "" : "s"} per product` : ""}` : matmulReason;
+    details.push(`matmul: ${matmul}${what === undefined ? "" : ` (${what})`}`);
     if (simdReason !== undefined) details.push(simdReason);
   } else if (picked.name === "tensorflow") {
     details.push(`${picked.package.replace("@tensorflow/", "")} on ${picked.gpu ? "GPU" : "CPU"}`);
@@ -244,6 +273,7 @@ async function chooseBackend(opts: InitBackendOptions): Promise<BackendInfo> {
     threads,
     matmul,
     matmulReason,
+    blas,
     addedKernels,
     fixedGradients,
     tfjsVersion: tf.version.tfjs,
@@ -393,6 +423,18 @@ export function nvidiaGpuVisible(env: NodeJS.ProcessEnv = process.env): boolean 
 export function defaultThreads(backend: string = backendInfo()?.name ?? tf.getBackend(), cores: number = availableCores()): number {
   if (backend === "tensorflow") return 1;
   return Math.max(1, Math.min(2, cores));
+}
+
+/**
+ * The default number of threads that share a TRAINING step (data parallelism): 1 on wasm when
+ * the matrix products run in a BLAS that splits each product across the cores itself (one
+ * copy of the model, nothing to copy or average: `npm run bench` measured it faster than two
+ * threads on two cores, for every preset); otherwise defaultThreads(). Generation keeps
+ * defaultThreads(): the sampling decoder does not multiply through the BLAS.
+ */
+export function defaultTrainingThreads(backend: string = backendInfo()?.name ?? tf.getBackend(), cores: number = availableCores()): number {
+  if (backend === "wasm" && wasmMatMulEngine() === "blas" && (blasDefaultThreads() ?? 1) > 1) return 1;
+  return defaultThreads(backend, cores);
 }
 
 /**

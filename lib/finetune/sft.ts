@@ -21,7 +21,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { defaultThreads, stepMemoryLimitBytes } from "../core/backend";
+import { defaultTrainingThreads, stepMemoryLimitBytes } from "../core/backend";
 import { readRegularFile } from "../core/atomic";
 import { saveCheckpoint, LossHistory } from "../pretrain/checkpoint";
 import { checkTrainingStepFits, copyParams, countParameters, GPTConfig, GPTParams, gptLoss, isDecayed, validateConfig } from "../gpt/gpt";
@@ -492,7 +492,7 @@ export interface FinetuneOptions {
   maxIters: number;
   /** Rows per batch (default 16). */
   batchSize?: number;
-  /** Threads sharing each batch (lib/pretrain/dataParallel.ts; default: defaultThreads()). */
+  /** Threads sharing each batch (lib/pretrain/dataParallel.ts; default: defaultTrainingThreads()). */
   threads?: number;
   /** Pack several conversations per row (packRows) instead of one padded conversation per row. Default false. */
   pack?: boolean;
@@ -547,7 +547,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   const loraOpts: LoRAOptions | undefined = opts.lora === undefined ? undefined : typeof opts.lora === "number" ? { rank: opts.lora } : opts.lora;
   const batchSize = opts.batchSize ?? 16;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`finetune: batchSize must be a positive integer, got ${batchSize}`);
-  checkTrainingStepFits(config, batchSize, opts.threads ?? defaultThreads(), "finetune", `batch size ${batchSize}`, stepMemoryLimitBytes());
+  checkTrainingStepFits(config, batchSize, opts.threads ?? defaultTrainingThreads(), "finetune", `batch size ${batchSize}`, stepMemoryLimitBytes());
   const train = encodeSFTData(tokenizer, opts.train, config.blockSize);
   const val = encodeSFTData(tokenizer, opts.val, config.blockSize);
   for (const [name, set] of [["training", train], ["validation", val]] as const) {

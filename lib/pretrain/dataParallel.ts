@@ -25,8 +25,8 @@
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { Worker } from "worker_threads";
-import { backendInfo, checkThreads, defaultThreads, shardSizes } from "../core/backend";
-import { MATMUL_ENGINE_NAMES } from "../core/kernels";
+import { backendInfo, checkThreads, defaultTrainingThreads, matmulRequestOfThisThread, shardSizes } from "../core/backend";
+import { blasDefaultThreads, setBlasThreads } from "../core/kernels";
 import type { GPTConfig } from "../gpt/gpt";
 import { gptLoss } from "../gpt/gpt";
 import type { NamedTensors, Params } from "../core/optim";
@@ -130,7 +130,7 @@ function shardWeight(batch: TensorBatch): number {
 }
 
 export interface DataParallelOptions {
-  /** Threads in all, the main thread included (default: defaultThreads()). 1 = no workers. */
+  /** Threads in all, the main thread included (default: defaultTrainingThreads()). 1 = no workers. */
   threads?: number;
   /** The shard loss (see the top of the file). */
   loss: ShardLossSpec;
@@ -161,6 +161,26 @@ function workerScript(): { file: string; execArgv: string[] } {
     file: path.join(__dirname, ts ? "dataParallelWorker.ts" : "dataParallelWorker.js"),
     execArgv: ts ? ["-r", "ts-node/register/transpile-only"] : [],
   };
+}
+
+/**
+ * The BLAS's threads per product while data parallelism runs (lib/core/kernels/blas.ts): its
+ * default (every core) shared out between the threads that multiply at the same time, at
+ * least 1 each, so that T threads do not start T × cores BLAS threads. The setting is one
+ * per process, so the largest running DataParallel decides; the default comes back when the
+ * last one is disposed. `threads` 0 = `dp` is done. No effect without a BLAS.
+ */
+const running = new Map<DataParallel, number>();
+function shareBlasThreads(dp: DataParallel, threads: number): void {
+  if (threads > 0) running.set(dp, threads);
+  else running.delete(dp);
+  if (running.size === 0) {
+    setBlasThreads("default");
+    return;
+  }
+  const most = Math.max(...running.values());
+  const cores = blasDefaultThreads();
+  if (cores !== undefined) setBlasThreads(Math.max(1, Math.floor(cores / most)));
 }
 
 /**
@@ -198,7 +218,7 @@ export class DataParallel {
 
   /** Start the worker threads (threads − 1 of them), each loading the weights. */
   static async start(params: Params, opts: DataParallelOptions): Promise<DataParallel> {
-    const threads = opts.threads ?? defaultThreads();
+    const threads = opts.threads ?? defaultTrainingThreads();
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`dataParallel: threads must be an integer >= 1, got ${threads}`);
     checkThreads(threads, "dataParallel: threads");
     const lossFn = shardLossOf(opts.loss);
@@ -214,7 +234,7 @@ export class DataParallel {
     const backend = backendInfo()?.name ?? tf.getBackend();
     // Workers compute with the same matmul engine as this thread (its choice may have come
     // from initBackend's env option rather than process.env).
-    const matmul = backendInfo()?.matmul === MATMUL_ENGINE_NAMES.onnxruntime ? "onnxruntime" : "wasm";
+    const matmul = matmulRequestOfThisThread();
     const { file, execArgv } = workerScript();
     const slots: Slot[] = [];
     try {
@@ -252,6 +272,7 @@ export class DataParallel {
       throw e;
     }
     const dp = new DataParallel(params, lossParams, threads, lossFn, opts.loss.options, slots, names, weights);
+    if (threads > 1) shareBlasThreads(dp, threads);
     for (const slot of slots) {
       slot.worker.on("message", (m: WorkerReply) => {
         const p = slot.pending.get(m.id);
@@ -370,6 +391,7 @@ export class DataParallel {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    shareBlasThreads(this, 0);
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }

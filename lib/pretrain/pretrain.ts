@@ -22,7 +22,7 @@
  */
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { backendInfo, checkThreads, defaultThreads, stepMemoryLimitBytes } from "../core/backend";
+import { backendInfo, checkThreads, defaultTrainingThreads, stepMemoryLimitBytes } from "../core/backend";
 import { batcher, splitTokens } from "./batches";
 import { trainBPE } from "../tokens/bpe";
 import { CharTokenizer } from "../tokens/charTokenizer";
@@ -151,7 +151,8 @@ export interface PretrainOptions extends PretrainDataOptions {
   /** Seed of the initialisation and of the training RNG (default 1337). */
   seed?: number;
   /**
-   * Threads that share each batch (data parallelism, lib/pretrain/dataParallel.ts). Default: 2 when
+   * Threads that share each batch (data parallelism, lib/pretrain/dataParallel.ts). Default
+   * (defaultTrainingThreads): 1 where a BLAS splits each product across the cores, else 2 when
    * the machine has 2+ cores and the backend is wasm or cpu, else 1. Seeded runs repeat
    * exactly with the same number of threads (the float sums are ordered differently).
    */
@@ -268,7 +269,7 @@ export async function pretrain(opts: PretrainOptions = {}): Promise<PretrainResu
   const evalIters = opts.evalIters ?? 20;
   if (!Number.isInteger(evalIters) || evalIters < 0) throw new Error(`pretrain: evalIters must be an integer >= 0, got ${evalIters}`);
   const seed = opts.seed ?? 1337;
-  const threads = opts.threads ?? defaultThreads();
+  const threads = opts.threads ?? defaultTrainingThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`pretrain: threads must be an integer >= 1, got ${threads}`);
   checkThreads(threads, "pretrain: threads");
   if (opts.resume && opts.outDir === undefined) throw new Error("pretrain: resume needs outDir (where the checkpoint is)");

@@ -32,7 +32,7 @@ import type { Split } from "./batches";
 import type { Tokenizer, TokenizerJSON } from "../tokens/tokenizer";
 import { liveLineChart, LiveLineChart } from "../show/plot";
 import { inKernel } from "../show/display";
-import { defaultThreads } from "../core/backend";
+import { defaultTrainingThreads } from "../core/backend";
 import { DataParallel, ShardLossSpec, TensorBatch } from "./dataParallel";
 
 /** What lossFn and evalLoss are told about the call. */
@@ -185,7 +185,7 @@ export async function train<B>(opts: TrainOptions<B>): Promise<TrainSummary> {
 
   let rng = createRng(seed);
   let start = 0;
-  const threads = opts.dataParallel === undefined ? 1 : opts.dataParallel.threads ?? defaultThreads();
+  const threads = opts.dataParallel === undefined ? 1 : opts.dataParallel.threads ?? defaultTrainingThreads();
   let dp: DataParallel | undefined;
   let history: LossHistory = { train: [], eval: [] };
   let resumedFrom: string | undefined;

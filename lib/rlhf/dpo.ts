@@ -13,7 +13,7 @@
  * already orders correctly (relative to the reference) count less.
  */
 import * as tf from "@tensorflow/tfjs";
-import { defaultThreads, stepMemoryLimitBytes } from "../core/backend";
+import { defaultTrainingThreads, stepMemoryLimitBytes } from "../core/backend";
 import { checkTrainingStepFits, copyParams, GPTConfig, GPTParams, tokenLogProbs } from "../gpt/gpt";
 import { responseBatch, rowsToTensor } from "../gpt/rollout";
 import { encodePreferencePairs, pairBatcher, pairBatchRows, pairBatchTensors, splitPreferencePairs } from "./rewardModel";
@@ -108,7 +108,7 @@ export interface DPOTrainOptions {
   maxIters: number;
   /** Pairs per step. Default 16. */
   batchSize?: number;
-  /** Threads that compute each step (lib/pretrain/dataParallel.ts). Default: defaultThreads() (2 on a 2-core machine). */
+  /** Threads that compute each step (lib/pretrain/dataParallel.ts). Default: defaultTrainingThreads() (on a 2-core machine: 1 when a BLAS splits the products across the cores, else 2). */
   threads?: number;
   /** Default 5e-5. */
   lr?: number;
@@ -155,7 +155,7 @@ export async function trainDPO(opts: DPOTrainOptions): Promise<DPOTrainResult> {
   const frozen = withPrefix(DPO_REF_PREFIX, ref);
   const lossParams = { ...policy, ...frozen };
   const pairs = opts.batchSize ?? 16;
-  checkTrainingStepFits(config, 2 * pairs, opts.threads ?? defaultThreads(), "dpo", `batch size ${pairs} (pairs, two sequences each)`, stepMemoryLimitBytes());
+  checkTrainingStepFits(config, 2 * pairs, opts.threads ?? defaultTrainingThreads(), "dpo", `batch size ${pairs} (pairs, two sequences each)`, stepMemoryLimitBytes());
   const batches = pairBatcher(split.train, split.val, pairs);
   const summary = await train({
     params: policy,

@@ -32,7 +32,7 @@
  * adding a constant to every reward changes nothing (PPO later whitens anyway).
  */
 import * as tf from "@tensorflow/tfjs";
-import { defaultThreads, stepMemoryLimitBytes } from "../core/backend";
+import { defaultTrainingThreads, stepMemoryLimitBytes } from "../core/backend";
 import { checkTrainingStepFits, GPTConfig, gptForward, GPTParams, targetLogProbs } from "../gpt/gpt";
 import type { Split } from "../pretrain/batches";
 import { preferencePairs, type PreferenceRecord, type TextPair } from "./preferences";
@@ -332,7 +332,7 @@ export interface RewardTrainOptions {
   maxIters: number;
   /** Pairs per step. Default 16. */
   batchSize?: number;
-  /** Threads that compute each step (lib/pretrain/dataParallel.ts). Default: defaultThreads() (2 on a 2-core machine). */
+  /** Threads that compute each step (lib/pretrain/dataParallel.ts). Default: defaultTrainingThreads() (on a 2-core machine: 1 when a BLAS splits the products across the cores, else 2). */
   threads?: number;
   /** AdamW learning rate (constant). Default 1e-4. */
   lr?: number;
@@ -409,7 +409,7 @@ export async function trainRewardModel(opts: RewardTrainOptions): Promise<Reward
   // Each batch of pairs is split between threads (lib/pretrain/dataParallel.ts), as in pretraining and SFT.
   const loss = rewardLossSpec(config, codec.padId);
   const pairs = opts.batchSize ?? 16;
-  checkTrainingStepFits(config, 2 * pairs, opts.threads ?? defaultThreads(), "reward model", `batch size ${pairs} (pairs, two sequences each)`, stepMemoryLimitBytes());
+  checkTrainingStepFits(config, 2 * pairs, opts.threads ?? defaultTrainingThreads(), "reward model", `batch size ${pairs} (pairs, two sequences each)`, stepMemoryLimitBytes());
   const batches = pairBatcher(split.train, split.val, pairs);
   const summary = await train({
     params, lossFn: (b: TensorBatch, ctx) => rewardShardLoss(params, b, loss.options, ctx),

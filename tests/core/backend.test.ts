@@ -12,13 +12,22 @@ import {
   threadsProblem,
   checkThreads,
 } from "../../lib/core/backend";
-import { gradientFixNames, loadOnnxRuntime, unregisterWasmKernels, wasmKernelNames, wasmKernelsRegistered } from "../../lib/core/kernels";
+import { blasInfo, gradientFixNames, loadBlas, loadOnnxRuntime, unregisterWasmKernels, wasmKernelNames, wasmKernelsRegistered } from "../../lib/core/kernels";
 
 const GPU_PKG = "@tensorflow/tfjs-node-gpu";
 const NODE_PKG = "@tensorflow/tfjs-node";
-/** The end of initBackend's wasm line: depends on whether onnxruntime-node loads here (tests/core/kernels/ortMatMul.test.ts). */
+/**
+ * The end of initBackend's wasm line: depends on whether a BLAS and onnxruntime-node load here
+ * (tests/core/kernels/blasMatMul.test.ts, ortMatMul.test.ts).
+ */
+const blasWhy = loadBlas();
 const ortWhy = loadOnnxRuntime();
-const MATMUL = ortWhy === undefined ? "matmul: onnxruntime (MLAS)" : `matmul: xnnpack (${ortWhy})`;
+function matmulText(): string {
+  const blas = blasInfo();
+  if (blas !== undefined) return `matmul: BLAS (${blas.name}${blas.threads !== undefined ? `, ${blas.threads} thread${blas.threads === 1 ? "" : "s"} per product` : ""})`;
+  return ortWhy === undefined ? `matmul: onnxruntime (MLAS) (${blasWhy})` : `matmul: xnnpack (${blasWhy}; ${ortWhy})`;
+}
+const MATMUL = matmulText();
 
 /** Capture console.log / console.warn while `f` runs. */
 async function captureConsole<T>(f: () => Promise<T>): Promise<{ result: T; logs: string[]; warns: string[] }> {

@@ -28,6 +28,8 @@ import { setOnnxRuntimeKernels } from "./onnxruntime";
 import { adamwWasmConfig } from "./adamw";
 import { identityWasmConfig } from "./identity";
 import { fusedWasmConfigs } from "./fused";
+import { blasBatchMatMulWasmConfig } from "./blasMatMul";
+import { loadBlas } from "./blas";
 
 // Gradient fixes for tfjs-core itself (every backend): see ./gradients.
 export { gradientFixNames, registerGradientFixes, unregisterGradientFixes } from "./gradients";
@@ -36,12 +38,17 @@ export {
   ortBatchMatMulWasmConfig, ortMatMulCounts,
 } from "./ortMatMul";
 export { batchMatMulWasmConfig } from "./batchMatmul";
+export { blasBatchMatMulWasmConfig, blasMatMulCounts } from "./blasMatMul";
+export { blasDefaultThreads, blasInfo, blasLoaded, loadBlas, setBlasThreads } from "./blas";
 export { loadSimdKernels, setSimdKernels, simdKernelsActive } from "./simd";
 
 /**
  * Our kernels for the wasm backend, one file each:
  *  - UnsortedSegmentSum: missing on wasm (see above).
- *  - BatchMatMul, one of two (`registerWasmKernels({ matmul })`):
+ *  - BatchMatMul, one of three (`registerWasmKernels({ matmul })`):
+ *     - "blas" (./blasMatMul.ts): float32 products in the machine's BLAS (OpenBLAS,
+ *       Accelerate) through koffi, in place on the wasm heap; faster than MLAS per core, and
+ *       its own threads use every core for one product. Only where koffi and a BLAS load.
  *     - "onnxruntime" (./ortMatMul.ts): float32 products in onnxruntime-node's native MLAS
  *       GEMM, reading and writing the wasm heap in place; 2-2.5x faster than XNNPACK on the
  *       GPT's products (small untransposed 2-D ones, where ORT's ~25 µs per call costs
@@ -49,13 +56,13 @@ export { loadSimdKernels, setSimdKernels, simdKernelsActive } from "./simd";
  *     - "xnnpack" (./batchMatmul.ts): tfjs's wasm kernel takes XNNPACK's fast path only
  *       for an untransposed, unbatched product; ours makes transposes explicit and runs one
  *       fast 2-D product per batch element (attention and every matMul gradient: ~5x
- *       faster, same values). Also what the onnxruntime kernel falls back to.
+ *       faster, same values). Also what the other two fall back to.
  *  - Slice / SplitV / Unpack: tfjs's wasm kernels copy the whole input for every piece.
  *  - GatherV2: tfjs's wasm kernel costs ~10 µs per index; ours copies whole rows (embedding
  *    lookups 20-50x faster).
  *  - Sum over leading axes (bias and LayerNorm gradients): tfjs transposes the whole input
- *    first; ours is one GEMM ones·X with the onnxruntime engine, else adds rows in
- *    JavaScript (~20x faster).
+ *    first; ours is one GEMM ones·X in onnxruntime when it is loaded and the matmul engine is
+ *    not XNNPACK, else adds rows in JavaScript (~20x faster).
  *  - CourseAdamW: not a tfjs kernel but the course's own, one pass per parameter for an
  *    AdamW update instead of ~10 elementwise kernels (lib/core/optim.ts uses it when present).
  *  - Identity (tf.clone, and every tensor a gradient saves): tfjs's wasm kernel copies the
@@ -71,11 +78,12 @@ const wasmKernels: tf.KernelConfig[] = [
   ...fusedWasmConfigs,
 ];
 const matMulConfigs: Record<MatMulEngine, tf.KernelConfig> = {
+  blas: blasBatchMatMulWasmConfig,
   onnxruntime: ortBatchMatMulWasmConfig,
   xnnpack: batchMatMulWasmConfig,
 };
-/** Every kernel the course may have installed on wasm: the list plus the other BatchMatMul. */
-const allWasmKernels: readonly tf.KernelConfig[] = [...wasmKernels, ortBatchMatMulWasmConfig];
+/** Every kernel the course may have installed on wasm: the list plus the other BatchMatMuls. */
+const allWasmKernels: readonly tf.KernelConfig[] = [...wasmKernels, ortBatchMatMulWasmConfig, blasBatchMatMulWasmConfig];
 
 /** Names of the kernels `registerWasmKernels` installs. */
 export const wasmKernelNames: readonly string[] = wasmKernels.map((k) => k.kernelName);
@@ -83,7 +91,7 @@ export const wasmKernelNames: readonly string[] = wasmKernels.map((k) => k.kerne
 export interface RegisterWasmKernelsOptions {
   /**
    * Which BatchMatMul to install (default "xnnpack"). "onnxruntime" loads onnxruntime-node
-   * first and throws, saying why, if it cannot run.
+   * first, "blas" koffi and a BLAS, and each throws, saying why, if it cannot run.
    */
   matmul?: MatMulEngine;
 }
@@ -99,11 +107,16 @@ export function registerWasmKernels(opts: RegisterWasmKernelsOptions = {}): stri
     const why = loadOnnxRuntime();
     if (why !== undefined) throw new Error(`registerWasmKernels: the onnxruntime matmul cannot run: ${why}`);
   }
+  if (engine === "blas") {
+    const why = loadBlas();
+    if (why !== undefined) throw new Error(`registerWasmKernels: the BLAS matmul cannot run: ${why}`);
+  }
   // Both are "BatchMatMul": take the other one out first, so that restoring gives back
   // tfjs's kernel rather than the course's other one.
   for (const [name, config] of Object.entries(matMulConfigs)) if (name !== engine) restoreKernel(config);
   wasmKernels.map((k) => (k === batchMatMulWasmConfig ? matMulConfigs[engine] : k)).forEach(installKernel);
-  setOnnxRuntimeKernels(engine === "onnxruntime"); // column sums follow the matmul's engine
+  // Column sums in onnxruntime where it is loaded, unless everything was asked to stay in wasm.
+  setOnnxRuntimeKernels(engine !== "xnnpack");
   return [...wasmKernelNames];
 }
 

@@ -32,17 +32,10 @@ import * as tf from "@tensorflow/tfjs";
 // Importing the package registers the wasm backend and its original kernels.
 import "@tensorflow/tfjs-backend-wasm";
 import { batchMatMulWasmConfig } from "./batchMatmul";
+import { allocateProduct, planProduct, type WasmBackendLike } from "./productPlan";
 import { type Bytes, cpuTensor, gemmSession, type NativeSession, node, onnxModel, onnxRuntimeLoaded, ortSession, RUN_OPTIONS } from "./onnxruntime";
 
 export { loadOnnxRuntime, onnxRuntimeLoaded, ORT_PACKAGE, ortGemm } from "./onnxruntime";
-
-/** The members of tfjs-backend-wasm's `BackendWasm` this kernel uses. */
-interface WasmBackendLike {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  disposeData(dataId: tf.DataId): boolean;
-  dataIdMap: { get(dataId: tf.DataId): { memoryOffset: number } };
-  wasm: { HEAPU8: Uint8Array };
-}
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
@@ -67,7 +60,6 @@ function session(batched: boolean, ta: boolean, tb: boolean): NativeSession {
 // ---------------------------------------------------------------------------------------
 // The kernel
 
-const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
 /** Products this kernel has computed, and handed to the XNNPACK kernel (tests, diagnostics). */
 const counts = { onnxruntime: 0, fallback: 0 };
 export function ortMatMulCounts(): { onnxruntime: number; fallback: number } {
@@ -80,32 +72,16 @@ const fallback = batchMatMulWasmConfig.kernelFunc as unknown as (args: KernelArg
 
 function ortBatchMatMulKernel(args: KernelArgs): tf.TensorInfo {
   const a = args.inputs.a!, b = args.inputs.b!;
-  const ta = Boolean(args.attrs?.transposeA), tb = Boolean(args.attrs?.transposeB);
   const backend = args.backend as WasmBackendLike;
-  const ra = a.shape.length, rb = b.shape.length;
-  const leadA = a.shape.slice(0, -2), leadB = b.shape.slice(0, -2);
-  const batchA = prod(leadA), batchB = prod(leadB);
-  const rank = Math.max(leadA.length, leadB.length);
-  const padded = (lead: number[]) => [...new Array<number>(rank - lead.length).fill(1), ...lead];
-  const pA = padded(leadA), pB = padded(leadB);
-  const sameLead = pA.every((d, i) => d === pB[i]);
-  const [m, k] = ta ? [a.shape[ra - 1], a.shape[ra - 2]] : [a.shape[ra - 2], a.shape[ra - 1]];
-  const [k2, n] = tb ? [b.shape[rb - 1], b.shape[rb - 2]] : [b.shape[rb - 2], b.shape[rb - 1]];
-  const batch = Math.max(batchA, batchB);
-  const supported = onnxRuntimeLoaded() && a.dtype === "float32" && b.dtype === "float32" && ra >= 2 && rb >= 2 &&
-    k === k2 && m * n * k > 0 && (sameLead || batchA === 1 || batchB === 1) &&
+  const plan = planProduct(a, b, args.attrs);
+  const supported = onnxRuntimeLoaded() && plan !== undefined &&
     backend.wasm.HEAPU8.buffer instanceof ArrayBuffer; // the binding rejects a SharedArrayBuffer
-  const xnnpackFaster = batch === 1 && !ta && !tb && m * k * n < MIN_ORT_MACS;
-  if (!supported || xnnpackFaster) {
+  if (!supported || (plan.batch === 1 && !plan.ta && !plan.tb && plan.m * plan.k * plan.n < MIN_ORT_MACS)) {
     counts.fallback++;
     return fallback(args);
   }
-  // Broadcast batch dims: equal, or all 1 on one side, so the larger of each pair.
-  const out = backend.makeOutput([...pA.map((d, i) => Math.max(d, pB[i])), m, n], "float32");
-  // The heap's buffer after the allocation (growing memory replaces it).
-  const heap = backend.wasm.HEAPU8.buffer;
-  const view = (t: tf.TensorInfo, size: number) => new Float32Array(heap, backend.dataIdMap.get(t.dataId).memoryOffset, size);
-  const A = view(a, batchA * m * k), B = view(b, batchB * k * n), Y = view(out, batch * m * n);
+  const { ta, tb, m, n, k, batchA, batchB, batch } = plan;
+  const { out, A, B, Y } = allocateProduct(backend, a, b, plan);
   const aDims = ta ? [k, m] : [m, k], bDims = tb ? [n, k] : [k, n];
   try {
     if (batch === 1) {
@@ -136,6 +112,6 @@ export const ortBatchMatMulWasmConfig: tf.KernelConfig = {
   setupFunc: batchMatMulWasmConfig.setupFunc,
 };
 
-/** What `BackendInfo.matmul` reports for each engine. */
-export const MATMUL_ENGINE_NAMES = { onnxruntime: "onnxruntime (MLAS)", xnnpack: "xnnpack" } as const;
+/** What `BackendInfo.matmul` reports for each engine ("blas": the library's name follows in BackendInfo.blas). */
+export const MATMUL_ENGINE_NAMES = { blas: "BLAS", onnxruntime: "onnxruntime (MLAS)", xnnpack: "xnnpack" } as const;
 export type MatMulEngine = keyof typeof MATMUL_ENGINE_NAMES;

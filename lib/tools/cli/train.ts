@@ -40,7 +40,7 @@ const TRAIN_OPTIONS: Options = {
   resume: { kind: "boolean", help: "continue the checkpoint in --out" },
   force: { kind: "boolean", help: "replace a checkpoint already in --out (without it, the run refuses to start)" },
   seed: { kind: "integer", value: "S", min: 0, help: "random seed" },
-  threads: { kind: "integer", value: "N", min: 1, defaultText: "2 on a 2+-core machine with wasm", help: "threads sharing each batch (data parallelism)" },
+  threads: { kind: "integer", value: "N", min: 1, defaultText: "1 where a BLAS splits products across the cores, else 2 on a 2+-core machine with wasm", help: "threads sharing each batch (data parallelism)" },
   json: { kind: "boolean", help: "the last line of stdout is {trainLoss, valLoss, iterations, seconds, msPerStep, backend, checkpoint, ...}" },
 };
 
