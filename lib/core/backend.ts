@@ -124,6 +124,18 @@ export function parseMatMulRequest(value: string | undefined): MatMulRequest {
   throw new Error(`COURSE_MATMUL="${value}" is not valid; use one of: ${MATMUL_REQUESTS.join(", ")}`);
 }
 
+/**
+ * What computes matrix products, in words: "BLAS (OpenBLAS 0.3.21 (SkylakeX), 2 threads per
+ * product)", "onnxruntime (MLAS) (no BLAS found …)", "xnnpack (COURSE_MATMUL=wasm)"; undefined
+ * off wasm. The backend line ends with it; training summaries report it.
+ */
+export function describeMatmul(info: Pick<BackendInfo, "matmul" | "matmulReason" | "blas"> | null = backendInfo()): string | undefined {
+  if (info?.matmul === undefined) return undefined;
+  const blas = info.blas;
+  const what = blas !== undefined ? `${blas.name}${blas.threads !== undefined ? `, ${blas.threads} thread${blas.threads === 1 ? "" : "s"} per product` : ""}` : info.matmulReason;
+  return `${info.matmul}${what === undefined ? "" : ` (${what})`}`;
+}
+
 /** The matmul engine a BackendInfo.matmul names (undefined: not wasm, so XNNPACK's name is harmless). */
 export function engineOf(matmul: BackendInfo["matmul"]): MatMulEngine {
   const found = (Object.keys(MATMUL_ENGINE_NAMES) as MatMulEngine[]).find((e) => MATMUL_ENGINE_NAMES[e] === matmul);
@@ -255,8 +267,7 @@ async function chooseBackend(opts: InitBackendOptions): Promise<BackendInfo> {
     matmul = MATMUL_ENGINE_NAMES[engine];
     blas = engine === "blas" ? blasInfo() : undefined;
     details.push(`SIMD ${simd ? "on" : "off"}, ${threads} thread${threads === 1 ? "" : "s"}`);
-    const what = blas !== undefined ? `${blas.name}${blas.threads !== undefined ? `, ${blas.threads} thread${blas.threads === 1 ? "" : "s"} per product` : ""}` : matmulReason;
-    details.push(`matmul: ${matmul}${what === undefined ? "" : ` (${what})`}`);
+    details.push(`matmul: ${describeMatmul({ matmul, matmulReason, blas })}`);
     if (simdReason !== undefined) details.push(simdReason);
   } else if (picked.name === "tensorflow") {
     details.push(`${picked.package.replace("@tensorflow/", "")} on ${picked.gpu ? "GPU" : "CPU"}`);

@@ -22,7 +22,7 @@
  */
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { backendInfo, checkThreads, defaultTrainingThreads, stepMemoryLimitBytes } from "../core/backend";
+import { backendInfo, checkThreads, defaultTrainingThreads, describeMatmul, stepMemoryLimitBytes } from "../core/backend";
 import { batcher, splitTokens } from "./batches";
 import { trainBPE } from "../tokens/bpe";
 import { CharTokenizer } from "../tokens/charTokenizer";
@@ -198,6 +198,8 @@ export interface PretrainSummary {
   /** Threads that shared each step's batch. */
   threads: number;
   backend: string;
+  /** On wasm, what computed the matrix products (describeMatmul), e.g. "BLAS (OpenBLAS 0.3.21 (SkylakeX), 2 threads per product)". */
+  matmul?: string;
   /** Checkpoint directory, or null when outDir was not given. */
   checkpoint: string | null;
   resumedFrom: string | null;
@@ -355,6 +357,7 @@ export async function pretrain(opts: PretrainOptions = {}): Promise<PretrainResu
         msPerStep: summary.msPerStep,
         threads: summary.threads,
         backend: backendInfo()?.name ?? tf.getBackend(),
+        matmul: describeMatmul(),
         checkpoint: opts.outDir === undefined ? null : path.resolve(opts.outDir),
         resumedFrom: summary.resumedFrom ?? null,
         data: data.name,
