@@ -19,8 +19,7 @@
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { MessageChannel, MessagePort, receiveMessageOnPort, Worker } from "worker_threads";
-import { backendInfo } from "../core/backend";
-import { MATMUL_ENGINE_NAMES } from "../core/kernels";
+import { backendInfo, matmulRequestOfThisThread } from "../core/backend";
 import type { GPTConfig, GPTParams } from "./gpt";
 
 /** What a worker needs to sample its shard (everything plain: it travels as a message). */
@@ -68,7 +67,8 @@ function waitFor(w: SamplingWorker, what: string): void {
 
 function startWorker(): SamplingWorker {
   const backend = backendInfo()?.name ?? tf.getBackend();
-  const matmul = backendInfo()?.matmul === MATMUL_ENGINE_NAMES.onnxruntime ? "onnxruntime" : "wasm";
+  // The same engines as this thread (onnxruntime, which the decoder's products use, is loaded with either native one).
+  const matmul = matmulRequestOfThisThread();
   const { port1, port2 } = new MessageChannel();
   const flag = new Int32Array(new SharedArrayBuffer(4));
   const { file, execArgv } = workerScript();
