@@ -19,7 +19,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { batchMatMulWasmConfig } from "./batchMatmul";
 import { blasLoaded, blasSgemm } from "./blas";
-import { allocateProduct, planProduct, type WasmBackendLike } from "./productPlan";
+import { allocateProduct, nativeBatchMatMulConfig, planProduct, type WasmBackendLike } from "./productPlan";
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
@@ -56,10 +56,4 @@ function blasBatchMatMulKernel(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
-export const blasBatchMatMulWasmConfig: tf.KernelConfig = {
-  kernelName: "BatchMatMul",
-  backendName: "wasm",
-  kernelFunc: blasBatchMatMulKernel as unknown as tf.KernelFunc,
-  // The fallback (and tfjs's original behind it) wrap their wasm function in this setup.
-  setupFunc: batchMatMulWasmConfig.setupFunc,
-};
+export const blasBatchMatMulWasmConfig: tf.KernelConfig = nativeBatchMatMulConfig(blasBatchMatMulKernel, batchMatMulWasmConfig.setupFunc);

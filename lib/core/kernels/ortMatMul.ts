@@ -32,7 +32,7 @@ import * as tf from "@tensorflow/tfjs";
 // Importing the package registers the wasm backend and its original kernels.
 import "@tensorflow/tfjs-backend-wasm";
 import { batchMatMulWasmConfig } from "./batchMatmul";
-import { allocateProduct, planProduct, type WasmBackendLike } from "./productPlan";
+import { allocateProduct, nativeBatchMatMulConfig, planProduct, type WasmBackendLike } from "./productPlan";
 import { type Bytes, cpuTensor, gemmSession, type NativeSession, node, onnxModel, onnxRuntimeLoaded, ortSession, RUN_OPTIONS } from "./onnxruntime";
 
 export { loadOnnxRuntime, onnxRuntimeLoaded, ORT_PACKAGE, ortGemm } from "./onnxruntime";
@@ -104,13 +104,7 @@ function ortBatchMatMulKernel(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
-export const ortBatchMatMulWasmConfig: tf.KernelConfig = {
-  kernelName: "BatchMatMul",
-  backendName: "wasm",
-  kernelFunc: ortBatchMatMulKernel as unknown as tf.KernelFunc,
-  // The fallback (and tfjs's original behind it) wrap their wasm function in this setup.
-  setupFunc: batchMatMulWasmConfig.setupFunc,
-};
+export const ortBatchMatMulWasmConfig: tf.KernelConfig = nativeBatchMatMulConfig(ortBatchMatMulKernel, batchMatMulWasmConfig.setupFunc);
 
 /** What `BackendInfo.matmul` reports for each engine ("blas": the library's name follows in BackendInfo.blas). */
 export const MATMUL_ENGINE_NAMES = { blas: "BLAS", onnxruntime: "onnxruntime (MLAS)", xnnpack: "xnnpack" } as const;

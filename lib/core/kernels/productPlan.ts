@@ -59,3 +59,11 @@ export function allocateProduct(backend: WasmBackendLike, a: tf.TensorInfo, b: t
   const { m, n, k } = plan;
   return { out, A: view(a, plan.batchA * m * k), B: view(b, plan.batchB * k * n), Y: view(out, plan.batch * m * n) };
 }
+
+/**
+ * The KernelConfig of a native BatchMatMul: `kernelFunc` on wasm, with the XNNPACK kernel's
+ * setup, since it falls back to that kernel (and tfjs's original behind it wraps its wasm function there).
+ */
+export function nativeBatchMatMulConfig(kernelFunc: (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo, fallbackSetup: tf.KernelConfig["setupFunc"]): tf.KernelConfig {
+  return { kernelName: "BatchMatMul", backendName: "wasm", kernelFunc: kernelFunc as unknown as tf.KernelFunc, setupFunc: fallbackSetup };
+}

@@ -38,7 +38,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { BackendInfo, defaultThreads, initBackend, threadsProblem } from "../../core/backend";
+import { BackendInfo, defaultThreads, describeMatmul, initBackend, threadsProblem } from "../../core/backend";
 import { blasDefaultThreads, MATMUL_ENGINE_NAMES, setBlasThreads } from "../../core/kernels";
 import { Batch, getBatch } from "../../pretrain/batches";
 import { CharTokenizer } from "../../tokens/charTokenizer";
@@ -195,7 +195,7 @@ export interface TargetCheck {
 
 export interface BenchResult {
   backend: string;
-  /** wasm only: what computes matrix products (BackendInfo.matmul; COURSE_MATMUL). */
+  /** wasm only: what computes matrix products (describeMatmul: the engine, and the BLAS's name and threads). */
   matmul?: string;
   machine: { cpus: number; model: string; node: string };
   date: string;
@@ -481,7 +481,7 @@ export async function runBench(args: BenchArgs, log: (s: string) => void = (s) =
     });
     return {
       backend: info.name,
-      matmul: info.matmul,
+      matmul: describeMatmul(info),
       machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? "?", node: process.version },
       date: new Date().toISOString().slice(0, 10),
       sittings: args.sittings,

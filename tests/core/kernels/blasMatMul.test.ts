@@ -6,7 +6,7 @@ import { blasBatchMatMulWasmConfig, blasInfo, blasMatMulCounts, loadBlas, loadOn
 import { type BlasLibrary, blasCandidates, setBlasForTests } from "../../../lib/core/kernels/blas";
 import { installKernel, kernelInstalled, restoreKernel } from "../../../lib/core/kernels/registry";
 import { DataParallel } from "../../../lib/pretrain/dataParallel";
-import { assertClose, caseGrads, caseProduct, PRODUCT_CASES, type ProductResult, referenceProducts, runAllCases } from "./products";
+import { assertClose, assertGradsMatch, assertProductsDoNotLeak, caseProduct, PRODUCT_CASES, type ProductResult, referenceProducts } from "./products";
 
 /**
  * cblas_sgemm's contract in JavaScript (row-major, strides, transposes; float64 sums): the
@@ -72,23 +72,9 @@ for (const which of ["a reference GEMM in JavaScript", "this machine's BLAS"] as
       }
     });
 
-    it("gives the cpu backend's gradients (tf.grads)", () => {
-      for (const c of PRODUCT_CASES) {
-        if (c.noGrad) continue;
-        caseGrads(c).forEach((g, i) => assertClose(g, expectedGrads.get(c.name)![i], `${c.name} grad ${i}`));
-      }
-    });
+    it("gives the cpu backend's gradients (tf.grads)", () => assertGradsMatch(expectedGrads));
 
-    it("leaks neither tensors nor wasm memory", () => {
-      const heap = () => ((tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength);
-      runAllCases(30);
-      const before = tf.memory(), heapBefore = heap();
-      runAllCases(30);
-      const after = tf.memory();
-      assert.equal(after.numTensors, before.numTensors);
-      assert.equal(after.numBytes, before.numBytes);
-      assert.equal(heap(), heapBefore, "wasm heap grew");
-    });
+    it("leaks neither tensors nor wasm memory", () => assertProductsDoNotLeak());
 
     if (which === "this machine's BLAS") {
       it("gives the same bits with one thread per product as with the library's default", function () {

@@ -7,7 +7,10 @@ import {
   registerGradientFixes, unregisterWasmKernels, wasmKernelsRegistered,
 } from "../../../lib/core/kernels";
 import { installKernel, kernelInstalled, restoreKernel } from "../../../lib/core/kernels/registry";
-import { assertClose as close, caseGrads as grads, caseInputs as inputs, caseProduct as product, PRODUCT_CASES as cases, type ProductCase, type ProductResult as Result, referenceProducts, runAllCases } from "./products";
+import {
+  assertClose as close, assertGradsMatch, assertProductsDoNotLeak, caseProduct as product, PRODUCT_CASES as cases, type ProductCase, type ProductResult as Result,
+  referenceProducts,
+} from "./products";
 
 /** Whether onnxruntime computes a case (else it goes to the XNNPACK kernel). */
 const inOrt = (c: ProductCase) => c.native && c.small !== true;
@@ -55,12 +58,7 @@ describe("wasm BatchMatMul in onnxruntime (lib/core/kernels/ortMatMul.ts)", func
     assert.equal(count(1, 128, 384 * 64), 1);
   });
 
-  it("gives the cpu backend's gradients (tf.grads)", () => {
-    for (const c of cases) {
-      if (c.noGrad) continue;
-      grads(c).forEach((g, i) => close(g, expectedGrads.get(c.name)![i], `${c.name} grad ${i}`));
-    }
-  });
+  it("gives the cpu backend's gradients (tf.grads)", () => assertGradsMatch(expectedGrads));
 
   it("gives the same bits twice (one intra-op thread)", () => {
     for (const c of cases.filter(inOrt)) {
@@ -68,16 +66,7 @@ describe("wasm BatchMatMul in onnxruntime (lib/core/kernels/ortMatMul.ts)", func
     }
   });
 
-  it("leaks neither tensors nor wasm memory", () => {
-    const heap = () => ((tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength);
-    runAllCases(30);
-    const before = tf.memory(), heapBefore = heap();
-    runAllCases(30);
-    const after = tf.memory();
-    assert.equal(after.numTensors, before.numTensors);
-    assert.equal(after.numBytes, before.numBytes);
-    assert.equal(heap(), heapBefore, "wasm heap grew");
-  });
+  it("leaks neither tensors nor wasm memory", () => assertProductsDoNotLeak());
 
   it("reports a missing or broken onnxruntime-node as a reason, not an error", () => {
     const missing = loadOnnxRuntime(() => {

@@ -92,9 +92,27 @@ export function assertClose(got: Float32Array, want: Float32Array, what: string)
   assert.ok(diff <= 2e-5 * scale, `${what}: max |diff| ${diff} (scale ${scale})`);
 }
 
-/** Products of every case run `rounds` times (leak checks): the wasm heap's size after. */
-export function runAllCases(rounds: number): void {
-  for (let i = 0; i < rounds; i++) {
-    for (const c of PRODUCT_CASES) tf.tidy(() => { const [a, b] = caseInputs(c); tf.matMul(a, b, c.ta, c.tb).dataSync(); });
+/** Every case's product, 30 times over, twice: no tensor, byte or wasm heap growth between the rounds. */
+export function assertProductsDoNotLeak(): void {
+  const heap = () => ((tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength);
+  const run = () => {
+    for (let i = 0; i < 30; i++) {
+      for (const c of PRODUCT_CASES) tf.tidy(() => { const [a, b] = caseInputs(c); tf.matMul(a, b, c.ta, c.tb).dataSync(); });
+    }
+  };
+  run();
+  const before = tf.memory(), heapBefore = heap();
+  run();
+  const after = tf.memory();
+  assert.equal(after.numTensors, before.numTensors);
+  assert.equal(after.numBytes, before.numBytes);
+  assert.equal(heap(), heapBefore, "wasm heap grew");
+}
+
+/** Every case with gradients gives the reference's (tf.grads of sum(sin(a·b))). */
+export function assertGradsMatch(expected: Map<string, Float32Array[]>): void {
+  for (const c of PRODUCT_CASES) {
+    if (c.noGrad) continue;
+    caseGrads(c).forEach((g, i) => assertClose(g, expected.get(c.name)![i], `${c.name} grad ${i}`));
   }
 }
