@@ -46,11 +46,14 @@ function transposeFlagsFast(): boolean {
 
 /**
  * Whether a transposed operand costs no copy at all: true on every backend but wasm, and on
- * wasm with the onnxruntime kernel (the XNNPACK one transposes explicitly inside). Lets a
- * caller choose which operand to transpose when one is much larger (the tied head's [N, V]).
+ * wasm with a native kernel, BLAS or onnxruntime (the XNNPACK one transposes explicitly
+ * inside). Lets a caller choose which operand to transpose when one is much larger (the tied
+ * head's [N, V]).
  */
 export function transposeFlagsFree(): boolean {
-  return tf.getBackend() !== "wasm" || wasmMatMulEngine() === "onnxruntime";
+  if (tf.getBackend() !== "wasm") return true;
+  const engine = wasmMatMulEngine();
+  return engine === "onnxruntime" || engine === "blas";
 }
 /** Aᵀ·B and A·Bᵀ for 2-D operands: flags when fast, else an explicit transpose. */
 export const mmTA = (a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D => (transposeFlagsFast() ? tf.matMul(a, b, true, false) : mm(tr(a), b));

@@ -6,6 +6,7 @@ import { blasBatchMatMulWasmConfig, blasInfo, blasMatMulCounts, loadBlas, loadOn
 import { type BlasLibrary, blasCandidates, setBlasForTests } from "../../../lib/core/kernels/blas";
 import { installKernel, kernelInstalled, restoreKernel } from "../../../lib/core/kernels/registry";
 import { DataParallel } from "../../../lib/pretrain/dataParallel";
+import { transposeFlagsFree } from "../../../lib/core/linalg";
 import { assertClose, assertGradsMatch, assertProductsDoNotLeak, caseProduct, PRODUCT_CASES, type ProductResult, referenceProducts } from "./products";
 
 /**
@@ -161,6 +162,7 @@ describe("initBackend with a BLAS", () => {
     assert.match(info.line, /matmul: BLAS \(reference \(JavaScript\), 2 threads per product\)\)$/);
     assert.ok(kernelInstalled(blasBatchMatMulWasmConfig));
     assert.equal(matmulRequestOfThisThread(), "blas");
+    assert.ok(transposeFlagsFree(), "a transposed operand is a flag to cblas_sgemm, not a copy");
     await initBackend({ quiet: true });
     assert.equal(backendInfo()?.matmul, "BLAS");
   });
