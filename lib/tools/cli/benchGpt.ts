@@ -6,8 +6,7 @@
  *     [--reps 10] [--tokens 200] [--profile]
  *
  * Defaults: the nanogpt-cpu preset (vocab 65), B=12, T=64, wasm backend with the course's
- * kernels (initBackend). Reference: PyTorch on this machine, 1 thread: 127-190 ms/step
- * (../shared/bench/torch_reference.py; compare ratios from one sitting).
+ * kernels (initBackend). For the comparison with PyTorch in one sitting, see `npm run bench -- --torch`.
  *
  * `--workers N` also times data parallelism: N worker threads, each with its own wasm
  * backend and copy of the model (tfjs's wasm backend runs one thread in Node), each
