@@ -34,6 +34,7 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import * as tfWasm from "@tensorflow/tfjs-backend-wasm";
+import { availableCores } from "./cores";
 import { blasDefaultThreads, blasInfo, loadBlas, loadOnnxRuntime, loadSimdKernels, MATMUL_ENGINE_NAMES, type MatMulEngine, registerGradientFixes, registerWasmKernels, wasmMatMulEngine } from "./kernels";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
@@ -477,11 +478,6 @@ export function checkThreads(threads: number, what: string): void {
  */
 export function stepMemoryLimitBytes(backend: string = backendInfo()?.name ?? tf.getBackend()): number {
   return backend === "wasm" ? 4 * 2 ** 30 : os.totalmem();
-}
-
-function availableCores(): number {
-  const o = os as unknown as { availableParallelism?: () => number };
-  return typeof o.availableParallelism === "function" ? o.availableParallelism() : os.cpus().length;
 }
 
 /** How many rows of a batch of `rows` each of `threads` shards gets: as equal as possible, the first ones larger. */

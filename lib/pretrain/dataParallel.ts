@@ -178,9 +178,13 @@ function shareBlasThreads(dp: DataParallel, threads: number): void {
     setBlasThreads("default");
     return;
   }
-  const most = Math.max(...running.values());
   const cores = blasDefaultThreads();
-  if (cores !== undefined) setBlasThreads(Math.max(1, Math.floor(cores / most)));
+  if (cores !== undefined) setBlasThreads(blasThreadsPerShare(cores, Math.max(...running.values())));
+}
+
+/** Each of `threads` data-parallel threads' BLAS threads per product, out of the BLAS's `cores`. */
+export function blasThreadsPerShare(cores: number, threads: number): number {
+  return Math.max(1, Math.floor(cores / threads));
 }
 
 /**
@@ -391,7 +395,8 @@ export class DataParallel {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    shareBlasThreads(this, 0);
+    // Only a DataParallel that shared the BLAS's threads out gives them back (one thread never does).
+    if (running.has(this)) shareBlasThreads(this, 0);
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }

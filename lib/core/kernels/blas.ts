@@ -23,7 +23,8 @@
  * Same bits whatever the thread count: OpenBLAS splits a product's rows and columns between
  * threads, never the sum over k (checked by tests/core/kernels/blasMatMul.test.ts).
  */
-import * as os from "os";
+import { availableCores } from "../cores";
+import { firstLine } from "./onnxruntime";
 
 /** A BLAS as the kernels use it. */
 export interface BlasLibrary {
@@ -143,6 +144,7 @@ export function loadBlas(opts: LoadBlasOptions = {}): string | undefined {
   }
   if (open !== undefined) {
     const tried: string[] = [];
+    const wrong: string[] = []; // libraries that opened but multiplied wrongly
     for (const file of files) {
       try {
         const lib = open(file);
@@ -155,11 +157,13 @@ export function loadBlas(opts: LoadBlasOptions = {}): string | undefined {
           return undefined;
         }
         tried.push(`${file}: ${problem}`);
+        wrong.push(`${file}: ${problem}`);
       } catch (e) {
         tried.push(`${file}: ${firstLine(e)}`);
       }
     }
     reason = chosen !== undefined && chosen !== "" ? `COURSE_BLAS=${chosen} did not load (${tried.join("; ")})` :
+      wrong.length > 0 ? `no working BLAS (${wrong.join("; ")})` :
       `no BLAS found (tried ${files.join(", ")}; e.g. apt-get install libopenblas0)`;
   }
   if (opts.open === undefined) loadError = reason!;
@@ -180,11 +184,6 @@ function selfTest(lib: BlasLibrary): string | undefined {
   const want = [4, 5, 10, 11];
   if (want.every((v, i) => C[i] === v && Ct[i] === v)) return undefined;
   return `self-test product gave [${[...C].join(", ")}] and transposed [${[...Ct].join(", ")}], expected [4, 5, 10, 11]`;
-}
-
-function firstLine(e: unknown): string {
-  const line = (e instanceof Error ? e.message : String(e)).split("\n")[0].trim();
-  return line.length > 160 ? `${line.slice(0, 157)}...` : line;
 }
 
 /** True once a BLAS has loaded and passed its self-test. */
@@ -212,11 +211,6 @@ export function setBlasThreads(n: number | "default"): void {
 /** The library's thread count at load (its default), when it says. */
 export function blasDefaultThreads(): number | undefined {
   return threadsAtLoad;
-}
-
-function availableCores(): number {
-  const o = os as unknown as { availableParallelism?: () => number };
-  return typeof o.availableParallelism === "function" ? o.availableParallelism() : os.cpus().length;
 }
 
 /** C = op(A)·op(B) through the loaded BLAS (see BlasLibrary.sgemm); throws when none is loaded. */

@@ -95,8 +95,8 @@ export function loadOnnxRuntime(load?: (name: string) => unknown): string | unde
 let forKernels = false;
 /**
  * Whether the course's other wasm kernels (column sums) compute in onnxruntime:
- * registerWasmKernels turns it on with the onnxruntime matmul engine (COURSE_MATMUL=wasm
- * keeps everything in wasm/JavaScript). Tests switch it to compare both paths.
+ * registerWasmKernels turns it on with either native matmul engine, BLAS or onnxruntime
+ * (COURSE_MATMUL=wasm keeps everything in wasm/JavaScript). Tests switch it to compare both paths.
  */
 export function setOnnxRuntimeKernels(on: boolean): void {
   forKernels = on;
@@ -129,7 +129,8 @@ function selfTest(mod: OrtBindingModule): NativeSession | string {
   }
 }
 
-function firstLine(e: unknown): string {
+/** An error's first line, at most 160 characters: what a loader reports of a native library's failure. */
+export function firstLine(e: unknown): string {
   const line = (e instanceof Error ? e.message : String(e)).split("\n")[0].trim();
   return line.length > 160 ? `${line.slice(0, 157)}...` : line;
 }

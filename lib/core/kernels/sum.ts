@@ -9,7 +9,7 @@
  * Writing the same sum as a product ones[1, R]·dY is no better: XNNPACK repacks dY as a
  * weight matrix on every call (~3.7 ms for [768, 384]).
  *
- * How, two engines (./onnxruntime.ts `setOnnxRuntimeKernels`, on with the onnxruntime matmul):
+ * How, two engines (./onnxruntime.ts `setOnnxRuntimeKernels`, on with either native matmul engine):
  *  - "onnxruntime": the sum is the product ones [1, R]·X [R, C], one MLAS GEMM reading the
  *    wasm heap in place (./onnxruntime.ts `ortGemm`): ~50 µs for [768, 128], ~70 µs for
  *    [768, 512], whatever the width, the call's fixed cost dominating.

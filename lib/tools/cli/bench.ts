@@ -46,6 +46,7 @@ import { mobyDickText } from "../../tokens/corpus";
 import { flopsPerToken, GPTConfig, gptConfig, gptLoss, GPT_PRESETS, GPTPresetName, initGPT, isDecayed, kvHeads, usesRms, usesRope, usesSwiglu } from "../../gpt/gpt";
 import { projectPath, repoRoot } from "../../core/paths";
 import { disposeParams } from "../../pretrain/pretrain";
+import { blasThreadsPerShare } from "../../pretrain/dataParallel";
 import { generate } from "../../gpt/sampling";
 import { formatSeconds, train } from "../../pretrain/trainer";
 import { Command, jsonOption, Options, parseOptions, runAsScript, commandMain, UsageError } from "./cli";
@@ -267,7 +268,7 @@ export function ourConfigs(threadCounts: readonly number[], blasCores: number | 
   add({ label: "1 thread, BLAS 1 thread", threads: 1, blasThreads: 1, cores: 1 });
   for (const t of threadCounts) {
     if (t === 1) continue;
-    const b = Math.max(1, Math.floor(blasCores / t));
+    const b = blasThreadsPerShare(blasCores, t);
     add({ label: `${t} threads (data parallel), BLAS ${b} thread${b === 1 ? "" : "s"} each`, threads: t, blasThreads: b, cores: t * b });
   }
   if (threadCounts.includes(1) && blasCores > 1) add({ label: `1 thread, BLAS ${blasCores} threads`, threads: 1, blasThreads: blasCores, cores: blasCores });

@@ -102,14 +102,24 @@ for (const which of ["a reference GEMM in JavaScript", "this machine's BLAS"] as
         await initBackend({ quiet: true, env: { COURSE_MATMUL: "blas" }, isInstalled: () => false });
         assert.equal(matmulRequestOfThisThread(), "blas");
         const params = { w: tf.variable(tf.ones([4, 4]), true, "blas-dp-w") };
-        const dp = await DataParallel.start(params, { threads: 2, loss: { builtin: "gpt", options: { config: { vocabSize: 4, blockSize: 4, nLayer: 1, nHead: 1, nEmbd: 4, dropout: 0, bias: true } } } });
+        const loss = { builtin: "gpt" as const, options: { config: { vocabSize: 4, blockSize: 4, nLayer: 1, nHead: 1, nEmbd: 4, dropout: 0, bias: true } } };
         try {
-          assert.equal(blasInfo()?.threads, Math.max(1, Math.floor(threads / 2)));
+          const dp = await DataParallel.start(params, { threads: 2, loss });
+          try {
+            assert.equal(blasInfo()?.threads, Math.max(1, Math.floor(threads / 2)));
+          } finally {
+            await dp.dispose();
+          }
+          assert.equal(blasInfo()?.threads, threads);
+          // One thread shares nothing out, so it leaves a setting made elsewhere (the bench's one-core run) alone.
+          setBlasThreads(1);
+          const alone = await DataParallel.start(params, { threads: 1, loss });
+          await alone.dispose();
+          assert.equal(blasInfo()?.threads, 1);
         } finally {
-          await dp.dispose();
+          setBlasThreads("default");
           params.w.dispose();
         }
-        assert.equal(blasInfo()?.threads, threads);
       });
     }
   });
@@ -126,6 +136,11 @@ describe("loading a BLAS (lib/core/kernels/blas.ts)", () => {
   it("refuses a library whose product is wrong, and names COURSE_BLAS when it was chosen", () => {
     const why = loadBlas({ env: { COURSE_BLAS: "/opt/odd/libblas.so" }, open: wrong });
     assert.match(why!, /^COURSE_BLAS=\/opt\/odd\/libblas\.so did not load \(\/opt\/odd\/libblas\.so: self-test product gave \[1, 1, 1, 1\]/);
+  });
+
+  it("says when a library opened but multiplied wrongly, rather than that none was found", () => {
+    const why = loadBlas({ env: {}, open: (file) => { if (file === blasCandidates()[0]) return wrong(); throw new Error("cannot open shared object file"); } });
+    assert.match(why!, new RegExp(`^no working BLAS \\(${blasCandidates()[0].replace(/[.\/]/g, "\\$&")}: self-test product gave \\[1, 1, 1, 1\\]`));
   });
 
   it("takes the first candidate that works, without touching the loaded one", () => {
